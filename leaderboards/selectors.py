@@ -1,0 +1,98 @@
+"""Reads of boards: from Redis when the board is cached, from PostgreSQL otherwise.
+
+A board missing from Redis is built on first read. When Redis is down, reads go to
+PostgreSQL for a few seconds before Redis is tried again, so no request fails or waits on a
+dead cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import redis
+
+from leaderboards.models import Board
+from leaderboards.services import board_is_cacheable, cache_build_board
+from leaderboards.standings import (
+    Window,
+    standings_around,
+    standings_for_players,
+    standings_page,
+)
+from leaderboards.store import Page, Standing, get_store
+from players.selectors import player_display_names
+
+logger = logging.getLogger(__name__)
+
+REDIS_RETRY_AFTER_SECONDS = 5.0
+_redis_down_until = 0.0
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    rank: int
+    player_id: str
+    display_name: str
+    score: int
+
+
+def _cached(board: Board, read: Callable[..., T | None]) -> T | None:
+    """Run `read(store)` against Redis, building the board first if it is not cached.
+    None means: answer from PostgreSQL."""
+    global _redis_down_until
+    if not board_is_cacheable(board) or time.monotonic() < _redis_down_until:
+        return None
+    store = get_store()
+    try:
+        result = read(store)
+        if result is None and cache_build_board(board) == "ready":
+            result = read(store)
+        return result
+    except redis.RedisError as exc:
+        _redis_down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
+        logger.warning("redis unavailable, reading board %s from PostgreSQL: %s", board.slug, exc)
+        return None
+
+
+def _with_names(standings: Sequence[Standing]) -> list[Entry]:
+    names = player_display_names(external_ids=[s.player_id for s in standings])
+    return [
+        Entry(s.rank, s.player_id, names.get(s.player_id, s.player_id), s.score) for s in standings
+    ]
+
+
+def board_entries(board: Board, *, offset: int, limit: int) -> tuple[int, list[Entry]]:
+    """One page of the board: (number of ranked players, entries)."""
+    page = _cached(board, lambda store: store.top(board, offset, limit))
+    if page is None:
+        page = standings_page(Window.of_board(board), offset=offset, limit=limit)
+    return page.count, _with_names(page.standings)
+
+
+def board_around(board: Board, *, player_id: str, n: int) -> list[Entry]:
+    """The player and up to n neighbours each side, or [] when the player has no score."""
+    page: Page | None = _cached(board, lambda store: store.around(board, player_id, n))
+    if page is None:
+        page = standings_around(Window.of_board(board), player_id, n)
+    return _with_names(page.standings)
+
+
+def board_ranks(board: Board, *, player_ids: Sequence[str]) -> list[Entry]:
+    """Standings of the given players that have a score, best first."""
+    found = _cached(board, lambda store: store.ranks(board, player_ids))
+    if found is None:
+        found = standings_for_players(Window.of_board(board), player_ids)
+    ordered = sorted(found.values(), key=lambda s: (s.rank, s.player_id.encode()))
+    return _with_names(ordered)
+
+
+def window_entries(window: Window, *, offset: int, limit: int) -> tuple[int, list[Entry]]:
+    """Ad-hoc standings over any time range, from the delta log."""
+    page = standings_page(window, offset=offset, limit=limit)
+    return page.count, _with_names(page.standings)

@@ -1,0 +1,192 @@
+"""Writes: boards, the score delta log, and keeping the Redis cache in step with both."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from ingestion.selectors import offsets_for_topic
+from leaderboards.models import Aggregation, Board
+from leaderboards.standings import Window, standings_stream
+from leaderboards.store import Unit, get_store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaRow:
+    """An accepted event on its way into the log; `partition` is where it came from, which
+    the Redis fences need."""
+
+    dedupe_key: uuid.UUID
+    player_pk: int
+    player_id: str
+    metric: str
+    delta: int
+    created_at: datetime
+    partition: int
+
+
+def board_create(
+    *,
+    slug: str,
+    name: str,
+    starts_at: datetime,
+    ends_at: datetime | None = None,
+    metric: str = "score",
+    aggregation: str = Aggregation.SUM,
+    sort_order: str = "desc",
+) -> Board:
+    board = Board(
+        slug=slug,
+        name=name,
+        metric=metric,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        aggregation=aggregation,
+        sort_order=sort_order,
+    )
+    board.full_clean()
+    board.save()
+    return board
+
+
+_INSERT_DELTAS_SQL = """
+INSERT INTO leaderboards_scoredelta (dedupe_key, player_id, metric, delta, created_at)
+SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bigint[], %s::timestamptz[])
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING dedupe_key
+"""
+
+
+def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
+    """Insert a batch in one statement; returns the rows that were new (duplicates of
+    stored events, or of each other, are skipped). Runs in the caller's transaction."""
+    if not rows:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_DELTAS_SQL,
+            [
+                [row.dedupe_key for row in rows],
+                [row.player_pk for row in rows],
+                [row.metric for row in rows],
+                [row.delta for row in rows],
+                [row.created_at for row in rows],
+            ],
+        )
+        inserted = {key for (key,) in cursor.fetchall()}
+    new = []
+    for row in rows:
+        if row.dedupe_key in inserted:
+            new.append(row)
+            inserted.discard(row.dedupe_key)  # a duplicate inside the batch counts once
+    return new
+
+
+def board_is_cacheable(board: Board) -> bool:
+    # `last` needs each player's latest event time beside the score; until the store keeps
+    # it, those boards are served from PostgreSQL.
+    return board.aggregation != Aggregation.LAST
+
+
+def cache_build_board(board: Board, *, force: bool = False) -> str:
+    """Load a board into Redis from a PostgreSQL snapshot, fenced by the consumer offsets
+    the snapshot covers (see leaderboards/store.py). Returns the outcome: ready, busy
+    (another build runs), cached (already there), superseded or stale."""
+    if not board_is_cacheable(board):
+        return "uncacheable"
+    store = get_store()
+    token = uuid.uuid4().hex
+    if not store.begin_build(board, token, force=force):
+        return "busy" if store.state(board) == "building" else "cached"
+    started = time.monotonic()
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            fences = offsets_for_topic(topic=settings.KAFKA_TOPIC)
+            loaded = store.load_build(board, standings_stream(Window.of_board(board)))
+        outcome = store.finish_build(board, token, fences)
+    except Exception:
+        store.abandon_build(board, token)
+        raise
+    logger.info(
+        "cache build board=%s players=%d outcome=%s in %.0f ms",
+        board.slug,
+        loaded,
+        outcome,
+        (time.monotonic() - started) * 1000,
+    )
+    return outcome
+
+
+def cache_drop_board(board_id: int) -> None:
+    get_store().drop(board_id)
+
+
+class _BoardDefinitions:
+    """Board rows the consumer needs for the cached ids, re-read every few seconds so edits
+    made in the admin reach it."""
+
+    max_age = 5.0
+
+    def __init__(self) -> None:
+        self._boards: dict[int, Board] = {}
+        self._loaded_at = 0.0
+
+    def get(self, ids: set[int]) -> list[Board]:
+        stale = time.monotonic() - self._loaded_at > self.max_age
+        if stale or not ids <= self._boards.keys():
+            self._boards = {board.pk: board for board in Board.objects.filter(pk__in=ids)}
+            self._loaded_at = time.monotonic()
+        return [self._boards[board_id] for board_id in ids if board_id in self._boards]
+
+
+_definitions = _BoardDefinitions()
+
+_COMBINE = {
+    Aggregation.SUM: lambda old, new: old + new,
+    Aggregation.MAX: max,
+    Aggregation.MIN: min,
+}
+
+
+def cache_apply_batch(
+    *, deltas: Sequence[DeltaRow], positions: dict[int, tuple[int, int]]
+) -> dict[int, str]:
+    """Apply the new deltas of one committed batch to every cached board they belong to.
+
+    `positions` maps each partition the batch read to its offsets [from, to), so every
+    cached board advances its fences even when the batch holds nothing for it.
+    """
+    store = get_store()
+    board_ids = store.cached_board_ids()
+    if not board_ids or not positions:
+        return {}
+    by_metric: dict[str, list[DeltaRow]] = {}
+    for row in deltas:
+        by_metric.setdefault(row.metric, []).append(row)
+    work = []
+    for board in _definitions.get(board_ids):
+        if not board_is_cacheable(board):
+            continue
+        combine = _COMBINE[board.aggregation]
+        values: dict[int, dict[str, int]] = {partition: {} for partition in positions}
+        for row in by_metric.get(board.metric, ()):
+            if board.starts_at <= row.created_at and (
+                board.ends_at is None or row.created_at < board.ends_at
+            ):
+                per_player = values[row.partition]
+                old = per_player.get(row.player_id)
+                per_player[row.player_id] = row.delta if old is None else combine(old, row.delta)
+        units = [Unit(p, start, end, values[p]) for p, (start, end) in positions.items()]
+        work.append((board, units))
+    return store.apply(work)

@@ -1,0 +1,24 @@
+"""Players: the people on the boards, known by the external id game servers send."""
+
+from django.db import models
+from django.db.models.functions import Now
+
+PLAYER_ID_MAX_LENGTH = 64
+
+
+class Player(models.Model):
+    external_id = models.CharField(max_length=PLAYER_ID_MAX_LENGTH, unique=True)
+    # Blank until someone names the player; pages show the external id instead.
+    display_name = models.CharField(max_length=100, blank=True, db_default="")
+    metadata = models.JSONField(default=dict, blank=True, db_default={})
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["external_id"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.external_id
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.external_id

@@ -1,0 +1,45 @@
+"""Fixtures shared by the whole suite: the real services, isolated per test."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis as redis_lib
+from django.conf import settings
+
+from leaderboards.store import get_store, reset_store
+from tests import services
+
+
+@pytest.fixture
+def embedded_services():
+    """The embedded services of this run, for tests that stop and start them."""
+    if services.embedded is None:
+        pytest.skip("outage tests need the embedded services; this run uses external ones")
+    return services.embedded
+
+
+@pytest.fixture
+def redis_client():
+    """A clean Redis for the test."""
+    client = redis_lib.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    reset_store()
+    yield client
+    reset_store()
+    client.close()
+
+
+@pytest.fixture
+def store(redis_client):
+    return get_store()
+
+
+@pytest.fixture
+def topic(settings):
+    """A topic of its own for the test, so tests never see each other's events."""
+    name = f"score-events-test-{uuid.uuid4().hex[:10]}"
+    settings.KAFKA_TOPIC = name
+    settings.KAFKA_CONSUMER_GROUP = f"group-{name}"
+    return name

@@ -1,0 +1,30 @@
+"""factory-boy factories for the models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import factory
+
+from leaderboards.models import Board
+from players.models import Player
+
+
+class PlayerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Player
+        django_get_or_create = ("external_id",)
+
+    external_id = factory.Sequence(lambda n: f"player-{n}")
+    display_name = factory.LazyAttribute(lambda o: o.external_id.replace("-", " ").title())
+
+
+class BoardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Board
+
+    slug = factory.Sequence(lambda n: f"board-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").title())
+    metric = "score"
+    starts_at = datetime(2026, 1, 1, tzinfo=UTC)
+    ends_at = None

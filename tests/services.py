@@ -1,0 +1,34 @@
+"""pytest plugin: real PostgreSQL, Redis and Kafka for the suite.
+
+Loaded with `-p tests.services` (pyproject addopts) so it runs before pytest-django reads
+the settings. Whatever the environment leaves unset (`DATABASE_URL`, `REDIS_URL`,
+`KAFKA_BOOTSTRAP_SERVERS`) is started here, embedded, on free ports, and stopped at the end;
+whatever it names is used as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+
+from config.embedded import services_for_unset_env
+
+_stack: contextlib.ExitStack | None = None
+embedded = None  # the EmbeddedServices started for this session, if any
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    global _stack, embedded
+    os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    _stack = contextlib.ExitStack()
+    embedded = _stack.enter_context(services_for_unset_env())
+
+
+def pytest_unconfigure(config):
+    if _stack is not None:
+        _stack.close()
