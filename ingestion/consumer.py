@@ -26,7 +26,13 @@ from datetime import UTC, datetime, timedelta
 import redis
 from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 
 from ingestion.events import Limits, Rejection, ScoreEvent, decode_event
 from ingestion.kafka import client_config, ensure_topic
@@ -42,6 +48,7 @@ EMPTY_MESSAGE = "empty_message"
 # it matches no fence, so every cached board re-syncs from PostgreSQL.
 BROKER_RESET = -2
 NO_POSITION = -1
+PLAYER_CACHE_SIZE = 1_000_000
 
 
 @dataclass(slots=True)
@@ -100,11 +107,18 @@ def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> Decode
     return batch
 
 
-def store_batch(*, topic: str, batch: DecodedBatch) -> list[DeltaRow]:
+def store_batch(
+    *, topic: str, batch: DecodedBatch, known_players: dict[str, int] | None = None
+) -> tuple[list[DeltaRow], dict[str, int]]:
     """Step 3: everything the batch changes in PostgreSQL, in one transaction. Returns the
-    deltas that were new."""
+    deltas that were new, and the primary keys of the players it had to look up (for the
+    caller's cache: they are only sure to exist once this has committed)."""
+    known = known_players or {}
     with transaction.atomic():
-        player_pks = players_ensure(external_ids=[event.player_id for _, event in batch.events])
+        looked_up = players_ensure(
+            external_ids=[e.player_id for _, e in batch.events if e.player_id not in known]
+        )
+        player_pks = {**known, **looked_up} if looked_up else known
         rows = [
             DeltaRow(
                 dedupe_key=event.dedupe_key,
@@ -120,7 +134,7 @@ def store_batch(*, topic: str, batch: DecodedBatch) -> list[DeltaRow]:
         new = deltas_insert_batch(rows=rows)
         rejected_events_store(rejected=batch.rejected)
         offsets_save(topic=topic, next_offsets=batch.next_offsets)
-    return new
+    return new, looked_up
 
 
 class ScoreConsumer:
@@ -150,6 +164,9 @@ class ScoreConsumer:
         # Where each assigned partition stands: the offset the next batch starts from.
         self.positions: dict[int, int] = {}
         self.consumer: Consumer | None = None
+        self.assigned = False
+        # external id -> primary key of players known to exist, saving a lookup per batch.
+        self.player_pks: dict[str, int] = {}
 
     def stop(self, *_args) -> None:
         self.stopping = True
@@ -179,7 +196,9 @@ class ScoreConsumer:
             while not self.stopping:
                 messages = self.consumer.consume(self.batch_size, self.batch_timeout)
                 if not messages:
-                    if max_idle_seconds is not None and (
+                    if not self.assigned:  # joining the group takes a few seconds
+                        idle_since = time.monotonic()
+                    elif max_idle_seconds is not None and (
                         time.monotonic() - idle_since > max_idle_seconds
                     ):
                         break
@@ -241,7 +260,15 @@ class ScoreConsumer:
         delay = 0.5
         while True:
             try:
-                return store_batch(topic=self.topic, batch=batch)
+                new, looked_up = store_batch(
+                    topic=self.topic, batch=batch, known_players=self.player_pks
+                )
+            except IntegrityError:
+                # A cached player was deleted meanwhile: forget the cache and look them up.
+                if not self.player_pks:
+                    raise
+                self.player_pks = {}
+                continue
             except (OperationalError, InterfaceError) as exc:
                 if self.stopping:
                     return None
@@ -249,6 +276,11 @@ class ScoreConsumer:
                 connection.close()
                 self._sleep(delay)
                 delay = min(delay * 2, 30.0)
+                continue
+            if len(self.player_pks) > PLAYER_CACHE_SIZE:
+                self.player_pks = {}
+            self.player_pks.update(looked_up)
+            return new
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -262,6 +294,7 @@ class ScoreConsumer:
             self.positions[tp.partition] = stored.get(tp.partition, NO_POSITION)
         logger.info("assigned partitions %s", {tp.partition: tp.offset for tp in partitions})
         consumer.assign(partitions)
+        self.assigned = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:

@@ -11,6 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
 from typing import Any
 
 import msgspec
@@ -23,7 +24,6 @@ EVENT_ID_MAX_LENGTH = 128
 METRIC_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
 # Anything stamped before this is a unit mistake (seconds sent as milliseconds) or junk.
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-DEDUPE_NAMESPACE = uuid.UUID("6f1c8a52-3d0e-4a57-9a53-2b1f0c7d9e41")
 
 # Canonical field name first, then the aliases producers built from the seed designs send.
 FIELD_ALIASES = {
@@ -97,8 +97,8 @@ def validate_event(
         return Rejection(Reason.WRONG_TYPE, f"player_id must be a string, got {_kind(player_id)}")
     if not player_id or player_id.isspace():
         return Rejection(Reason.INVALID_VALUE, "player_id must not be empty")
-    if "\x00" in player_id:
-        return Rejection(Reason.INVALID_VALUE, "player_id must not contain NUL characters")
+    if not _storable(player_id):
+        return Rejection(Reason.INVALID_VALUE, "player_id holds NUL or unpaired surrogates")
     if len(player_id) > PLAYER_ID_MAX_LENGTH:
         return Rejection(
             Reason.TOO_LONG, f"player_id is {len(player_id)} chars, at most {PLAYER_ID_MAX_LENGTH}"
@@ -128,8 +128,8 @@ def validate_event(
     if event_id is not None:
         if not isinstance(event_id, str):
             return Rejection(Reason.WRONG_TYPE, f"event_id must be a string, got {_kind(event_id)}")
-        if not event_id or "\x00" in event_id:
-            return Rejection(Reason.INVALID_VALUE, "event_id must be non-empty, without NULs")
+        if not event_id or not _storable(event_id):
+            return Rejection(Reason.INVALID_VALUE, "event_id is empty or holds NUL/surrogates")
         if len(event_id) > EVENT_ID_MAX_LENGTH:
             return Rejection(
                 Reason.TOO_LONG, f"event_id is {len(event_id)} chars, at most {EVENT_ID_MAX_LENGTH}"
@@ -167,11 +167,25 @@ def validate_event(
 def dedupe_key(
     event_id: str | None, player_id: str, metric: str, created_at: datetime
 ) -> uuid.UUID:
-    """The event's identity: its event_id, else player + metric + millisecond timestamp."""
+    """The event's identity: its event_id, else player + metric + millisecond timestamp,
+    hashed to 128 bits (BLAKE2b: a few times cheaper than uuid5's SHA-1 at this volume)."""
     if event_id is not None:
-        return uuid.uuid5(DEDUPE_NAMESPACE, "id\x1f" + event_id)
-    millis = int(created_at.timestamp() * 1000)
-    return uuid.uuid5(DEDUPE_NAMESPACE, f"pmt\x1f{player_id}\x1f{metric}\x1f{millis}")
+        identity = "id\x1f" + event_id
+    else:
+        millis = int(created_at.timestamp() * 1000)
+        identity = f"pmt\x1f{player_id}\x1f{metric}\x1f{millis}"
+    return uuid.UUID(bytes=blake2b(identity.encode(), digest_size=16).digest())
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL text takes neither NUL nor the lone surrogates JSON can smuggle in."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _field(payload: dict, name: str) -> Any:

@@ -58,31 +58,41 @@ def board_create(
     return board
 
 
+# Deltas arrive through COPY into a per-session staging table, then move into the log in
+# one INSERT that skips known dedupe keys: COPY's binary rows cost a fraction of what
+# adapting five parameter arrays does at 20,000 events a second.
+_STAGE_DELTAS_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS delta_stage (
+    dedupe_key uuid, player_id bigint, metric text, delta bigint, created_at timestamptz
+) ON COMMIT DELETE ROWS
+"""
+_COPY_DELTAS_SQL = "COPY delta_stage FROM STDIN (FORMAT BINARY)"
 _INSERT_DELTAS_SQL = """
 INSERT INTO leaderboards_scoredelta (dedupe_key, player_id, metric, delta, created_at)
-SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bigint[], %s::timestamptz[])
+SELECT dedupe_key, player_id, metric, delta, created_at FROM delta_stage
 ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING dedupe_key
 """
+_DELTA_TYPES = ["uuid", "int8", "text", "int8", "timestamptz"]
 
 
 def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
-    """Insert a batch in one statement; returns the rows that were new (duplicates of
-    stored events, or of each other, are skipped). Runs in the caller's transaction."""
+    """Insert a batch; returns the rows that were new (duplicates of stored events, or of
+    each other, are skipped). Must run inside the caller's transaction."""
     if not rows:
         return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_DELTAS_SQL,
-            [
-                [row.dedupe_key for row in rows],
-                [row.player_pk for row in rows],
-                [row.metric for row in rows],
-                [row.delta for row in rows],
-                [row.created_at for row in rows],
-            ],
-        )
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        cursor.execute(_STAGE_DELTAS_SQL)
+        with cursor.copy(_COPY_DELTAS_SQL) as copy:
+            copy.set_types(_DELTA_TYPES)
+            for row in rows:
+                copy.write_row(
+                    (row.dedupe_key, row.player_pk, row.metric, row.delta, row.created_at)
+                )
+        cursor.execute(_INSERT_DELTAS_SQL)
         inserted = {key for (key,) in cursor.fetchall()}
+        cursor.execute("TRUNCATE delta_stage")
     new = []
     for row in rows:
         if row.dedupe_key in inserted:

@@ -1,0 +1,126 @@
+"""Producing test traffic and running the consumer against the real broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+
+from ingestion.consumer import BatchResult, ScoreConsumer
+from ingestion.kafka import ensure_topic, make_producer
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def produce(messages: Iterable[tuple[bytes | None, bytes | None]], topic: str) -> int:
+    """Send raw (key, value) messages and wait until the broker has them all."""
+    ensure_topic(topic=topic)
+    producer = make_producer(**{"linger.ms": 5})
+    count = 0
+    for key, value in messages:
+        producer.produce(topic, value, key=key)
+        count += 1
+        if count % 10_000 == 0:
+            producer.flush()
+    assert producer.flush(30) == 0, "broker did not take every test message"
+    return count
+
+
+def score_events(count: int, players: int = 50, start: datetime | None = None):
+    """Deterministic valid events: (key, value, player_id, delta)."""
+    start = start or datetime.now(UTC) - timedelta(hours=1)
+    for i in range(count):
+        player = f"p{i % players}"
+        delta = (i * 7919) % 100 + 1
+        at = start + timedelta(milliseconds=i)
+        value = (
+            f'{{"event_id":"{uuid.uuid4()}","player_id":"{player}","delta":{delta},'
+            f'"created_at":"{at.isoformat(timespec="milliseconds").replace("+00:00", "Z")}"}}'
+        ).encode()
+        yield player.encode(), value, player, delta
+
+
+def expected_totals(events) -> Counter:
+    totals: Counter = Counter()
+    for _key, _value, player, delta in events:
+        totals[player] += delta
+    return totals
+
+
+def consume_until_idle(topic: str, idle: float = 3.0, **kwargs) -> list[BatchResult]:
+    results: list[BatchResult] = []
+    consumer = ScoreConsumer(topic=topic, batch_timeout=0.5, on_batch=results.append, **kwargs)
+    consumer.run(max_idle_seconds=idle)
+    return results
+
+
+def consumer_process(topic: str, group: str, **popen) -> subprocess.Popen:
+    """`manage.py consume_scores` in a child process against the test database."""
+    db = settings.DATABASES["default"]
+    credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
+        "INGEST_BATCH_SIZE": "500",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "consume_scores",
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--report-every",
+            "1",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        **popen,
+    )
+
+
+def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> int:
+    if process.poll() is None:
+        process.send_signal(sig)
+    return process.wait(timeout)
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.2, message: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
+        time.sleep(interval)
+
+
+def stored_totals(metric: str = "score") -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.external_id, SUM(d.delta) FROM leaderboards_scoredelta d"
+            " JOIN players_player p ON p.id = d.player_id WHERE d.metric = %s"
+            " GROUP BY p.external_id",
+            [metric],
+        )
+        return {player: int(total) for player, total in cursor.fetchall()}
+
+
+def stored_count() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM leaderboards_scoredelta")
+        return cursor.fetchone()[0]

@@ -1,0 +1,108 @@
+"""The consumer end to end: real broker, real PostgreSQL, real Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingestion.consumer import EMPTY_MESSAGE
+from ingestion.events import Reason
+from ingestion.models import ConsumerOffset, RejectedEvent
+from leaderboards.selectors import board_entries
+from leaderboards.standings import Window, standings_page
+from tests.factories import BoardFactory
+from tests.ingestion.kafka_helpers import (
+    consume_until_idle,
+    expected_totals,
+    produce,
+    score_events,
+    stored_count,
+    stored_totals,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_events_flow_from_kafka_to_the_ranked_board(topic, store):
+    board = BoardFactory()
+    first = list(score_events(600, players=20))
+    produce(((k, v) for k, v, _, _ in first), topic)
+    results = consume_until_idle(topic)
+    assert sum(r.accepted for r in results) == 600
+    assert stored_totals() == expected_totals(first)
+
+    count, entries = board_entries(board, offset=0, limit=100)  # builds the Redis board
+    assert store.state(board) == "ready"
+    totals = expected_totals(first)
+    assert count == 20
+    assert [e.score for e in entries] == sorted(totals.values(), reverse=True)
+
+    more = list(score_events(400, players=30))
+    produce(((k, v) for k, v, _, _ in more), topic)
+    results = consume_until_idle(topic)
+    assert {r.boards.get(board.pk) for r in results} == {"applied"}
+    cached = store.top(board, 0, 100)
+    assert cached == standings_page(Window.of_board(board), offset=0, limit=100)
+    assert {s.player_id: s.score for s in cached.standings} == expected_totals(first + more)
+
+
+def test_duplicate_events_count_once_even_when_replayed(topic, store):
+    board = BoardFactory()
+    events = list(score_events(300, players=10))
+    produce(((k, v) for k, v, _, _ in events), topic)
+    produce(((k, v) for k, v, _, _ in events[:100]), topic)  # a producer retried
+    consume_until_idle(topic)
+    assert stored_count() == 300
+    board_entries(board, offset=0, limit=10)  # cache it
+
+    ConsumerOffset.objects.filter(topic=topic).delete()  # forget everything: full replay
+    results = consume_until_idle(topic, group="another-group")
+    assert sum(r.consumed for r in results) == 400
+    assert sum(r.duplicates for r in results) == 400
+    assert sum(r.accepted for r in results) == 0
+    assert stored_totals() == expected_totals(events)
+    cached = store.top(board, 0, 100)
+    assert cached is None or {s.player_id: s.score for s in cached.standings} == dict(
+        expected_totals(events)
+    )
+
+
+def test_malformed_events_are_rejected_counted_and_kept(topic):
+    good = list(score_events(5, players=5))
+    bad = [
+        (b"p1", b"{not json"),
+        (b"p1", b'{"player_id": "p1"}'),
+        (b"p1", b'{"player_id": 5, "delta": 1}'),
+        (b"p1", b'{"player_id": "p1", "delta": 1, "created_at": "2999-01-01T00:00:00Z"}'),
+        (b"p1", b'"just a string"'),
+        (b"p1", None),
+    ]
+    produce([*bad[:3], *((k, v) for k, v, _, _ in good), *bad[3:]], topic)
+    results = consume_until_idle(topic)
+    assert sum(r.rejected for r in results) == 6
+    assert sum(r.accepted for r in results) == 5
+    reasons = sorted(RejectedEvent.objects.filter(topic=topic).values_list("reason", flat=True))
+    assert reasons == sorted(
+        [
+            Reason.MALFORMED_JSON,
+            Reason.MISSING_FIELD,
+            Reason.WRONG_TYPE,
+            Reason.FUTURE_TIMESTAMP,
+            Reason.NOT_AN_OBJECT,
+            EMPTY_MESSAGE,
+        ]
+    )
+    kept = RejectedEvent.objects.get(topic=topic, reason=Reason.MALFORMED_JSON)
+    assert bytes(kept.raw) == b"{not json"
+    assert bytes(kept.key) == b"p1"
+    assert kept.offset is not None
+    assert stored_totals() == expected_totals(good)
+
+
+def test_offsets_are_stored_with_the_deltas(topic):
+    events = list(score_events(120, players=7))
+    produce(((k, v) for k, v, _, _ in events), topic)
+    consume_until_idle(topic)
+    offsets = dict(
+        ConsumerOffset.objects.filter(topic=topic).values_list("partition", "next_offset")
+    )
+    assert sum(offsets.values()) == 120  # next offset per partition = messages in it

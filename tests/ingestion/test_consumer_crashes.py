@@ -1,0 +1,106 @@
+"""The consumer as a process: kill -9, SIGTERM and a database outage lose nothing and count
+nothing twice."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+import pytest
+from django.db import connection
+
+from leaderboards.services import cache_build_board
+from leaderboards.standings import Window, standings_page
+from tests.factories import BoardFactory
+from tests.ingestion.kafka_helpers import (
+    consumer_process,
+    expected_totals,
+    produce,
+    score_events,
+    stop,
+    stored_count,
+    stored_totals,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def assert_cache_matches_database(store, board):
+    """A cached board equals PostgreSQL; a board the crash made stale rebuilds to it."""
+    truth = standings_page(Window.of_board(board), offset=0, limit=10_000)
+    cached = store.top(board, 0, 10_000)
+    if cached is None:
+        assert cache_build_board(board) == "ready"
+        cached = store.top(board, 0, 10_000)
+    assert cached == truth
+
+
+def test_kill_9_mid_batch_then_restart_gives_exact_totals(topic, store):
+    board = BoardFactory()
+    assert cache_build_board(board) == "ready"
+    events = list(score_events(30_000, players=300))
+    produce(((k, v) for k, v, _, _ in events), topic)
+
+    for threshold in (2_000, 9_000, 17_000):  # three kills at different points of the stream
+        process = consumer_process(
+            topic, f"group-{topic}", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for(lambda t=threshold: stored_count() >= t, timeout=120, message=f"{threshold} rows")
+        process.kill()
+        process.wait(10)
+        assert stored_count() < len(events), "the kill should land before the end"
+
+    process = consumer_process(
+        topic, f"group-{topic}", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: stored_count() == len(events), timeout=180, message="every event")
+    finally:
+        assert stop(process) == 0
+    assert stored_totals() == expected_totals(events)
+    assert_cache_matches_database(store, board)
+
+
+def test_sigterm_finishes_the_batch_and_leaves_cleanly(topic, store):
+    board = BoardFactory()
+    assert cache_build_board(board) == "ready"
+    events = list(score_events(20_000, players=100))
+    produce(((k, v) for k, v, _, _ in events), topic)
+    process = consumer_process(
+        topic, f"group-{topic}", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(lambda: stored_count() >= 1_000, timeout=120, message="first batches")
+    assert stop(process, signal.SIGTERM, timeout=30) == 0
+    assert "consumer left group" in process.stderr.read()
+
+    process = consumer_process(
+        topic, f"group-{topic}", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: stored_count() == len(events), timeout=180, message="every event")
+    finally:
+        stop(process)
+    assert stored_totals() == expected_totals(events)
+    assert_cache_matches_database(store, board)
+
+
+def test_database_outage_is_waited_out_without_loss(topic, store, embedded_services):
+    events = list(score_events(8_000, players=80))
+    produce(((k, v) for k, v, _, _ in events[:4_000]), topic)
+    process = consumer_process(
+        topic, f"group-{topic}", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: stored_count() == 4_000, timeout=120, message="first half")
+        connection.close()
+        embedded_services.stop("postgres")
+        produce(((k, v) for k, v, _, _ in events[4_000:]), topic)
+        assert process.poll() is None, "the consumer must wait for the database, not die"
+        embedded_services.start("postgres")
+        wait_for(lambda: stored_count() == len(events), timeout=120, message="second half")
+    finally:
+        connection.close()
+        assert stop(process) == 0
+    assert "database unavailable" in process.stderr.read()
+    assert stored_totals() == expected_totals(events)

@@ -1,0 +1,179 @@
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingestion.events import (
+    Limits,
+    Reason,
+    Rejection,
+    ScoreEvent,
+    decode_event,
+    dedupe_key,
+    validate_event,
+)
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+LIMITS = Limits(max_abs_delta=1_000_000, max_clock_skew=timedelta(minutes=5))
+
+
+def decode(payload, fallback_time=None):
+    raw = payload if isinstance(payload, bytes) else msgspec.json.encode(payload)
+    return decode_event(raw, limits=LIMITS, now=NOW, fallback_time=fallback_time)
+
+
+def test_a_full_event_is_accepted_with_millisecond_precision():
+    event = decode(
+        {
+            "event_id": "e-1",
+            "player_id": "p123",
+            "delta": 50,
+            "metric": "kills",
+            "created_at": "2026-11-22T11:00:00.123456Z",
+        }
+    )
+    assert isinstance(event, ScoreEvent)
+    assert event.player_id == "p123"
+    assert event.metric == "kills"
+    assert event.delta == 50
+    assert event.created_at == datetime(2026, 11, 22, 11, 0, 0, 123000, tzinfo=UTC)
+    assert event.event_id == "e-1"
+
+
+def test_metric_defaults_to_score_and_epoch_milliseconds_are_accepted():
+    event = decode({"player_id": "p1", "delta": -3, "created_at": 1_795_000_000_123})
+    assert isinstance(event, ScoreEvent)
+    assert event.metric == "score"
+    assert event.created_at == datetime.fromtimestamp(1_795_000_000.123, tz=UTC)
+
+
+def test_seed_aliases_are_accepted_and_new_score_is_ignored():
+    event = decode(
+        {
+            "playerId": "p9",
+            "delta": 5,
+            "newScore": 1500,
+            "timestamp": "2026-11-22T10:00:00Z",
+            "eventId": "abc",
+        }
+    )
+    assert isinstance(event, ScoreEvent)
+    assert (event.player_id, event.event_id) == ("p9", "abc")
+    assert event.created_at == datetime(2026, 11, 22, 10, tzinfo=UTC)
+    assert decode(
+        {"playerId": "p9", "delta": 5, "createdAt": "2026-11-22T10:00:00+02:00"}
+    ).created_at == datetime(2026, 11, 22, 8, tzinfo=UTC)
+
+
+def test_absent_created_at_takes_the_broker_timestamp():
+    broker = datetime(2026, 11, 22, 11, 59, tzinfo=UTC)
+    event = decode({"player_id": "p1", "delta": 1}, fallback_time=broker)
+    assert event.created_at == broker
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{not json", Reason.MALFORMED_JSON),
+        (b"\xff\xfe", Reason.MALFORMED_JSON),
+        ([1, 2], Reason.NOT_AN_OBJECT),
+        ({"delta": 1}, Reason.MISSING_FIELD),
+        ({"player_id": "p1"}, Reason.MISSING_FIELD),
+        ({"player_id": 12, "delta": 1}, Reason.WRONG_TYPE),
+        ({"player_id": "p1", "delta": "10"}, Reason.WRONG_TYPE),
+        ({"player_id": "p1", "delta": 1.5}, Reason.WRONG_TYPE),
+        ({"player_id": "p1", "delta": True}, Reason.WRONG_TYPE),
+        ({"player_id": "p1", "delta": 10**12}, Reason.ABSURD_DELTA),
+        ({"player_id": "", "delta": 1}, Reason.INVALID_VALUE),
+        ({"player_id": "p\x00", "delta": 1}, Reason.INVALID_VALUE),
+        ({"player_id": "p" * 65, "delta": 1}, Reason.TOO_LONG),
+        ({"player_id": "p1", "delta": 1, "metric": "m" * 65}, Reason.TOO_LONG),
+        ({"player_id": "p1", "delta": 1, "metric": "with space"}, Reason.INVALID_VALUE),
+        ({"player_id": "p1", "delta": 1, "metric": 7}, Reason.WRONG_TYPE),
+        ({"player_id": "p1", "delta": 1, "event_id": 7}, Reason.WRONG_TYPE),
+        ({"player_id": "p1", "delta": 1, "event_id": "e" * 129}, Reason.TOO_LONG),
+        ({"player_id": "p1", "delta": 1, "created_at": "yesterday"}, Reason.INVALID_VALUE),
+        (
+            {"player_id": "p1", "delta": 1, "created_at": "2026-11-22T10:00:00"},
+            Reason.INVALID_VALUE,
+        ),
+        (
+            {"player_id": "p1", "delta": 1, "created_at": "2026-11-22T12:06:00Z"},
+            Reason.FUTURE_TIMESTAMP,
+        ),
+        ({"player_id": "p1", "delta": 1, "created_at": 1_700_000_000}, Reason.INVALID_VALUE),
+        ({"player_id": "p1", "delta": 1, "created_at": [1]}, Reason.WRONG_TYPE),
+    ],
+)
+def test_bad_events_are_rejected_with_a_reason(payload, reason):
+    result = decode(payload, fallback_time=NOW)
+    assert isinstance(result, Rejection)
+    assert result.reason == reason
+    assert result.detail
+
+
+def test_created_at_is_required_when_no_broker_timestamp_exists():
+    result = decode({"player_id": "p1", "delta": 1})
+    assert isinstance(result, Rejection)
+    assert result.reason == Reason.MISSING_FIELD
+
+
+def test_dedupe_key_follows_event_id_else_player_metric_and_time():
+    at = datetime(2026, 11, 22, 10, 0, 0, 5000, tzinfo=UTC)
+    assert dedupe_key("e1", "p1", "score", at) == dedupe_key("e1", "p2", "kills", NOW)
+    assert dedupe_key(None, "p1", "score", at) == dedupe_key(None, "p1", "score", at)
+    assert dedupe_key(None, "p1", "score", at) != dedupe_key(None, "p1", "kills", at)
+    assert dedupe_key(None, "p1", "score", at) != dedupe_key(
+        None, "p1", "score", at + timedelta(milliseconds=1)
+    )
+    assert dedupe_key("e1", "p1", "score", at) != dedupe_key(None, "p1", "score", at)
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "player_id",
+                        "playerId",
+                        "delta",
+                        "metric",
+                        "created_at",
+                        "timestamp",
+                        "event_id",
+                    ]
+                )
+                | st.text(max_size=5),
+                children,
+                max_size=6,
+            )
+        ),
+        max_leaves=12,
+    )
+)
+def test_validation_never_raises_whatever_arrives(payload):
+    result = validate_event(payload, limits=LIMITS, now=NOW, fallback_time=NOW)
+    assert isinstance(result, ScoreEvent | Rejection)
+
+
+@given(
+    player_id=st.text(min_size=1, max_size=64).filter(
+        lambda s: not s.isspace() and "\x00" not in s
+    ),
+    delta=st.integers(-1_000_000, 1_000_000),
+    millis=st.integers(946_684_800_000, 1_795_000_000_000),
+)
+def test_every_contract_conforming_event_is_accepted(player_id, delta, millis):
+    result = validate_event(
+        {"player_id": player_id, "delta": delta, "created_at": millis},
+        limits=LIMITS,
+        now=NOW,
+    )
+    assert isinstance(result, ScoreEvent)
+    assert result.delta == delta
+    assert int(result.created_at.timestamp() * 1000) == millis

@@ -1,0 +1,219 @@
+"""The Redis store and its fence protocol against a real Redis and PostgreSQL.
+
+Batches are fed the way the consumer feeds them (store in PostgreSQL, then apply to
+Redis) but step by step, so every interleaving with a cache build can be forced.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection, transaction
+
+from ingestion.consumer import DecodedBatch, store_batch
+from ingestion.events import ScoreEvent
+from ingestion.selectors import offsets_for_topic
+from leaderboards.models import Aggregation, SortOrder
+from leaderboards.services import cache_apply_batch, cache_build_board
+from leaderboards.standings import Window, standings_page, standings_stream
+from tests.factories import BoardFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+class Feed:
+    """Stands in for the consumer: numbered batches per partition, stored then applied."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.positions: dict[int, int] = {}
+
+    def store(self, partition: int, scores: list[tuple[str, int]], at: datetime = T0):
+        start = self.positions.get(partition, -1)
+        first = max(start, 0)
+        batch = DecodedBatch()
+        for player, delta in scores:
+            batch.events.append(
+                (
+                    partition,
+                    ScoreEvent(
+                        player_id=player,
+                        metric="score",
+                        delta=delta,
+                        created_at=at,
+                        event_id=None,
+                        dedupe_key=uuid.uuid4(),
+                    ),
+                )
+            )
+        batch.next_offsets[partition] = first + max(len(scores), 1)
+        new, _ = store_batch(topic=self.topic, batch=batch)
+        self.positions[partition] = batch.next_offsets[partition]
+        return new, {partition: (start, batch.next_offsets[partition])}
+
+    def apply(self, stored):
+        new, positions = stored
+        return cache_apply_batch(deltas=new, positions=positions)
+
+    def ingest(self, partition: int, scores: list[tuple[str, int]], at: datetime = T0):
+        return self.apply(self.store(partition, scores, at))
+
+
+def snapshot_build(board, store, token="t"):
+    """The three steps of cache_build_board, to be interleaved by hand."""
+    assert store.begin_build(board, token, force=True)
+
+    def take_snapshot():
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            fences = offsets_for_topic(topic="t")
+            store.load_build(board, standings_stream(Window.of_board(board)))
+        return fences
+
+    return take_snapshot
+
+
+def redis_scores(store, board) -> dict[str, int]:
+    page = store.top(board, 0, 10_000)
+    assert page is not None, "board should be cached"
+    return {s.player_id: s.score for s in page.standings}
+
+
+def pg_scores(board) -> dict[str, int]:
+    page = standings_page(Window.of_board(board), offset=0, limit=10_000)
+    return {s.player_id: s.score for s in page.standings}
+
+
+@pytest.fixture
+def feed(settings):
+    settings.KAFKA_TOPIC = "t"
+    return Feed("t")
+
+
+def test_a_cached_board_follows_new_batches(store, feed):
+    board = BoardFactory()
+    feed.ingest(0, [("a", 10), ("b", 5)])
+    assert cache_build_board(board) == "ready"
+    assert feed.ingest(0, [("a", 1), ("c", 7)]) == {board.pk: "applied"}
+    assert redis_scores(store, board) == {"a": 11, "c": 7, "b": 5} == pg_scores(board)
+
+
+def test_a_batch_applied_during_the_build_is_queued_and_counted_once(store, feed):
+    board = BoardFactory()
+    feed.ingest(0, [("a", 10)])
+    take_snapshot = snapshot_build(board, store)
+    assert feed.ingest(0, [("a", 5)]) == {board.pk: "queued"}  # committed before the snapshot
+    fences = take_snapshot()
+    assert store.finish_build(board, "t", fences) == "ready"
+    assert redis_scores(store, board) == {"a": 15} == pg_scores(board)
+
+
+def test_a_batch_committed_after_the_snapshot_is_replayed(store, feed):
+    board = BoardFactory()
+    feed.ingest(0, [("a", 10)])
+    take_snapshot = snapshot_build(board, store)
+    fences = take_snapshot()
+    assert feed.ingest(0, [("a", 5), ("b", 1)]) == {board.pk: "queued"}
+    assert store.finish_build(board, "t", fences) == "ready"
+    assert redis_scores(store, board) == {"a": 15, "b": 1} == pg_scores(board)
+
+
+def test_a_batch_in_the_snapshot_but_applied_after_the_build_is_skipped(store, feed):
+    board = BoardFactory()
+    late = feed.store(0, [("a", 10)])  # committed; its Redis step is slow
+    assert cache_build_board(board) == "ready"
+    assert feed.apply(late) == {board.pk: "applied"}  # fences skip it inside the script
+    assert redis_scores(store, board) == {"a": 10} == pg_scores(board)
+
+
+def test_a_lost_redis_write_is_detected_and_the_board_rebuilt(store, feed):
+    board = BoardFactory()
+    feed.ingest(0, [("a", 10)])
+    assert cache_build_board(board) == "ready"
+    feed.store(0, [("a", 5)])  # stored, but the Redis step never happened (crash, outage)
+    assert feed.ingest(0, [("a", 1)]) == {board.pk: "stale"}
+    assert store.top(board, 0, 10) is None
+    assert board.pk not in store.cached_board_ids()
+    assert cache_build_board(board) == "ready"
+    assert redis_scores(store, board) == {"a": 16} == pg_scores(board)
+
+
+def test_partitions_are_fenced_independently(store, feed):
+    board = BoardFactory()
+    feed.ingest(0, [("a", 1)])
+    feed.ingest(1, [("b", 2)])
+    take_snapshot = snapshot_build(board, store)
+    feed.ingest(1, [("b", 3)])  # before the snapshot: in it
+    fences = take_snapshot()
+    feed.ingest(0, [("a", 4)])  # after the snapshot: replayed
+    assert store.finish_build(board, "t", fences) == "ready"
+    feed.ingest(1, [("c", 5)])
+    assert redis_scores(store, board) == {"a": 5, "b": 5, "c": 5} == pg_scores(board)
+
+
+def test_a_build_in_progress_blocks_others_until_it_times_out(store, feed):
+    board = BoardFactory()
+    feed.ingest(0, [("a", 1)])
+    snapshot_build(board, store, token="old")
+    assert cache_build_board(board, force=True) == "busy"
+    store.redis.delete(f"lb:{{{board.pk}}}:meta")  # the old build's timeout ran out
+    take_new = snapshot_build(board, store, token="new")
+    feed.ingest(0, [("a", 2)])
+    assert store.finish_build(board, "new", take_new()) == "ready"
+    assert store.finish_build(board, "old", {}) == "superseded"
+    assert redis_scores(store, board) == {"a": 3}
+
+
+def test_only_deltas_inside_the_window_and_metric_reach_a_board(store, feed):
+    board = BoardFactory(starts_at=T0, ends_at=T0 + timedelta(days=1))
+    assert cache_build_board(board) == "ready"
+    feed.ingest(0, [("early", 1)], at=T0 - timedelta(milliseconds=1))
+    feed.ingest(0, [("first", 2)], at=T0)
+    feed.ingest(0, [("last", 3)], at=T0 + timedelta(days=1) - timedelta(milliseconds=1))
+    feed.ingest(0, [("late", 4)], at=T0 + timedelta(days=1))
+    assert redis_scores(store, board) == {"last": 3, "first": 2} == pg_scores(board)
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "order", "expected"),
+    [
+        (Aggregation.SUM, SortOrder.DESC, [("a", 1, 9), ("b", 2, 7), ("c", 2, 7), ("d", 4, 1)]),
+        (Aggregation.SUM, SortOrder.ASC, [("d", 1, 1), ("b", 2, 7), ("c", 2, 7), ("a", 4, 9)]),
+        (Aggregation.MAX, SortOrder.DESC, [("a", 1, 6), ("c", 1, 6), ("b", 3, 4), ("d", 4, 1)]),
+        (Aggregation.MIN, SortOrder.ASC, [("d", 1, 1), ("c", 1, 1), ("a", 3, 3), ("b", 3, 3)]),
+    ],
+)
+def test_redis_and_postgresql_rank_alike(store, feed, aggregation, order, expected):
+    board = BoardFactory(aggregation=aggregation, sort_order=order)
+    half = [("a", 3), ("b", 4), ("c", 1), ("d", 1)]
+    feed.ingest(0, half)
+    assert cache_build_board(board) == "ready"
+    feed.ingest(1, [("a", 6), ("b", 3), ("c", 6)])
+    page = store.top(board, 0, 10)
+    pg = standings_page(Window.of_board(board), offset=0, limit=10)
+    assert page == pg
+    if aggregation != Aggregation.MIN:
+        assert [(s.player_id, s.rank, s.score) for s in page.standings] == expected
+    else:  # min: c has 1 then 6 -> 1; ties by id: c before d
+        assert [(s.player_id, s.rank, s.score) for s in page.standings] == sorted(
+            expected, key=lambda e: (e[1], e[0])
+        )
+
+
+def test_competition_ranks_hold_across_pages_and_around(store, feed):
+    board = BoardFactory()
+    feed.ingest(0, [("p1", 50), ("p2", 40), ("p3", 40), ("p4", 30), ("p5", 40)])
+    assert cache_build_board(board) == "ready"
+    window = Window.of_board(board)
+    second_page = store.top(board, 2, 2)
+    assert [(s.rank, s.player_id) for s in second_page.standings] == [(2, "p3"), (2, "p5")]
+    assert second_page == standings_page(window, offset=2, limit=2)
+    around = store.around(board, "p4", 1)
+    assert [(s.rank, s.player_id) for s in around.standings] == [(2, "p5"), (5, "p4")]
+    ranks = store.ranks(board, ["p4", "nobody", "p2"])
+    assert {k: v.rank for k, v in ranks.items()} == {"p4": 5, "p2": 2}
