@@ -1,0 +1,57 @@
+# Developer entry points. `make run` starts the whole stack locally; `make test` runs the
+# suite. Both install what they need first: uv (when it is not on PATH) and the locked
+# dependencies into .venv.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PORT ?= 8000
+ARGS ?=
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+TOOLS := $(CURDIR)/.devstack/tools
+
+# The uv on PATH, else our own copy in a small tools venv (installed on first use).
+UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
+
+.PHONY: help install run test lint bench
+
+help:
+	@echo "make run      start everything (embedded PostgreSQL, Valkey, Kafka; web on PORT=$(PORT),"
+	@echo "              consumer, fake traffic); Ctrl-C stops it all"
+	@echo "make test     run the test suite (extra pytest arguments: make test ARGS='-k foo')"
+	@echo "make lint     ruff check and ruff format --check"
+	@echo "make bench    run manage.py bench_ingest (extra arguments: ARGS=...)"
+	@echo "make install  install uv if missing and the locked dependencies into .venv"
+
+$(TOOLS)/bin/uv:
+	@echo "uv is not on PATH: installing it into $(TOOLS)"
+	@mkdir -p $(TOOLS)/bin
+	if $(PYTHON) -m venv $(TOOLS) && $(TOOLS)/bin/python -m pip install --quiet \
+	    --disable-pip-version-check uv; then :; \
+	else \
+	  $(PYTHON) -m pip install --user --quiet uv; \
+	  ln -sf "$$($(PYTHON) -m site --user-base)/bin/uv" $@; \
+	fi
+	@$@ --version
+
+install: $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen
+
+run: install
+	@mkdir -p .devstack
+	DJANGO_DEBUG=1 PYTHONUNBUFFERED=1 VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" \
+	  exec $(VENV)/bin/honcho -f Procfile.dev start -p $(PORT)
+
+test: install
+	$(VENV)/bin/pytest $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install
+	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" \
+	  $(VENV)/bin/python manage.py bench_ingest $(ARGS)
