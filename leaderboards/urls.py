@@ -1,3 +1,23 @@
-from django.urls import path  # noqa: F401
+"""API routes of boards and standings, mounted under /api/v1/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from leaderboards import apis
+
+urlpatterns = [
+    path("leaderboards/", apis.BoardListApi.as_view(), name="api-board-list"),
+    path("leaderboards/<slug:slug>/", apis.BoardDetailApi.as_view(), name="api-board-detail"),
+    path(
+        "leaderboards/<slug:slug>/entries/",
+        apis.BoardEntriesApi.as_view(),
+        name="api-board-entries",
+    ),
+    # `path`: external ids are free-form strings and may hold a slash.
+    path(
+        "leaderboards/<slug:slug>/players/<path:player_id>/",
+        apis.BoardPlayerApi.as_view(),
+        name="api-board-player",
+    ),
+    path("leaderboards/<slug:slug>/ranks/", apis.BoardRanksApi.as_view(), name="api-board-ranks"),
+    path("standings/", apis.StandingsApi.as_view(), name="api-standings"),
+]

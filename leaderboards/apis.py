@@ -1,0 +1,270 @@
+"""The read API of boards (and board creation): thin views over leaderboards.selectors.
+
+Ranks are competition ranks (rank = 1 + the number of players with a strictly better
+score); within a tie, players are ordered by external id, byte-wise.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ingestion.events import METRIC_PATTERN
+from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Board, SortOrder
+from leaderboards.selectors import (
+    board_around,
+    board_entries,
+    board_ranks,
+    window_entries,
+)
+from leaderboards.services import board_create
+from leaderboards.standings import Window
+from players.models import PLAYER_ID_MAX_LENGTH
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 50
+MAX_AROUND = 100
+MAX_PLAYERS_PER_RANKS_REQUEST = 1000
+# The metric names events may carry (RegexField searches, so anchor the contract's pattern).
+METRIC_REGEX = rf"^(?:{METRIC_PATTERN.pattern})\Z"
+
+
+class Pagination(LimitOffsetPagination):
+    max_limit = MAX_PAGE_SIZE
+
+    def paginate_counted(self, request, *, count: int, offset: int, limit: int) -> None:
+        """Page over results a selector has already counted and sliced, so next/previous
+        links come out exactly as for a queryset page."""
+        self.request = request
+        self.count = count
+        self.offset = offset
+        self.limit = limit
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that must carry its offset: a naive time is ambiguous."""
+
+    default_error_messages = {
+        "naive": "Give a time zone offset, e.g. 2026-01-01T00:00:00Z.",
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
+class EntryOutputSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    player_id = serializers.CharField()
+    display_name = serializers.CharField()
+    score = serializers.IntegerField()
+
+
+class PageFilterSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
+    )
+    offset = serializers.IntegerField(min_value=0, default=0)
+
+
+def _entries_response(request, *, count: int, entries: list, offset: int, limit: int):
+    paginator = Pagination()
+    paginator.paginate_counted(request, count=count, offset=offset, limit=limit)
+    return paginator.get_paginated_response(EntryOutputSerializer(entries, many=True).data)
+
+
+def _board(slug: str) -> Board:
+    return get_object_or_404(Board, slug=slug)
+
+
+class BoardOutputSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-board-detail", lookup_field="slug")
+    entries_url = serializers.HyperlinkedIdentityField(
+        view_name="api-board-entries", lookup_field="slug"
+    )
+
+    class Meta:
+        model = Board
+        fields = [
+            "slug",
+            "name",
+            "metric",
+            "starts_at",
+            "ends_at",
+            "aggregation",
+            "sort_order",
+            "status",
+            "url",
+            "entries_url",
+        ]
+
+
+class BoardListApi(APIView):
+    """GET: every board, newest window first. POST (API key): create a board."""
+
+    class InputSerializer(serializers.Serializer):
+        slug = serializers.SlugField(max_length=100)
+        name = serializers.CharField(max_length=200)
+        metric = serializers.RegexField(METRIC_REGEX, max_length=METRIC_MAX_LENGTH, default="score")
+        starts_at = AwareDateTimeField()
+        ends_at = AwareDateTimeField(allow_null=True, default=None)
+        aggregation = serializers.ChoiceField(choices=Aggregation.choices, default="sum")
+        sort_order = serializers.ChoiceField(choices=SortOrder.choices, default="desc")
+
+        def validate(self, attrs):
+            if attrs["ends_at"] is not None and attrs["ends_at"] <= attrs["starts_at"]:
+                raise serializers.ValidationError(
+                    {"ends_at": "Must be after starts_at (the window is [starts_at, ends_at))."}
+                )
+            return attrs
+
+    OutputSerializer = BoardOutputSerializer
+
+    def get(self, request):
+        paginator = Pagination()
+        page = paginator.paginate_queryset(Board.objects.all(), request, view=self)
+        data = self.OutputSerializer(page, many=True, context={"request": request}).data
+        return paginator.get_paginated_response(data)
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            board = board_create(**serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        except IntegrityError as exc:
+            # Lost a race with another create of the same slug, after the uniqueness check.
+            raise serializers.ValidationError(
+                {"slug": ["Board with this Slug already exists."]}
+            ) from exc
+        data = self.OutputSerializer(board, context={"request": request}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class BoardDetailApi(APIView):
+    OutputSerializer = BoardOutputSerializer
+
+    def get(self, request, slug: str):
+        board = _board(slug)
+        return Response(self.OutputSerializer(board, context={"request": request}).data)
+
+
+class BoardEntriesApi(APIView):
+    """One page of a board, best first: {count, next, previous, results}."""
+
+    class FilterSerializer(PageFilterSerializer):
+        pass
+
+    def get(self, request, slug: str):
+        board = _board(slug)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        offset, limit = filters.validated_data["offset"], filters.validated_data["limit"]
+        count, entries = board_entries(board, offset=offset, limit=limit)
+        return _entries_response(request, count=count, entries=entries, offset=offset, limit=limit)
+
+
+class BoardPlayerApi(APIView):
+    """A player's rank and score; with ?around=N also N neighbours each side."""
+
+    class FilterSerializer(serializers.Serializer):
+        around = serializers.IntegerField(min_value=0, max_value=MAX_AROUND, required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        player_id = serializers.CharField()
+        display_name = serializers.CharField()
+        rank = serializers.IntegerField()
+        score = serializers.IntegerField()
+
+    def get(self, request, slug: str, player_id: str):
+        board = _board(slug)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        around = filters.validated_data.get("around")
+        entries = board_around(board, player_id=player_id, n=around or 0)
+        me = next((entry for entry in entries if entry.player_id == player_id), None)
+        if me is None:
+            raise NotFound(f"Player {player_id!r} has no score on board {board.slug!r}.")
+        data = dict(self.OutputSerializer(me).data)
+        if around is not None:
+            data["around"] = EntryOutputSerializer(entries, many=True).data
+        return Response(data)
+
+
+class BoardRanksApi(APIView):
+    """Ranks of a list of players (a friends board). A read, so no API key is needed even
+    though the list travels in a POST body."""
+
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        player_ids = serializers.ListField(
+            child=serializers.CharField(max_length=PLAYER_ID_MAX_LENGTH, trim_whitespace=False),
+            min_length=1,
+            max_length=MAX_PLAYERS_PER_RANKS_REQUEST,
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        results = EntryOutputSerializer(many=True)
+        missing = serializers.ListField(child=serializers.CharField())
+
+    def post(self, request, slug: str):
+        board = _board(slug)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        player_ids = list(dict.fromkeys(serializer.validated_data["player_ids"]))
+        entries = board_ranks(board, player_ids=player_ids)
+        found = {entry.player_id for entry in entries}
+        missing = [player_id for player_id in player_ids if player_id not in found]
+        return Response(self.OutputSerializer({"results": entries, "missing": missing}).data)
+
+
+class StandingsApi(APIView):
+    """Standings of a metric over any time range [from, to), from the delta log."""
+
+    class FilterSerializer(PageFilterSerializer):
+        metric = serializers.RegexField(METRIC_REGEX, max_length=METRIC_MAX_LENGTH, default="score")
+        from_ = AwareDateTimeField()
+        to = AwareDateTimeField(required=False, allow_null=True, default=None)
+        aggregation = serializers.ChoiceField(choices=Aggregation.choices, default="sum")
+        order = serializers.ChoiceField(choices=SortOrder.choices, default="desc")
+
+        def get_fields(self):
+            # `from` is a Python keyword, so the field is declared as `from_`.
+            fields = super().get_fields()
+            fields["from"] = fields.pop("from_")
+            return fields
+
+        def validate(self, attrs):
+            if attrs["to"] is not None and attrs["to"] <= attrs["from"]:
+                raise serializers.ValidationError(
+                    {"to": "Must be after from (the range is [from, to))."}
+                )
+            return attrs
+
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = filters.validated_data
+        window = Window(
+            metric=params["metric"],
+            starts_at=params["from"],
+            ends_at=params["to"],
+            aggregation=params["aggregation"],
+            sort_order=params["order"],
+        )
+        offset, limit = params["offset"], params["limit"]
+        count, entries = window_entries(window, offset=offset, limit=limit)
+        return _entries_response(request, count=count, entries=entries, offset=offset, limit=limit)

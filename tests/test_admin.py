@@ -1,0 +1,223 @@
+"""The admin site: pages load for staff, consumer records are read-only, and editing what
+a board ranks drops its Redis copy."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+from rest_framework_api_key.models import APIKey
+
+from ingestion.models import ConsumerOffset, RejectedEvent
+from leaderboards import selectors
+from leaderboards.models import ScoreDelta
+from leaderboards.selectors import board_entries
+from leaderboards.store import reset_store
+from tests.factories import BoardFactory, PlayerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rows():
+    board = BoardFactory(slug="weekly", name="Weekly", metric="kills", aggregation="max")
+    player = PlayerFactory(external_id="p1", display_name="Anna")
+    rejected = RejectedEvent.objects.create(
+        topic="score-events",
+        partition=2,
+        offset=41,
+        key=b"p1",
+        raw=b'{"player_id": "p1", "delta": "\xff"}',
+        reason="malformed_json",
+        detail="not valid JSON",
+    )
+    offset = ConsumerOffset.objects.create(topic="score-events", partition=2, next_offset=42)
+    APIKey.objects.create_key(name="game-server")
+    return {"board": board, "player": player, "rejected": rejected, "offset": offset}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "leaderboards_board",
+        "players_player",
+        "ingestion_rejectedevent",
+        "ingestion_consumeroffset",
+        "rest_framework_api_key_apikey",
+    ],
+)
+def test_changelists_load_for_staff(admin_client, rows, model):
+    response = admin_client.get(reverse(f"admin:{model}_changelist"))
+
+    assert response.status_code == 200
+
+
+def test_admin_needs_a_staff_login(client):
+    response = client.get(reverse("admin:leaderboards_board_changelist"))
+
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_board_list_shows_status_and_searches_by_metric(admin_client, rows):
+    BoardFactory(slug="other", metric="score")
+
+    response = admin_client.get(reverse("admin:leaderboards_board_changelist"), {"q": "kills"})
+
+    content = response.content.decode()
+    assert "weekly" in content
+    assert "other" not in content
+    assert '<td class="field-status">Live</td>' in content
+
+
+def test_board_list_filters_by_aggregation(admin_client, rows):
+    BoardFactory(slug="summed", aggregation="sum")
+
+    response = admin_client.get(
+        reverse("admin:leaderboards_board_changelist"), {"aggregation__exact": "max"}
+    )
+
+    assert response.context["cl"].result_count == 1
+
+
+def test_board_add_and_change_pages_load(admin_client, rows):
+    add = admin_client.get(reverse("admin:leaderboards_board_add"))
+    change = admin_client.get(reverse("admin:leaderboards_board_change", args=[rows["board"].pk]))
+
+    assert add.status_code == 200
+    assert "prepopulated" in add.content.decode()
+    assert change.status_code == 200
+
+
+def test_players_are_searchable_by_display_name(admin_client, rows):
+    PlayerFactory(external_id="p2", display_name="Bert")
+
+    response = admin_client.get(reverse("admin:players_player_changelist"), {"q": "anna"})
+
+    assert response.context["cl"].result_count == 1
+
+
+def test_rejected_event_page_shows_raw_bytes_as_text_and_cannot_be_edited(admin_client, rows):
+    url = reverse("admin:ingestion_rejectedevent_change", args=[rows["rejected"].pk])
+
+    response = admin_client.get(url)
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "&quot;delta&quot;: &quot;\ufffd&quot;" in content
+    assert 'name="_save"' not in content
+    assert admin_client.post(url, {"reason": "edited"}).status_code == 403
+    rows["rejected"].refresh_from_db()
+    assert rows["rejected"].reason == "malformed_json"
+
+
+@pytest.mark.parametrize("model", ["ingestion_rejectedevent", "ingestion_consumeroffset"])
+def test_consumer_records_cannot_be_added_or_deleted(admin_client, rows, model):
+    obj = rows["rejected"] if model == "ingestion_rejectedevent" else rows["offset"]
+
+    add = admin_client.get(reverse(f"admin:{model}_add"))
+    delete = admin_client.post(reverse(f"admin:{model}_delete", args=[obj.pk]), {"post": "yes"})
+
+    assert add.status_code == 403
+    assert delete.status_code == 403
+    assert type(obj).objects.filter(pk=obj.pk).exists()
+
+
+def test_rejected_events_filter_by_reason(admin_client, rows):
+    RejectedEvent.objects.create(topic="t", partition=0, offset=1, raw=b"x", reason="too_long")
+
+    response = admin_client.get(
+        reverse("admin:ingestion_rejectedevent_changelist"), {"reason": "too_long"}
+    )
+
+    assert response.context["cl"].result_count == 1
+
+
+# -- board edits and the Redis cache ------------------------------------------------------
+
+
+def board_form(board, **changes) -> dict:
+    data = {
+        "slug": board.slug,
+        "name": board.name,
+        "metric": board.metric,
+        "starts_at_0": board.starts_at.strftime("%Y-%m-%d"),
+        "starts_at_1": board.starts_at.strftime("%H:%M:%S"),
+        "ends_at_0": "",
+        "ends_at_1": "",
+        "aggregation": board.aggregation,
+        "sort_order": board.sort_order,
+    }
+    return {**data, **changes}
+
+
+@pytest.fixture
+def cached_board(store):
+    board = BoardFactory(slug="b", starts_at=datetime(2026, 1, 1, tzinfo=UTC))
+    ScoreDelta.objects.create(
+        dedupe_key=uuid.uuid4(),
+        player=PlayerFactory(external_id="p1"),
+        metric="score",
+        delta=5,
+        created_at=datetime(2026, 1, 2, tzinfo=UTC),
+    )
+    board_entries(board, offset=0, limit=10)
+    assert store.state(board) == "ready"
+    return board
+
+
+@pytest.mark.django_db(transaction=True)
+def test_changing_a_board_window_drops_its_redis_cache(admin_client, store, cached_board):
+    url = reverse("admin:leaderboards_board_change", args=[cached_board.pk])
+
+    response = admin_client.post(
+        url, board_form(cached_board, ends_at_0="2026-02-01", ends_at_1="00:00:00")
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    cached_board.refresh_from_db()
+    assert cached_board.ends_at == datetime(2026, 2, 1, tzinfo=UTC)
+    assert store.state(cached_board) is None
+    assert cached_board.pk not in store.cached_board_ids()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_renaming_a_board_keeps_its_redis_cache(admin_client, store, cached_board):
+    url = reverse("admin:leaderboards_board_change", args=[cached_board.pk])
+
+    response = admin_client.post(url, board_form(cached_board, name="Renamed"))
+
+    assert response.status_code == 302
+    assert store.state(cached_board) == "ready"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_board_drops_its_redis_cache(admin_client, store, cached_board):
+    url = reverse("admin:leaderboards_board_delete", args=[cached_board.pk])
+
+    response = admin_client.post(url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert store.state(cached_board) is None
+
+
+def test_board_edits_still_save_with_redis_down(
+    admin_client, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(selectors, "_redis_down_until", 0.0)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    reset_store()
+    board = BoardFactory(slug="b", starts_at=datetime(2026, 1, 1, tzinfo=UTC))
+    url = reverse("admin:leaderboards_board_change", args=[board.pk])
+    try:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = admin_client.post(url, board_form(board, metric="kills"))
+    finally:
+        reset_store()
+
+    assert response.status_code == 302
+    assert len(callbacks) == 1  # the cache drop ran, and its Redis error was swallowed
+    board.refresh_from_db()
+    assert board.metric == "kills"
