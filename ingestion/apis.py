@@ -7,39 +7,24 @@ every event of the request is valid, so a client can fix and resend the whole re
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import msgspec
-from confluent_kafka import KafkaException, Producer
-from django.conf import settings
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.pagination import Pagination
 from config.permissions import ApiKeyRequired
-from ingestion.events import Limits, Reason, Rejection, validate_event
-from ingestion.kafka import ensure_topic, make_producer, produce_events
+from ingestion.events import Reason, Rejection, ingest_limits, validate_event
 from ingestion.models import RejectedEvent
-
-logger = logging.getLogger(__name__)
+from ingestion.services import KafkaUnavailable, events_publish
 
 MAX_EVENTS_PER_REQUEST = 1000
 # Far above any real event, far below Kafka's message size limit: an item this big is a
 # client bug, refused up front rather than failing halfway through a produce.
 MAX_EVENT_BYTES = 64 * 1024
-# How long a request waits for Kafka to acknowledge its events before answering 503.
-PRODUCE_TIMEOUT_SECONDS = 10.0
-TOPIC_TIMEOUT_SECONDS = 10.0
-
-
-class Pagination(LimitOffsetPagination):
-    max_limit = 1000
 
 
 class RejectedEventListApi(APIView):
@@ -83,92 +68,6 @@ class RejectedEventListApi(APIView):
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
 
-class KafkaUnavailable(Exception):
-    pass
-
-
-class _ProducerHolder:
-    """One producer per process, created on first use (after a fork, in the worker that
-    uses it), and the topics already checked to exist."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._producer: Producer | None = None
-        self._topics: set[str] = set()
-
-    def get(self, topic: str) -> Producer:
-        with self._lock:
-            if topic not in self._topics:
-                ensure_topic(topic=topic, timeout=TOPIC_TIMEOUT_SECONDS)
-                self._topics.add(topic)
-            if self._producer is None:
-                # Undelivered messages expire instead of reaching Kafka long after the
-                # client was told they failed.
-                timeout_ms = int(PRODUCE_TIMEOUT_SECONDS * 1000)
-                self._producer = make_producer(**{"message.timeout.ms": timeout_ms})
-            return self._producer
-
-    def reset(self) -> None:
-        with self._lock:
-            self._producer = None
-            self._topics.clear()
-
-
-producer_holder = _ProducerHolder()
-
-
-class _DeliveryTracker:
-    """Wraps the shared producer for one request, so the request learns the fate of its
-    own messages even while other requests use the same producer."""
-
-    def __init__(self, producer: Producer) -> None:
-        self._producer = producer
-        self.delivered: list[bool] = []
-        self.errors: list[str] = []
-
-    def produce(self, topic, value, key=None) -> None:
-        self._producer.produce(topic, value, key=key, on_delivery=self._on_delivery)
-
-    def poll(self, timeout: float) -> int:
-        return self._producer.poll(timeout)
-
-    def _on_delivery(self, err, _message) -> None:
-        if err is None:
-            self.delivered.append(True)
-        else:
-            self.errors.append(str(err))
-
-    def wait(self, expected: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        self._producer.flush(timeout)
-        # Another thread's poll may serve our callbacks; wait until they have all run.
-        while len(self.delivered) + len(self.errors) < expected:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._producer.poll(min(remaining, 0.05))
-
-
-def events_publish(*, events: Sequence[tuple[str, dict]]) -> None:
-    """Produce (player_id, payload) pairs to the score topic and wait for Kafka to take
-    them. Raises KafkaUnavailable when it does not, in time."""
-    topic = settings.KAFKA_TOPIC
-    try:
-        tracker = _DeliveryTracker(producer_holder.get(topic))
-        produce_events(tracker, events, topic=topic)
-    except KafkaException as exc:
-        raise KafkaUnavailable(f"Kafka is unavailable: {exc}") from exc
-    tracker.wait(len(events), PRODUCE_TIMEOUT_SECONDS)
-    if tracker.errors or len(tracker.delivered) < len(events):
-        failed = len(events) - len(tracker.delivered)
-        logger.warning("http produce: %d of %d events not delivered", failed, len(events))
-        reason = tracker.errors[0] if tracker.errors else "no acknowledgement in time"
-        raise KafkaUnavailable(
-            f"Kafka did not accept {failed} of {len(events)} events ({reason}). "
-            "Some may still arrive; resending is safe for events that carry an event_id."
-        )
-
-
 _encoder = msgspec.json.Encoder()
 
 
@@ -185,10 +84,7 @@ class EventCreateApi(APIView):
             return _bad_request(
                 f"At most {MAX_EVENTS_PER_REQUEST} events per request, got {len(payloads)}."
             )
-        limits = Limits(
-            max_abs_delta=settings.INGEST_MAX_ABS_DELTA,
-            max_clock_skew=timedelta(seconds=settings.INGEST_MAX_CLOCK_SKEW_SECONDS),
-        )
+        limits = ingest_limits()
         now = datetime.now(UTC)
         accepted, errors = [], []
         for index, payload in enumerate(payloads):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable
 
 import msgspec
@@ -11,6 +13,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
+
+# How long an HTTP request waits for Kafka to acknowledge its events, and for the topic.
+PRODUCE_TIMEOUT_SECONDS = 10.0
+TOPIC_TIMEOUT_SECONDS = 10.0
 
 
 def client_config(**overrides) -> dict:
@@ -75,3 +81,65 @@ def produce_events(
         count += 1
     producer.poll(0)
     return count
+
+
+class ProducerHolder:
+    """One producer per process, created on first use (after a fork, in the worker that
+    uses it), and the topics already checked to exist."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._producer: Producer | None = None
+        self._topics: set[str] = set()
+
+    def get(self, topic: str) -> Producer:
+        with self._lock:
+            if topic not in self._topics:
+                ensure_topic(topic=topic, timeout=TOPIC_TIMEOUT_SECONDS)
+                self._topics.add(topic)
+            if self._producer is None:
+                # Undelivered messages expire instead of reaching Kafka long after the
+                # client was told they failed.
+                timeout_ms = int(PRODUCE_TIMEOUT_SECONDS * 1000)
+                self._producer = make_producer(**{"message.timeout.ms": timeout_ms})
+            return self._producer
+
+    def reset(self) -> None:
+        with self._lock:
+            self._producer = None
+            self._topics.clear()
+
+
+producer_holder = ProducerHolder()
+
+
+class DeliveryTracker:
+    """Wraps the shared producer for one request, so the request learns the fate of its
+    own messages even while other requests use the same producer."""
+
+    def __init__(self, producer: Producer) -> None:
+        self._producer = producer
+        self.delivered: list[bool] = []
+        self.errors: list[str] = []
+
+    def produce(self, topic, value, key=None) -> None:
+        self._producer.produce(topic, value, key=key, on_delivery=self._on_delivery)
+
+    def poll(self, timeout: float) -> int:
+        return self._producer.poll(timeout)
+
+    def _on_delivery(self, err, _message) -> None:
+        if err is None:
+            self.delivered.append(True)
+        else:
+            self.errors.append(str(err))
+
+    def wait(self, expected: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        self._producer.flush(timeout)
+        # Another thread's poll may serve our callbacks; wait until they have all run.
+        while len(self.delivered) + len(self.errors) < expected:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._producer.poll(min(remaining, 0.05))

@@ -1,11 +1,18 @@
-"""Writes of the ingestion room: consumer offsets and rejected events."""
+"""Writes of the ingestion room: consumer offsets, rejected events, events sent over HTTP."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from confluent_kafka import KafkaException
+from django.conf import settings
 from django.db import connection
+
+from ingestion import kafka
+
+logger = logging.getLogger(__name__)
 
 _SAVE_OFFSETS_SQL = """
 INSERT INTO ingestion_consumeroffset (topic, partition, next_offset, updated_at)
@@ -61,4 +68,28 @@ def rejected_events_store(*, rejected: Sequence[RejectedMessage]) -> None:
                 [r.reason for r in rejected],
                 [r.detail for r in rejected],
             ],
+        )
+
+
+class KafkaUnavailable(Exception):
+    pass
+
+
+def events_publish(*, events: Sequence[tuple[str, dict]]) -> None:
+    """Produce (player_id, payload) pairs to the score topic and wait for Kafka to take
+    them. Raises KafkaUnavailable when it does not, in time."""
+    topic = settings.KAFKA_TOPIC
+    try:
+        tracker = kafka.DeliveryTracker(kafka.producer_holder.get(topic))
+        kafka.produce_events(tracker, events, topic=topic)
+    except KafkaException as exc:
+        raise KafkaUnavailable(f"Kafka is unavailable: {exc}") from exc
+    tracker.wait(len(events), kafka.PRODUCE_TIMEOUT_SECONDS)
+    if tracker.errors or len(tracker.delivered) < len(events):
+        failed = len(events) - len(tracker.delivered)
+        logger.warning("http produce: %d of %d events not delivered", failed, len(events))
+        reason = tracker.errors[0] if tracker.errors else "no acknowledgement in time"
+        raise KafkaUnavailable(
+            f"Kafka did not accept {failed} of {len(events)} events ({reason}). "
+            "Some may still arrive; resending is safe for events that carry an event_id."
         )

@@ -12,13 +12,12 @@ from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ingestion.events import METRIC_PATTERN
-from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Board, SortOrder
+from config.pagination import MAX_PAGE_SIZE, Pagination
+from leaderboards.models import METRIC_MAX_LENGTH, METRIC_PATTERN, Aggregation, Board, SortOrder
 from leaderboards.selectors import (
     board_around,
     board_entries,
@@ -29,24 +28,11 @@ from leaderboards.services import board_create
 from leaderboards.standings import Window
 from players.models import PLAYER_ID_MAX_LENGTH
 
-MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 MAX_AROUND = 100
 MAX_PLAYERS_PER_RANKS_REQUEST = 1000
 # The metric names events may carry (RegexField searches, so anchor the contract's pattern).
 METRIC_REGEX = rf"^(?:{METRIC_PATTERN.pattern})\Z"
-
-
-class Pagination(LimitOffsetPagination):
-    max_limit = MAX_PAGE_SIZE
-
-    def paginate_counted(self, request, *, count: int, offset: int, limit: int) -> None:
-        """Page over results a selector has already counted and sliced, so next/previous
-        links come out exactly as for a queryset page."""
-        self.request = request
-        self.count = count
-        self.offset = offset
-        self.limit = limit
 
 
 class AwareDateTimeField(serializers.DateTimeField):

@@ -1,5 +1,7 @@
 """Boards (time windows over a metric) and the score delta log they are computed from."""
 
+import re
+
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -7,6 +9,8 @@ from django.utils import timezone
 from players.models import Player
 
 METRIC_MAX_LENGTH = 64
+# What a metric name may hold: letters, digits and _ . : -
+METRIC_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
 
 
 class Aggregation(models.TextChoices):

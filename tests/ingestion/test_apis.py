@@ -13,7 +13,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 
-from ingestion import apis
+from ingestion import kafka
 from ingestion.models import RejectedEvent
 
 pytestmark = pytest.mark.django_db
@@ -254,8 +254,8 @@ def test_malformed_json_is_a_400(keyed_client, topic):
 
 def test_events_answer_503_when_kafka_is_unreachable(keyed_client, topic, settings, monkeypatch):
     settings.KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:1"
-    monkeypatch.setattr(apis, "producer_holder", apis._ProducerHolder())
-    monkeypatch.setattr(apis, "TOPIC_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(kafka, "producer_holder", kafka.ProducerHolder())
+    monkeypatch.setattr(kafka, "TOPIC_TIMEOUT_SECONDS", 1.0)
 
     response = keyed_client.post("/api/v1/events/", {"player_id": "p", "delta": 1}, format="json")
 
@@ -266,13 +266,13 @@ def test_events_answer_503_when_kafka_is_unreachable(keyed_client, topic, settin
 def test_events_answer_503_when_kafka_does_not_acknowledge_in_time(
     keyed_client, topic, monkeypatch
 ):
-    holder = apis._ProducerHolder()
+    holder = kafka.ProducerHolder()
     holder.get(topic)  # the topic exists on the real broker...
     # ...but the producer talks to a broker that is not there.
-    broken = apis.make_producer(**{"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 1000})
+    broken = kafka.make_producer(**{"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 1000})
     holder._producer = broken
-    monkeypatch.setattr(apis, "producer_holder", holder)
-    monkeypatch.setattr(apis, "PRODUCE_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(kafka, "producer_holder", holder)
+    monkeypatch.setattr(kafka, "PRODUCE_TIMEOUT_SECONDS", 1.0)
 
     try:
         response = keyed_client.post(
