@@ -82,7 +82,8 @@ def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
     if not rows:
         return []
     connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
+    # The raw psycopg cursor (Django's has no COPY); errors still surface as Django's.
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         cursor.execute(_STAGE_DELTAS_SQL)
         with cursor.copy(_COPY_DELTAS_SQL) as copy:
             copy.set_types(_DELTA_TYPES)
@@ -113,6 +114,10 @@ def cache_build_board(board: Board, *, force: bool = False) -> str:
     (another build runs), cached (already there), superseded or stale."""
     if not board_is_cacheable(board):
         return "uncacheable"
+    if connection.in_atomic_block:
+        # The snapshot needs a transaction of its own (REPEATABLE READ must be set before
+        # its first query); inside the caller's, leave the board to PostgreSQL reads.
+        return "in_transaction"
     store = get_store()
     token = uuid.uuid4().hex
     if not store.begin_build(board, token, force=force):
@@ -142,6 +147,13 @@ def cache_drop_board(board_id: int) -> None:
     get_store().drop(board_id)
 
 
+def cache_drop_all() -> None:
+    """Forget every cached board; reads rebuild them from PostgreSQL."""
+    store = get_store()
+    for board_id in store.cached_board_ids():
+        store.drop(board_id)
+
+
 class _BoardDefinitions:
     """Board rows the consumer needs for the cached ids, re-read every few seconds so edits
     made in the admin reach it."""
@@ -152,8 +164,8 @@ class _BoardDefinitions:
         self._boards: dict[int, Board] = {}
         self._loaded_at = 0.0
 
-    def get(self, ids: set[int]) -> list[Board]:
-        stale = time.monotonic() - self._loaded_at > self.max_age
+    def get(self, ids: set[int], *, reload: bool = False) -> list[Board]:
+        stale = reload or time.monotonic() - self._loaded_at > self.max_age
         if stale or not ids <= self._boards.keys():
             self._boards = {board.pk: board for board in Board.objects.filter(pk__in=ids)}
             self._loaded_at = time.monotonic()
@@ -184,8 +196,28 @@ def cache_apply_batch(
     by_metric: dict[str, list[DeltaRow]] = {}
     for row in deltas:
         by_metric.setdefault(row.metric, []).append(row)
+    outcomes = store.apply(_units_per_board(_definitions.get(board_ids), by_metric, positions))
+    redefined = {board_id for board_id, outcome in outcomes.items() if outcome == "redefined"}
+    if redefined:
+        # Our copy of those boards is older than the build's, or the build's is older than
+        # the database: re-read them, try once more, and drop what still disagrees.
+        boards = _definitions.get(redefined, reload=True)
+        retried = store.apply(_units_per_board(boards, by_metric, positions))
+        for board_id in redefined:
+            if retried.get(board_id, "redefined") == "redefined":
+                store.drop(board_id)
+                retried[board_id] = "stale"
+        outcomes.update(retried)
+    return outcomes
+
+
+def _units_per_board(
+    boards: Sequence[Board],
+    by_metric: dict[str, list[DeltaRow]],
+    positions: dict[int, tuple[int, int]],
+) -> list[tuple[Board, list[Unit]]]:
     work = []
-    for board in _definitions.get(board_ids):
+    for board in boards:
         if not board_is_cacheable(board):
             continue
         combine = _COMBINE[board.aggregation]
@@ -199,4 +231,4 @@ def cache_apply_batch(
                 per_player[row.player_id] = row.delta if old is None else combine(old, row.delta)
         units = [Unit(p, start, end, values[p]) for p, (start, end) in positions.items()]
         work.append((board, units))
-    return store.apply(work)
+    return work

@@ -139,7 +139,10 @@ def standings_stream(window: Window, chunk: int = 10_000) -> Iterator[tuple[str,
         " JOIN players_player p ON p.id = s.player_id"
     )
     connection.ensure_connection()
-    with connection.connection.cursor(name="standings_stream") as cursor:
+    with (
+        connection.wrap_database_errors,
+        connection.connection.cursor(name="standings_stream") as cursor,
+    ):
         cursor.itersize = chunk
         cursor.execute(sql, params)
         for external_id, score in cursor:

@@ -84,12 +84,13 @@ local function apply_units(meta, zset, payload)
 end
 """
 
-# KEYS meta zset pending; ARGV payload max_pending
+# KEYS meta zset pending; ARGV payload max_pending definition
 _APPLY = (
     _APPLY_UNITS
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'absent' end
+if redis.call('HGET', KEYS[1], 'def') ~= ARGV[3] then return 'redefined' end
 if state == 'building' then
   if redis.call('RPUSH', KEYS[3], ARGV[1]) > tonumber(ARGV[2]) then
     redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
@@ -106,13 +107,13 @@ return 'applied'
 """
 )
 
-# KEYS meta zset pending build; ARGV token ttl_ms force
+# KEYS meta zset pending build; ARGV token ttl_ms force definition
 _BEGIN_BUILD = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'building' then return 0 end
 if state == 'ready' and ARGV[3] ~= '1' then return -1 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-redis.call('HSET', KEYS[1], 'state', 'building', 'token', ARGV[1])
+redis.call('HSET', KEYS[1], 'state', 'building', 'token', ARGV[1], 'def', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
@@ -230,6 +231,16 @@ _OPS = {
 }
 
 
+def definition(board: Board) -> str:
+    """What a cached set was computed for. The consumer sends its own view of the board with
+    every batch, so a board edited in the admin is never fed by a stale definition."""
+    ends = board.ends_at.isoformat() if board.ends_at else ""
+    return (
+        f"{board.metric}|{board.starts_at.isoformat()}|{ends}|"
+        f"{board.aggregation}|{board.sort_order}"
+    )
+
+
 def _sign(board: Board) -> int:
     return -1 if board.sort_order == SortOrder.DESC else 1
 
@@ -259,7 +270,8 @@ class BoardStore:
     def apply(self, boards_units: Iterable[tuple[Board, Sequence[Unit]]]) -> dict[int, str]:
         """Apply one consumer batch to the cached boards it touches, one script per board,
         pipelined into one round trip. Returns each board's outcome
-        (applied, queued, absent, stale)."""
+        (applied, queued, absent, stale, or redefined: the board was built for another
+        definition than the caller's)."""
         pipe = self.redis.pipeline(transaction=False)
         board_ids = []
         for board, units in boards_units:
@@ -283,7 +295,11 @@ class BoardStore:
                 },
                 separators=(",", ":"),
             )
-            self._apply(keys=_keys(board.pk)[:3], args=[payload, MAX_PENDING_BATCHES], client=pipe)
+            self._apply(
+                keys=_keys(board.pk)[:3],
+                args=[payload, MAX_PENDING_BATCHES, definition(board)],
+                client=pipe,
+            )
             board_ids.append(board.pk)
         outcomes = pipe.execute() if board_ids else []
         results = {
@@ -299,7 +315,9 @@ class BoardStore:
         """Mark the board as building (owned by `token`). False when another build runs, or
         the board is ready already and `force` is not set."""
         ttl_ms = settings.LEADERBOARD_BUILD_TIMEOUT_SECONDS * 1000
-        started = self._begin(keys=_keys(board.pk), args=[token, ttl_ms, "1" if force else "0"])
+        started = self._begin(
+            keys=_keys(board.pk), args=[token, ttl_ms, "1" if force else "0", definition(board)]
+        )
         if started == 1:
             self.redis.sadd(CACHED_SET, board.pk)
             return True

@@ -217,3 +217,25 @@ def test_competition_ranks_hold_across_pages_and_around(store, feed):
     assert [(s.rank, s.player_id) for s in around.standings] == [(2, "p5"), (5, "p4")]
     ranks = store.ranks(board, ["p4", "nobody", "p2"])
     assert {k: v.rank for k, v in ranks.items()} == {"p4": 5, "p2": 2}
+
+
+def test_a_consumer_with_an_old_board_definition_rereads_it(store, feed):
+    board = BoardFactory()
+    feed.ingest(0, [("a", 1)])
+    assert cache_build_board(board) == "ready"
+    feed.ingest(0, [("a", 1)])  # the consumer now holds the board's definition
+    board.ends_at = T0 + timedelta(days=1)
+    board.save()
+    assert cache_build_board(board, force=True) == "ready"  # rebuilt for the new window
+    assert feed.ingest(0, [("a", 5)], at=T0 + timedelta(days=2)) == {board.pk: "applied"}
+    assert redis_scores(store, board) == {"a": 2} == pg_scores(board)
+
+
+def test_a_cached_board_older_than_its_definition_is_dropped(store, feed, monkeypatch):
+    monkeypatch.setattr("leaderboards.services._definitions.max_age", 0.0)
+    board = BoardFactory()
+    feed.ingest(0, [("a", 1)])
+    assert cache_build_board(board) == "ready"
+    board.__class__.objects.filter(pk=board.pk).update(ends_at=T0)  # edited, cache kept
+    assert feed.ingest(0, [("a", 1)]) == {board.pk: "stale"}
+    assert store.state(board) is None
