@@ -180,8 +180,9 @@ def _command(name: str, state_dir: Path, port: int, *, durable: bool) -> tuple[l
 def _stop(process: subprocess.Popen, name: str, timeout: float = 15) -> None:
     if process.poll() is not None:
         return
-    # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for every client to leave.
-    process.send_signal(signal.SIGINT if name == "postgres" else signal.SIGTERM)
+    # SIGINT is PostgreSQL's "fast" shutdown (SIGTERM waits for every client to leave), and
+    # Tansu exits at once on SIGINT but lingers 5 s on SIGTERM while clients are connected.
+    process.send_signal(signal.SIGTERM if name == "valkey" else signal.SIGINT)
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:

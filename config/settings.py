@@ -121,6 +121,10 @@ KAFKA_TOPIC = os.environ.get("KAFKA_TOPIC", "score-events")
 KAFKA_CONSUMER_GROUP = os.environ.get("KAFKA_CONSUMER_GROUP", "leaderboards")
 KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 6)
 KAFKA_TOPIC_REPLICATION = env_int("KAFKA_TOPIC_REPLICATION", 1)
+# How long the group waits for a silent consumer before handing its partitions to the
+# others (a killed consumer holds them that long). Joining a group takes about a third of
+# it on the embedded broker.
+KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 10_000)
 
 # Ingestion: the consumer's batch size and how long it waits to fill one.
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 5000)

@@ -34,18 +34,30 @@ from django.db import (
     transaction,
 )
 
-from ingestion.events import Limits, Rejection, ScoreEvent, decode_event
+from ingestion.events import (
+    EPOCH,
+    Limits,
+    Reason,
+    Rejection,
+    ScoreEvent,
+    decode_event,
+    ingest_limits,
+)
 from ingestion.kafka import client_config, ensure_topic
 from ingestion.selectors import offsets_for_topic
 from ingestion.services import RejectedMessage, offsets_save, rejected_events_store
-from leaderboards.services import DeltaRow, cache_apply_batch, deltas_insert_batch
+from leaderboards.services import (
+    DeltaRow,
+    cache_apply_batch,
+    cache_drop_all,
+    deltas_insert_batch,
+)
 from players.services import players_ensure
 
 logger = logging.getLogger(__name__)
 
-EMPTY_MESSAGE = "empty_message"
 # Sentinel "from" offset for a partition whose broker log restarted below our position:
-# it matches no fence, so every cached board re-syncs from PostgreSQL.
+# the cached boards are dropped and rebuilt from PostgreSQL.
 BROKER_RESET = -2
 NO_POSITION = -1
 PLAYER_CACHE_SIZE = 1_000_000
@@ -66,7 +78,6 @@ class BatchResult:
     duplicates: int
     rejected: int
     boards: dict[int, str]
-    oldest_event_ms: int | None = None
 
 
 def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> DecodedBatch:
@@ -81,11 +92,11 @@ def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> Decode
         batch.next_offsets[partition] = offset + 1
         raw = message.value()
         if not raw:
-            result: ScoreEvent | Rejection = Rejection(EMPTY_MESSAGE, "message has no value")
+            result: ScoreEvent | Rejection = Rejection(Reason.EMPTY_MESSAGE, "message has no value")
         else:
             kind, millis = message.timestamp()
             broker_time = (
-                datetime.fromtimestamp(millis / 1000, tz=UTC)
+                EPOCH + timedelta(milliseconds=millis)
                 if kind != TIMESTAMP_NOT_AVAILABLE and millis > 0
                 else None
             )
@@ -155,10 +166,7 @@ class ScoreConsumer:
         self.batch_timeout = (
             batch_timeout if batch_timeout is not None else settings.INGEST_BATCH_TIMEOUT_MS / 1000
         )
-        self.limits = Limits(
-            max_abs_delta=settings.INGEST_MAX_ABS_DELTA,
-            max_clock_skew=timedelta(seconds=settings.INGEST_MAX_CLOCK_SKEW_SECONDS),
-        )
+        self.limits = ingest_limits()
         self.on_batch = on_batch
         self.stopping = False
         # Where each assigned partition stands: the offset the next batch starts from.
@@ -185,6 +193,10 @@ class ScoreConsumer:
                     "enable.auto.commit": False,
                     "enable.auto.offset.store": False,
                     "auto.offset.reset": "earliest",
+                    "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
+                    # librdkafka pauses fetching for this long whenever its queue is full; the
+                    # default second shows up as one-second stalls at high throughput.
+                    "fetch.queue.backoff.ms": 20,
                     "fetch.max.bytes": 52_428_800,
                     "max.partition.fetch.bytes": 4_194_304,
                 }
@@ -224,6 +236,10 @@ class ScoreConsumer:
         }
         self.positions.update(batch.next_offsets)
         try:
+            if any(start == BROKER_RESET for start, _ in positions.values()):
+                # Offsets restarted below every fence: they can no longer tell what a
+                # cached board holds, so all of them are built again.
+                cache_drop_all()
             boards = cache_apply_batch(deltas=new, positions=positions)
         except redis.RedisError as exc:
             # The cached boards miss this batch now; their fences notice the gap on the next
@@ -234,14 +250,12 @@ class ScoreConsumer:
             offsets=[TopicPartition(self.topic, p, end) for p, end in batch.next_offsets.items()],
             asynchronous=True,
         )
-        oldest = min((int(e.created_at.timestamp() * 1000) for _, e in batch.events), default=None)
         return BatchResult(
             consumed=len(messages),
             accepted=len(new),
             duplicates=len(batch.events) - len(new),
             rejected=len(batch.rejected),
             boards=boards,
-            oldest_event_ms=oldest,
         )
 
     def _from_offset(self, partition: int, first_offset: int) -> int:
@@ -290,11 +304,35 @@ class ScoreConsumer:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         stored = self._stored_offsets()
         for tp in partitions:
-            tp.offset = stored.get(tp.partition, OFFSET_BEGINNING)
-            self.positions[tp.partition] = stored.get(tp.partition, NO_POSITION)
+            if tp.partition not in stored:
+                tp.offset = OFFSET_BEGINNING
+                self.positions[tp.partition] = NO_POSITION
+                continue
+            tp.offset = self.positions[tp.partition] = stored[tp.partition]
+            if self._broker_lost_log(consumer, tp):
+                logger.warning(
+                    "partition %d holds less than the stored offset %d and the group has no "
+                    "committed offset: the broker lost its log; reading it from the start",
+                    tp.partition,
+                    tp.offset,
+                )
+                tp.offset = OFFSET_BEGINNING
+                self.positions[tp.partition] = BROKER_RESET
         logger.info("assigned partitions %s", {tp.partition: tp.offset for tp in partitions})
         consumer.assign(partitions)
         self.assigned = True
+
+    @staticmethod
+    def _broker_lost_log(consumer: Consumer, tp: TopicPartition) -> bool:
+        """A stored offset past the partition's end means the broker restarted empty (the
+        in-memory embedded one) or the topic was recreated: seeking there would skip
+        everything below it. Some brokers (Tansu) report the end too low after a batch,
+        so the group's committed offset, which a restart also loses, must be gone too."""
+        _low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+        if tp.offset <= high:
+            return False
+        committed = consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=10)
+        return committed[0].offset < 0
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:

@@ -7,7 +7,6 @@ and the HTTP write endpoint.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,15 +14,16 @@ from hashlib import blake2b
 from typing import Any
 
 import msgspec
+from django.conf import settings
 
-from leaderboards.models import METRIC_MAX_LENGTH
+from leaderboards.models import METRIC_MAX_LENGTH, METRIC_PATTERN
 from players.models import PLAYER_ID_MAX_LENGTH
 
 DEFAULT_METRIC = "score"
 EVENT_ID_MAX_LENGTH = 128
-METRIC_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
 # Anything stamped before this is a unit mistake (seconds sent as milliseconds) or junk.
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Canonical field name first, then the aliases producers built from the seed designs send.
 FIELD_ALIASES = {
@@ -44,6 +44,7 @@ class Reason:
     ABSURD_DELTA = "absurd_delta"
     FUTURE_TIMESTAMP = "future_timestamp"
     TOO_LONG = "too_long"
+    EMPTY_MESSAGE = "empty_message"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,14 @@ class Rejection:
 class Limits:
     max_abs_delta: int
     max_clock_skew: timedelta
+
+
+def ingest_limits() -> Limits:
+    """The limits configured in settings (INGEST_MAX_ABS_DELTA, INGEST_MAX_CLOCK_SKEW_SECONDS)."""
+    return Limits(
+        max_abs_delta=settings.INGEST_MAX_ABS_DELTA,
+        max_clock_skew=timedelta(seconds=settings.INGEST_MAX_CLOCK_SKEW_SECONDS),
+    )
 
 
 _decoder = msgspec.json.Decoder()
@@ -172,9 +181,13 @@ def dedupe_key(
     if event_id is not None:
         identity = "id\x1f" + event_id
     else:
-        millis = int(created_at.timestamp() * 1000)
-        identity = f"pmt\x1f{player_id}\x1f{metric}\x1f{millis}"
+        identity = f"pmt\x1f{player_id}\x1f{metric}\x1f{epoch_millis(created_at)}"
     return uuid.UUID(bytes=blake2b(identity.encode(), digest_size=16).digest())
+
+
+def epoch_millis(at: datetime) -> int:
+    """Milliseconds since the epoch, exactly (float timestamps round some of them down)."""
+    return (at - EPOCH) // timedelta(milliseconds=1)
 
 
 def _storable(text: str) -> bool:
@@ -201,7 +214,7 @@ def _parse_time(value: Any) -> datetime | Rejection:
         return Rejection(Reason.WRONG_TYPE, "created_at must be an RFC 3339 string or epoch ms")
     if isinstance(value, int):
         try:
-            return datetime.fromtimestamp(value / 1000, tz=UTC)
+            return EPOCH + timedelta(milliseconds=value)  # exact, unlike value / 1000
         except (OverflowError, OSError, ValueError):
             return Rejection(Reason.INVALID_VALUE, f"created_at {value} is not a valid epoch ms")
     if isinstance(value, str):

@@ -23,6 +23,8 @@ embedded = None  # the EmbeddedServices started for this session, if any
 def pytest_load_initial_conftests(early_config, parser, args):
     global _stack, embedded
     os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+    # Consumers join (and killed ones are noticed) within seconds rather than tens of them.
+    os.environ.setdefault("KAFKA_SESSION_TIMEOUT_MS", "6000")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
     _stack = contextlib.ExitStack()

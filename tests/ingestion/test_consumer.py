@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from ingestion.consumer import EMPTY_MESSAGE
 from ingestion.events import Reason
 from ingestion.models import ConsumerOffset, RejectedEvent
 from leaderboards.selectors import board_entries
@@ -88,7 +87,7 @@ def test_malformed_events_are_rejected_counted_and_kept(topic):
             Reason.WRONG_TYPE,
             Reason.FUTURE_TIMESTAMP,
             Reason.NOT_AN_OBJECT,
-            EMPTY_MESSAGE,
+            Reason.EMPTY_MESSAGE,
         ]
     )
     kept = RejectedEvent.objects.get(topic=topic, reason=Reason.MALFORMED_JSON)

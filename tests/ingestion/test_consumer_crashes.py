@@ -9,10 +9,12 @@ import subprocess
 import pytest
 from django.db import connection
 
+from leaderboards.selectors import board_entries
 from leaderboards.services import cache_build_board
 from leaderboards.standings import Window, standings_page
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import (
+    consume_until_idle,
     consumer_process,
     expected_totals,
     produce,
@@ -85,11 +87,12 @@ def test_sigterm_finishes_the_batch_and_leaves_cleanly(topic, store):
     assert_cache_matches_database(store, board)
 
 
-def test_database_outage_is_waited_out_without_loss(topic, store, embedded_services):
+def test_database_outage_is_waited_out_without_loss(topic, store, embedded_services, tmp_path):
     events = list(score_events(8_000, players=80))
     produce(((k, v) for k, v, _, _ in events[:4_000]), topic)
+    log = tmp_path / "consumer.log"
     process = consumer_process(
-        topic, f"group-{topic}", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        topic, f"group-{topic}", stdout=subprocess.DEVNULL, stderr=log.open("w")
     )
     try:
         wait_for(lambda: stored_count() == 4_000, timeout=120, message="first half")
@@ -101,6 +104,24 @@ def test_database_outage_is_waited_out_without_loss(topic, store, embedded_servi
         wait_for(lambda: stored_count() == len(events), timeout=120, message="second half")
     finally:
         connection.close()
-        assert stop(process) == 0
-    assert "database unavailable" in process.stderr.read()
+        assert stop(process) == 0, log.read_text()[-3000:]
+    assert "database unavailable" in log.read_text()
     assert stored_totals() == expected_totals(events)
+
+
+def test_a_broker_that_lost_its_log_is_read_from_its_new_beginning(topic, store, embedded_services):
+    board = BoardFactory()
+    before = list(score_events(300, players=30))
+    produce(((k, v) for k, v, _, _ in before), topic)
+    consume_until_idle(topic)
+    board_entries(board, offset=0, limit=10)  # cached, fenced at the old offsets
+
+    embedded_services.stop("kafka")  # the embedded broker keeps its log in memory only
+    embedded_services.start("kafka")
+    after = list(score_events(200, players=30))
+    produce(((k, v) for k, v, _, _ in after), topic)
+    results = consume_until_idle(topic)
+
+    assert sum(r.accepted for r in results) == 200
+    assert stored_totals() == expected_totals(before + after)
+    assert_cache_matches_database(store, board)

@@ -12,6 +12,7 @@ from ingestion.events import (
     ScoreEvent,
     decode_event,
     dedupe_key,
+    epoch_millis,
     validate_event,
 )
 
@@ -46,7 +47,7 @@ def test_metric_defaults_to_score_and_epoch_milliseconds_are_accepted():
     event = decode({"player_id": "p1", "delta": -3, "created_at": 1_795_000_000_123})
     assert isinstance(event, ScoreEvent)
     assert event.metric == "score"
-    assert event.created_at == datetime.fromtimestamp(1_795_000_000.123, tz=UTC)
+    assert event.created_at == datetime(2026, 11, 18, 11, 6, 40, 123000, tzinfo=UTC)
 
 
 def test_seed_aliases_are_accepted_and_new_score_is_ignored():
@@ -176,4 +177,4 @@ def test_every_contract_conforming_event_is_accepted(player_id, delta, millis):
     )
     assert isinstance(result, ScoreEvent)
     assert result.delta == delta
-    assert int(result.created_at.timestamp() * 1000) == millis
+    assert epoch_millis(result.created_at) == millis
