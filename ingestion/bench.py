@@ -10,7 +10,6 @@ its own, and its freshness is the time from produce until Redis ranks that playe
 from __future__ import annotations
 
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import msgspec
 
+from ingestion.fake import EventSource, format_time
 from ingestion.kafka import ensure_topic, make_producer
 from ingestion.selectors import offsets_for_topic
 from leaderboards.models import Board
@@ -99,13 +99,12 @@ class _Probes:
 
 
 def _event(player: str, metric: str, delta: int) -> dict:
-    now = datetime.now(UTC)
     return {
         "event_id": uuid.uuid4().hex,
         "player_id": player,
         "delta": delta,
         "metric": metric,
-        "created_at": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "created_at": format_time(datetime.now(UTC)),
     }
 
 
@@ -164,22 +163,17 @@ def run_benchmark(
             probes.seen.clear()
 
         report(f"producing {events:,} events at {rate:,}/s over {players:,} players")
-        rng = random.Random(7)
-        weights = [1 / (i + 1) ** 0.8 for i in range(players)]  # a few busy players, long tail
-        population = [f"player-{i}" for i in range(players)]
+        source = EventSource(players=players, metric=metric, seed=7)
         started = time.perf_counter()
         probe_every = max(1, rate // PROBES_PER_SECOND)
         sent = 0
         chunk = max(1, rate // 100)
         while sent < events:
             batch = min(chunk, events - sent)
-            for player in rng.choices(population, weights, k=batch):
-                delta = rng.choice((1, 1, 2, 5, 10, 10, 25, 50, 100, 500))
+            for player, event in source.batch(batch, datetime.now(UTC)):
                 while True:
                     try:
-                        producer.produce(
-                            topic, encode(_event(player, metric, delta)), key=player.encode()
-                        )
+                        producer.produce(topic, encode(event), key=player.encode())
                         break
                     except BufferError:
                         producer.poll(0.01)
