@@ -134,6 +134,9 @@ INGEST_MAX_CLOCK_SKEW_SECONDS = env_int("INGEST_MAX_CLOCK_SKEW_SECONDS", 300)
 # Larger deltas are rejected as absurd (a protection against bugs in game servers).
 INGEST_MAX_ABS_DELTA = env_int("INGEST_MAX_ABS_DELTA", 1_000_000_000)
 
+# The consumer serves its Prometheus metrics on this port (0: no metrics server).
+CONSUMER_METRICS_PORT = env_int("CONSUMER_METRICS_PORT", 9108)
+
 # Redis leaderboard store: how long a board may stay "building" before it counts as dead.
 LEADERBOARD_BUILD_TIMEOUT_SECONDS = env_int("LEADERBOARD_BUILD_TIMEOUT_SECONDS", 120)
 

@@ -6,4 +6,5 @@ urlpatterns = [
     path("api/v1/", include("leaderboards.urls")),
     path("api/v1/", include("ingestion.urls")),
     path("", include("django_prometheus.urls")),
+    path("", include("leaderboards.page_urls")),
 ]

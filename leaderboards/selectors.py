@@ -11,9 +11,12 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 import redis
+from django.db.models import F, Q
+from django.utils import timezone
 
 from leaderboards.models import Board
 from leaderboards.services import board_is_cacheable, cache_build_board
@@ -40,6 +43,16 @@ class Entry:
     player_id: str
     display_name: str
     score: int
+
+
+def boards_live(*, now: datetime | None = None) -> list[Board]:
+    """Boards whose window is open now, the ones ending soonest first (open-ended last)."""
+    now = now or timezone.now()
+    return list(
+        Board.objects.filter(starts_at__lte=now)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .order_by(F("ends_at").asc(nulls_last=True), "slug")
+    )
 
 
 def _cached(board: Board, read: Callable[..., T | None]) -> T | None:

@@ -1,0 +1,39 @@
+"""Logging context: fields (a request id, a consumer batch id) that every log line carries.
+
+`log_context(batch_id=...)` sets fields for the code inside it, through a context variable,
+so threads and requests never see each other's; `ContextFilter` copies them onto each
+record, where the formatters (plain under `make run`, JSON in production) print them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import Iterator
+
+_context: contextvars.ContextVar[dict[str, object]] = contextvars.ContextVar(
+    "log_context", default={}
+)
+
+
+@contextlib.contextmanager
+def log_context(**fields: object) -> Iterator[None]:
+    token = _context.set({**_context.get(), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def current_context() -> dict[str, object]:
+    return dict(_context.get())
+
+
+class ContextFilter(logging.Filter):
+    """Puts the current context's fields on every record passing through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            setattr(record, key, value)
+        return True
