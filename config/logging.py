@@ -12,14 +12,15 @@ import contextvars
 import logging
 from collections.abc import Iterator
 
-_context: contextvars.ContextVar[dict[str, object]] = contextvars.ContextVar(
-    "log_context", default={}
+# Never mutated: log_context() sets a new dict, so an immutable-in-practice default is safe.
+_context: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
+    "log_context", default=None
 )
 
 
 @contextlib.contextmanager
 def log_context(**fields: object) -> Iterator[None]:
-    token = _context.set({**_context.get(), **fields})
+    token = _context.set({**(_context.get() or {}), **fields})
     try:
         yield
     finally:
@@ -27,13 +28,13 @@ def log_context(**fields: object) -> Iterator[None]:
 
 
 def current_context() -> dict[str, object]:
-    return dict(_context.get())
+    return dict(_context.get() or {})
 
 
 class ContextFilter(logging.Filter):
     """Puts the current context's fields on every record passing through."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in _context.get().items():
+        for key, value in (_context.get() or {}).items():
             setattr(record, key, value)
         return True
