@@ -12,7 +12,7 @@ import contextvars
 import logging
 from collections.abc import Iterator
 
-# Never mutated: log_context() sets a new dict, so an immutable-in-practice default is safe.
+# None until a log_context() block sets a dict; the dicts are never mutated, only replaced.
 _context: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
     "log_context", default=None
 )
