@@ -1,7 +1,9 @@
 """Boards (time windows over a metric) and the score delta log they are computed from."""
 
+import datetime
 import re
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -29,6 +31,47 @@ class BoardStatus(models.TextChoices):
     UPCOMING = "upcoming", "Upcoming"
     LIVE = "live", "Live"
     ENDED = "ended", "Ended"
+    FINALIZED = "finalized", "Finalized"
+
+
+class Period(models.TextChoices):
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+    MONTHLY = "monthly", "Monthly"
+
+
+class Series(models.Model):
+    """A recurring board: one window per day, week or month, following wall-clock time in
+    its time zone (a daily Europe/Berlin window lasts 23 or 25 hours across DST changes)."""
+
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    metric = models.CharField(max_length=METRIC_MAX_LENGTH, default="score")
+    period = models.CharField(max_length=8, choices=Period.choices)
+    reset_time = models.TimeField(default=datetime.time(0, 0))
+    # Weekly series only: the day the window resets, 0 = Monday.
+    reset_weekday = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(6)]
+    )
+    timezone = models.CharField(max_length=64, default="UTC")
+    aggregation = models.CharField(
+        max_length=8, choices=Aggregation.choices, default=Aggregation.SUM
+    )
+    sort_order = models.CharField(max_length=4, choices=SortOrder.choices, default=SortOrder.DESC)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name_plural = "series"
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(period="weekly") | models.Q(reset_weekday__isnull=False),
+                name="series_weekly_needs_weekday",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Board(models.Model):
@@ -43,6 +86,11 @@ class Board(models.Model):
         max_length=8, choices=Aggregation.choices, default=Aggregation.SUM
     )
     sort_order = models.CharField(max_length=4, choices=SortOrder.choices, default=SortOrder.DESC)
+    series = models.ForeignKey(
+        Series, null=True, blank=True, on_delete=models.PROTECT, related_name="boards"
+    )
+    # Set when the window's standings were frozen into FinalStanding rows.
+    finalized_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now(), editable=False)
 
     class Meta:
@@ -60,6 +108,8 @@ class Board(models.Model):
         return self.name
 
     def status_at(self, now) -> str:
+        if self.finalized_at is not None:
+            return BoardStatus.FINALIZED
         if now < self.starts_at:
             return BoardStatus.UPCOMING
         if self.ends_at is not None and now >= self.ends_at:
@@ -106,3 +156,71 @@ class ScoreDelta(models.Model):
         return (
             f"{self.player_id} {self.metric} {self.delta:+d} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
         )
+
+
+class FinalStanding(models.Model):
+    """A board's ranking frozen once its window ended and the grace period passed."""
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="final_standings")
+    # 1-based place in board order (rank, then external id); rank is the competition rank.
+    position = models.PositiveIntegerField()
+    rank = models.PositiveIntegerField()
+    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="+")
+    score = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["board", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["board", "position"], name="final_board_position"),
+            models.UniqueConstraint(fields=["board", "player"], name="final_board_player"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.board_id} #{self.rank} {self.player_id} {self.score}"
+
+
+class RollupBase(models.Model):
+    """Aggregates of one player's deltas of one metric in one time bucket, as far as the
+    rollup watermark (deltas ingested before it); `last*` identify the latest event."""
+
+    metric = models.CharField(max_length=METRIC_MAX_LENGTH)
+    bucket = models.DateTimeField()
+    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="+", db_index=False)
+    total = models.BigIntegerField()
+    best = models.BigIntegerField()
+    worst = models.BigIntegerField()
+    count = models.BigIntegerField()
+    last = models.BigIntegerField()
+    last_at = models.DateTimeField()
+    last_ingested_at = models.DateTimeField()
+    last_key = models.UUIDField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.bucket:%Y-%m-%d %H:%M} {self.player_id}: {self.total}"
+
+
+class HourlyRollup(RollupBase):
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "bucket", "player"], name="hourly_rollup_key")
+        ]
+
+
+class DailyRollup(RollupBase):
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "bucket", "player"], name="daily_rollup_key")
+        ]
+
+
+class RollupWatermark(models.Model):
+    """Rollups hold every delta ingested before `ingested_before` (one row)."""
+
+    ingested_before = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"rollups before {self.ingested_before:%Y-%m-%d %H:%M:%S}"
