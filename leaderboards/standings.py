@@ -45,7 +45,7 @@ class Window:
         )
 
 
-def _scores_sql(window: Window) -> tuple[str, dict]:
+def _window_conditions(window: Window) -> tuple[list[str], dict]:
     conditions = ["d.metric = %(metric)s"]
     params: dict = {"metric": window.metric}
     if window.starts_at is not None:
@@ -54,6 +54,11 @@ def _scores_sql(window: Window) -> tuple[str, dict]:
     if window.ends_at is not None:
         conditions.append("d.created_at < %(ends_at)s")
         params["ends_at"] = window.ends_at
+    return conditions, params
+
+
+def _scores_sql(window: Window) -> tuple[str, dict]:
+    conditions, params = _window_conditions(window)
     sql = (
         f"SELECT d.player_id, {_AGGREGATES[window.aggregation]} AS score"
         " FROM leaderboards_scoredelta d"
@@ -129,15 +134,29 @@ def standings_for_players(window: Window, player_ids: Sequence[str]) -> dict[str
         return {r[1]: Standing(r[0], r[1], int(r[2])) for r in cursor.fetchall()}
 
 
-def standings_stream(window: Window, chunk: int = 10_000) -> Iterator[tuple[str, int]]:
-    """Every (player external id, score) of the window, streamed through a server-side
-    cursor so a board of millions of players does not sit in memory at once. Must run
-    inside a transaction."""
-    scores, params = _scores_sql(window)
-    sql = (
-        f"SELECT p.external_id, s.score FROM ({scores}) s"
-        " JOIN players_player p ON p.id = s.player_id"
-    )
+def standings_stream(
+    window: Window, chunk: int = 10_000
+) -> Iterator[tuple[str, int, int | None]]:
+    """Every (player external id, score, last_ms) of the window, streamed through a
+    server-side cursor so a board of millions of players does not sit in memory at once.
+    last_ms is the epoch milliseconds of the event behind a `last` score (None for the
+    other aggregations): the Redis store needs it to order later events. Must run inside a
+    transaction."""
+    if window.aggregation == Aggregation.LAST:
+        conditions, params = _window_conditions(window)
+        sql = (
+            "SELECT DISTINCT ON (d.player_id) p.external_id, d.delta,"
+            "  floor(extract(epoch FROM d.created_at) * 1000)::bigint"
+            " FROM leaderboards_scoredelta d JOIN players_player p ON p.id = d.player_id"
+            f" WHERE {' AND '.join(conditions)}"
+            " ORDER BY d.player_id, d.created_at DESC, d.ingested_at DESC, d.dedupe_key DESC"
+        )
+    else:
+        scores, params = _scores_sql(window)
+        sql = (
+            f"SELECT p.external_id, s.score, NULL FROM ({scores}) s"
+            " JOIN players_player p ON p.id = s.player_id"
+        )
     connection.ensure_connection()
     with (
         connection.wrap_database_errors,
@@ -145,5 +164,5 @@ def standings_stream(window: Window, chunk: int = 10_000) -> Iterator[tuple[str,
     ):
         cursor.itersize = chunk
         cursor.execute(sql, params)
-        for external_id, score in cursor:
-            yield external_id, int(score)
+        for external_id, score, last_ms in cursor:
+            yield external_id, int(score), last_ms
