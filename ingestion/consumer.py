@@ -35,7 +35,6 @@ from django.db import (
 )
 
 from ingestion.events import (
-    EPOCH,
     Limits,
     Reason,
     Rejection,
@@ -52,6 +51,7 @@ from leaderboards.services import (
     cache_drop_all,
     deltas_insert_batch,
 )
+from leaderboards.windows import EPOCH
 from players.services import players_ensure
 
 logger = logging.getLogger(__name__)

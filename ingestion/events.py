@@ -17,13 +17,13 @@ import msgspec
 from django.conf import settings
 
 from leaderboards.models import METRIC_MAX_LENGTH, METRIC_PATTERN
+from leaderboards.windows import EPOCH, epoch_millis
 from players.models import PLAYER_ID_MAX_LENGTH
 
 DEFAULT_METRIC = "score"
 EVENT_ID_MAX_LENGTH = 128
 # Anything stamped before this is a unit mistake (seconds sent as milliseconds) or junk.
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Canonical field name first, then the aliases producers built from the seed designs send.
 FIELD_ALIASES = {
@@ -183,11 +183,6 @@ def dedupe_key(
     else:
         identity = f"pmt\x1f{player_id}\x1f{metric}\x1f{epoch_millis(created_at)}"
     return uuid.UUID(bytes=blake2b(identity.encode(), digest_size=16).digest())
-
-
-def epoch_millis(at: datetime) -> int:
-    """Milliseconds since the epoch, exactly (float timestamps round some of them down)."""
-    return (at - EPOCH) // timedelta(milliseconds=1)
 
 
 def _storable(text: str) -> bool:

@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from leaderboards.models import Board
-from leaderboards.services import board_is_cacheable, cache_build_board
+from leaderboards.services import cache_build_board
 from leaderboards.standings import (
     Window,
     standings_around,
@@ -59,7 +59,7 @@ def _cached(board: Board, read: Callable[..., T | None]) -> T | None:
     """Run `read(store)` against Redis, building the board first if it is not cached.
     None means: answer from PostgreSQL."""
     global _redis_down_until
-    if not board_is_cacheable(board) or time.monotonic() < _redis_down_until:
+    if time.monotonic() < _redis_down_until:
         return None
     store = get_store()
     try:

@@ -16,6 +16,7 @@ from ingestion.selectors import offsets_for_topic
 from leaderboards.models import Aggregation, Board
 from leaderboards.standings import Window, standings_stream
 from leaderboards.store import Unit, get_store
+from leaderboards.windows import epoch_millis
 
 logger = logging.getLogger(__name__)
 
@@ -102,18 +103,10 @@ def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
     return new
 
 
-def board_is_cacheable(board: Board) -> bool:
-    # `last` needs each player's latest event time beside the score; until the store keeps
-    # it, those boards are served from PostgreSQL.
-    return board.aggregation != Aggregation.LAST
-
-
 def cache_build_board(board: Board, *, force: bool = False) -> str:
     """Load a board into Redis from a PostgreSQL snapshot, fenced by the consumer offsets
     the snapshot covers (see leaderboards/store.py). Returns the outcome: ready, busy
     (another build runs), cached (already there), superseded or stale."""
-    if not board_is_cacheable(board):
-        return "uncacheable"
     if connection.in_atomic_block:
         # The snapshot needs a transaction of its own (REPEATABLE READ must be set before
         # its first query); inside the caller's, leave the board to PostgreSQL reads.
@@ -218,14 +211,21 @@ def _units_per_board(
 ) -> list[tuple[Board, list[Unit]]]:
     work = []
     for board in boards:
-        if not board_is_cacheable(board):
-            continue
-        combine = _COMBINE[board.aggregation]
-        values: dict[int, dict[str, int]] = {partition: {} for partition in positions}
-        for row in by_metric.get(board.metric, ()):
-            if board.starts_at <= row.created_at and (
-                board.ends_at is None or row.created_at < board.ends_at
-            ):
+        values: dict[int, dict] = {partition: {} for partition in positions}
+        rows = [
+            row
+            for row in by_metric.get(board.metric, ())
+            if board.starts_at <= row.created_at
+            and (board.ends_at is None or row.created_at < board.ends_at)
+        ]
+        if board.aggregation == Aggregation.LAST:
+            # The batch's latest event per player, in the delta log's order (created_at,
+            # then dedupe key: one batch shares one ingest time).
+            for row in sorted(rows, key=lambda r: (r.created_at, r.dedupe_key)):
+                values[row.partition][row.player_id] = (row.delta, epoch_millis(row.created_at))
+        else:
+            combine = _COMBINE[board.aggregation]
+            for row in rows:
                 per_player = values[row.partition]
                 old = per_player.get(row.player_id)
                 per_player[row.player_id] = row.delta if old is None else combine(old, row.delta)

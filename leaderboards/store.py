@@ -45,15 +45,23 @@ MAX_PENDING_BATCHES = 10_000
 BUILD_CHUNK = 5_000
 
 
-def _keys(board_id: int) -> tuple[str, str, str, str]:
+def _keys(board_id: int) -> tuple[str, str, str, str, str, str]:
+    """meta, zset, pending, build, times, build times: every key of one board."""
     tag = f"lb:{{{board_id}}}"
-    return f"{tag}:meta", f"{tag}:z", f"{tag}:pending", f"{tag}:build"
+    return (
+        f"{tag}:meta",
+        f"{tag}:z",
+        f"{tag}:pending",
+        f"{tag}:build",
+        f"{tag}:t",
+        f"{tag}:build-t",
+    )
 
 
 # Applies a JSON batch {op, units} to a ready board; returns 1, or 0 when a unit does not
 # line up with the board's fences (the board is stale).
 _APPLY_UNITS = """
-local function apply_units(meta, zset, payload)
+local function apply_units(meta, zset, times, payload)
   local batch = cjson.decode(payload)
   local op = batch.op
   for _, unit in ipairs(batch.units) do
@@ -64,15 +72,24 @@ local function apply_units(meta, zset, payload)
       -- the snapshot already holds these offsets
     elseif from == fence then
       local values = unit[4]
-      for i = 1, #values, 2 do
+      if op == 'last' then
+        -- {member, value, event time ms}: a later (or equally timed, later arriving)
+        -- event replaces the score
+        for i = 1, #values, 3 do
+          local seen = tonumber(redis.call('HGET', times, values[i]) or '-1e18')
+          if values[i + 2] >= seen then
+            redis.call('ZADD', zset, values[i + 1], values[i])
+            redis.call('HSET', times, values[i], values[i + 2])
+          end
+        end
+      end
+      for i = 1, (op == 'last') and 0 or #values, 2 do
         if op == 'incr' then
           redis.call('ZINCRBY', zset, values[i + 1], values[i])
         elseif op == 'gt' then
           redis.call('ZADD', zset, 'GT', values[i + 1], values[i])
-        elseif op == 'lt' then
-          redis.call('ZADD', zset, 'LT', values[i + 1], values[i])
         else
-          redis.call('ZADD', zset, values[i + 1], values[i])
+          redis.call('ZADD', zset, 'LT', values[i + 1], values[i])
         end
       end
       redis.call('HSET', meta, field, to)
@@ -84,7 +101,7 @@ local function apply_units(meta, zset, payload)
 end
 """
 
-# KEYS meta zset pending; ARGV payload max_pending definition
+# KEYS meta zset pending times; ARGV payload max_pending definition
 _APPLY = (
     _APPLY_UNITS
     + """
@@ -93,44 +110,47 @@ if not state then return 'absent' end
 if redis.call('HGET', KEYS[1], 'def') ~= ARGV[3] then return 'redefined' end
 if state == 'building' then
   if redis.call('RPUSH', KEYS[3], ARGV[1]) > tonumber(ARGV[2]) then
-    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
     return 'stale'
   end
   redis.call('PEXPIRE', KEYS[3], redis.call('PTTL', KEYS[1]))
   return 'queued'
 end
-if apply_units(KEYS[1], KEYS[2], ARGV[1]) == 0 then
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+if apply_units(KEYS[1], KEYS[2], KEYS[4], ARGV[1]) == 0 then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
   return 'stale'
 end
 return 'applied'
 """
 )
 
-# KEYS meta zset pending build; ARGV token ttl_ms force definition
+# KEYS meta zset pending build times build_times; ARGV token ttl_ms force definition
 _BEGIN_BUILD = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'building' then return 0 end
 if state == 'ready' and ARGV[3] ~= '1' then return -1 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 redis.call('HSET', KEYS[1], 'state', 'building', 'token', ARGV[1], 'def', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-# KEYS meta zset pending build; ARGV token fences_json
+# KEYS meta zset pending build times build_times; ARGV token fences_json
 _FINISH_BUILD = (
     _APPLY_UNITS
     + """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
    or redis.call('HGET', KEYS[1], 'state') ~= 'building' then
-  redis.call('DEL', KEYS[4])
+  redis.call('DEL', KEYS[4], KEYS[6])
   return 'superseded'
 end
-if redis.call('EXISTS', KEYS[4]) == 1 then
-  redis.call('RENAME', KEYS[4], KEYS[2])
-else
-  redis.call('DEL', KEYS[2])
+for i, target in ipairs({KEYS[2], KEYS[5]}) do
+  local built = ({KEYS[4], KEYS[6]})[i]
+  if redis.call('EXISTS', built) == 1 then
+    redis.call('RENAME', built, target)
+  else
+    redis.call('DEL', target)
+  end
 end
 redis.call('HSET', KEYS[1], 'state', 'ready')
 for partition, offset in pairs(cjson.decode(ARGV[2])) do
@@ -138,8 +158,8 @@ for partition, offset in pairs(cjson.decode(ARGV[2])) do
 end
 redis.call('PERSIST', KEYS[1])
 for _, payload in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
-  if apply_units(KEYS[1], KEYS[2], payload) == 0 then
-    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  if apply_units(KEYS[1], KEYS[2], KEYS[5], payload) == 0 then
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
     return 'stale'
   end
 end
@@ -148,10 +168,10 @@ return 'ready'
 """
 )
 
-# KEYS meta zset pending build; ARGV token
+# KEYS (all of a board's); ARGV token
 _ABANDON_BUILD = """
 if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+  redis.call('DEL', unpack(KEYS))
   return 1
 end
 return 0
@@ -215,7 +235,8 @@ class Unit:
     partition: int
     from_offset: int
     to_offset: int
-    values: dict[str, int]
+    # Per player: the value to combine, or for `last` (value, event time in epoch ms).
+    values: dict[str, int] | dict[str, tuple[int, int]]
 
 
 # How each aggregation writes to the set, per sort order (stored scores are negated for desc).
@@ -226,8 +247,8 @@ _OPS = {
     (Aggregation.MAX, SortOrder.ASC): "gt",
     (Aggregation.MIN, SortOrder.DESC): "gt",
     (Aggregation.MIN, SortOrder.ASC): "lt",
-    (Aggregation.LAST, SortOrder.DESC): "set",
-    (Aggregation.LAST, SortOrder.ASC): "set",
+    (Aggregation.LAST, SortOrder.DESC): "last",
+    (Aggregation.LAST, SortOrder.ASC): "last",
 }
 
 
@@ -239,6 +260,17 @@ def definition(board: Board) -> str:
         f"{board.metric}|{board.starts_at.isoformat()}|{ends}|"
         f"{board.aggregation}|{board.sort_order}"
     )
+
+
+def _flatten(values: dict, sign: int) -> list:
+    """A unit's values as the flat list the scripts read: member, value[, time]."""
+    flat: list = []
+    for member, value in values.items():
+        if isinstance(value, tuple):
+            flat += (member, value[0] * sign, value[1])
+        else:
+            flat += (member, value * sign)
+    return flat
 
 
 def _sign(board: Board) -> int:
@@ -284,19 +316,16 @@ class BoardStore:
                             unit.partition,
                             unit.from_offset,
                             unit.to_offset,
-                            [
-                                item
-                                for member, value in unit.values.items()
-                                for item in (member, value * sign)
-                            ],
+                            _flatten(unit.values, sign),
                         ]
                         for unit in units
                     ],
                 },
                 separators=(",", ":"),
             )
+            meta, zset, pending, _build, times, _build_times = _keys(board.pk)
             self._apply(
-                keys=_keys(board.pk)[:3],
+                keys=[meta, zset, pending, times],
                 args=[payload, MAX_PENDING_BATCHES, definition(board)],
                 client=pipe,
             )
@@ -323,23 +352,38 @@ class BoardStore:
             return True
         return False
 
-    def load_build(self, board: Board, standings: Iterable[tuple[str, int]]) -> int:
-        """Write a snapshot's (player, score) pairs into the board's build key."""
-        build_key = _keys(board.pk)[3]
+    def load_build(self, board: Board, standings: Iterable[tuple[str, int, int | None]]) -> int:
+        """Write a snapshot's (player, score, last_ms) rows into the board's build keys;
+        last_ms (the time of a `last` score's event) goes beside the set."""
+        keys = _keys(board.pk)
+        build_key, build_times = keys[3], keys[5]
         sign = _sign(board)
         loaded = 0
-        chunk: dict[str, int] = {}
-        for player_id, score in standings:
-            chunk[player_id] = score * sign
-            if len(chunk) >= BUILD_CHUNK:
-                self.redis.zadd(build_key, chunk)
-                loaded += len(chunk)
-                chunk = {}
-        if chunk:
-            self.redis.zadd(build_key, chunk)
-            loaded += len(chunk)
+        scores: dict[str, int] = {}
+        times: dict[str, int] = {}
+
+        def flush() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zadd(build_key, scores)
+            if times:
+                pipe.hset(build_times, mapping=times)
+            pipe.execute()
+
+        for player_id, score, last_ms in standings:
+            scores[player_id] = score * sign
+            if last_ms is not None:
+                times[player_id] = last_ms
+            if len(scores) >= BUILD_CHUNK:
+                flush()
+                loaded += len(scores)
+                scores, times = {}, {}
+        if scores:
+            flush()
+            loaded += len(scores)
         if loaded:
-            self.redis.pexpire(build_key, settings.LEADERBOARD_BUILD_TIMEOUT_SECONDS * 1000)
+            ttl = settings.LEADERBOARD_BUILD_TIMEOUT_SECONDS * 1000
+            self.redis.pexpire(build_key, ttl)
+            self.redis.pexpire(build_times, ttl)
         return loaded
 
     def finish_build(self, board: Board, token: str, fences: dict[int, int]) -> str:

@@ -12,9 +12,9 @@ from ingestion.events import (
     ScoreEvent,
     decode_event,
     dedupe_key,
-    epoch_millis,
     validate_event,
 )
+from leaderboards.windows import epoch_millis
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LIMITS = Limits(max_abs_delta=1_000_000, max_clock_skew=timedelta(minutes=5))

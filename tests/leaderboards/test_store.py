@@ -186,6 +186,7 @@ def test_only_deltas_inside_the_window_and_metric_reach_a_board(store, feed):
         (Aggregation.SUM, SortOrder.ASC, [("d", 1, 1), ("b", 2, 7), ("c", 2, 7), ("a", 4, 9)]),
         (Aggregation.MAX, SortOrder.DESC, [("a", 1, 6), ("c", 1, 6), ("b", 3, 4), ("d", 4, 1)]),
         (Aggregation.MIN, SortOrder.ASC, [("d", 1, 1), ("c", 1, 1), ("a", 3, 3), ("b", 3, 3)]),
+        (Aggregation.LAST, SortOrder.DESC, [("a", 1, 6), ("c", 1, 6), ("b", 3, 3), ("d", 4, 1)]),
     ],
 )
 def test_redis_and_postgresql_rank_alike(store, feed, aggregation, order, expected):
@@ -193,11 +194,11 @@ def test_redis_and_postgresql_rank_alike(store, feed, aggregation, order, expect
     half = [("a", 3), ("b", 4), ("c", 1), ("d", 1)]
     feed.ingest(0, half)
     assert cache_build_board(board) == "ready"
-    feed.ingest(1, [("a", 6), ("b", 3), ("c", 6)])
+    feed.ingest(1, [("a", 6), ("b", 3), ("c", 6)], at=T0 + timedelta(seconds=1))
     page = store.top(board, 0, 10)
     pg = standings_page(Window.of_board(board), offset=0, limit=10)
     assert page == pg
-    if aggregation != Aggregation.MIN:
+    if aggregation not in (Aggregation.MIN, Aggregation.LAST):
         assert [(s.player_id, s.rank, s.score) for s in page.standings] == expected
     else:  # min: c has 1 then 6 -> 1; ties by id: c before d
         assert [(s.player_id, s.rank, s.score) for s in page.standings] == sorted(
@@ -239,3 +240,15 @@ def test_a_cached_board_older_than_its_definition_is_dropped(store, feed, monkey
     board.__class__.objects.filter(pk=board.pk).update(ends_at=T0)  # edited, cache kept
     assert feed.ingest(0, [("a", 1)]) == {board.pk: "stale"}
     assert store.state(board) is None
+
+
+def test_last_keeps_the_latest_event_whatever_order_events_arrive_in(store, feed):
+    board = BoardFactory(aggregation=Aggregation.LAST)
+    feed.ingest(0, [("a", 10)], at=T0 + timedelta(seconds=5))
+    assert cache_build_board(board) == "ready"
+    feed.ingest(0, [("a", 99)], at=T0 + timedelta(seconds=1))  # late but older: ignored
+    feed.ingest(0, [("a", 7), ("b", 1)], at=T0 + timedelta(seconds=9))
+    feed.ingest(0, [("b", 3)], at=T0 + timedelta(seconds=9))  # same time, later batch: wins
+    assert redis_scores(store, board) == {"a": 7, "b": 3} == pg_scores(board)
+    feed.ingest(0, [("c", 4), ("c", 5)], at=T0)  # same time, one batch: the dedupe key decides
+    assert redis_scores(store, board) == pg_scores(board)
