@@ -318,7 +318,8 @@ def test_entries_follow_the_board_aggregation_and_order(
     assert ranks_of(body["results"]) == expected
 
 
-def test_a_last_value_board_is_served_from_postgresql_while_redis_is_up(client, store):
+@pytest.mark.django_db(transaction=True)
+def test_a_last_value_board_is_cached_and_ranks_the_latest_values(client, store):
     board = BoardFactory(slug="b", aggregation="last")
     add_score("a", 10, at=AT)
     add_score("a", 3, at=AT + timedelta(minutes=1))
@@ -327,7 +328,7 @@ def test_a_last_value_board_is_served_from_postgresql_while_redis_is_up(client, 
     body = client.get("/api/v1/leaderboards/b/entries/").json()
 
     assert ranks_of(body["results"]) == [(1, "b", 5), (2, "a", 3)]
-    assert store.state(board) is None
+    assert store.state(board) == "ready"
 
 
 def test_reads_succeed_with_redis_down(client, redis_down):
