@@ -1,22 +1,26 @@
-"""Writes: boards, the score delta log, and keeping the Redis cache in step with both."""
+"""Writes: series and boards, the score delta log, and keeping the Redis cache in step."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.utils.timezone import now as timezone_now
 
 from ingestion.selectors import offsets_for_topic
-from leaderboards.models import Aggregation, Board
+from leaderboards.models import Aggregation, Board, Period, Series, SortOrder
 from leaderboards.standings import Window, standings_stream
 from leaderboards.store import Unit, get_store
-from leaderboards.windows import epoch_millis
+from leaderboards.windows import epoch_millis, series_windows_from
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +39,89 @@ class DeltaRow:
     partition: int
 
 
+def series_create(
+    *,
+    slug: str,
+    name: str,
+    period: str,
+    metric: str = "score",
+    reset_time: dt.time = dt.time(0, 0),
+    reset_weekday: int | None = None,
+    timezone: str = "UTC",
+    aggregation: str = Aggregation.SUM,
+    sort_order: str = SortOrder.DESC,
+    now: datetime | None = None,
+) -> Series:
+    """Create a recurring series; its current window is live at once."""
+    errors = {}
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["timezone"] = [f"{timezone!r} is not an IANA time zone, e.g. Europe/Berlin."]
+    if period == Period.WEEKLY and reset_weekday is None:
+        errors["reset_weekday"] = ["A weekly series needs the weekday it resets on (0 = Monday)."]
+    if period != Period.WEEKLY and reset_weekday is not None:
+        errors["reset_weekday"] = ["Only weekly series reset on a weekday."]
+    if errors:
+        raise ValidationError(errors)
+    series = Series(
+        slug=slug,
+        name=name,
+        period=period,
+        metric=metric,
+        reset_time=reset_time,
+        reset_weekday=reset_weekday,
+        timezone=timezone,
+        aggregation=aggregation,
+        sort_order=sort_order,
+    )
+    series.full_clean()
+    with transaction.atomic():
+        series.save()
+        series_ensure_windows(series, now=now)
+    return series
+
+
+def series_ensure_windows(
+    series: Series, *, now: datetime | None = None, ahead: int = 1
+) -> list[Board]:
+    """The board of the window running now and of the `ahead` next ones, created when
+    missing (idempotent: safe to run from several workers at once)."""
+    now = now or timezone_now()
+    windows = series_windows_from(
+        now,
+        1 + ahead,
+        period=series.period,
+        reset_time=series.reset_time,
+        reset_weekday=series.reset_weekday,
+        timezone=series.timezone,
+    )
+    boards = []
+    for window in windows:
+        board, _created = Board.objects.get_or_create(
+            slug=window.slug(series.slug, series.period),
+            defaults={
+                "name": window.name(series.name, series.period),
+                "metric": series.metric,
+                "starts_at": window.starts_at,
+                "ends_at": window.ends_at,
+                "aggregation": series.aggregation,
+                "sort_order": series.sort_order,
+                "series": series,
+            },
+        )
+        if board.series_id != series.pk:
+            raise ValidationError(
+                {"slug": [f"Board {board.slug!r} exists and is not part of this series."]}
+            )
+        boards.append(board)
+    return boards
+
+
+def series_current_board(series: Series, *, now: datetime | None = None) -> Board:
+    return series_ensure_windows(series, now=now, ahead=0)[0]
+
+
 def board_create(
     *,
     slug: str,
@@ -43,7 +130,7 @@ def board_create(
     ends_at: datetime | None = None,
     metric: str = "score",
     aggregation: str = Aggregation.SUM,
-    sort_order: str = "desc",
+    sort_order: str = SortOrder.DESC,
 ) -> Board:
     board = Board(
         slug=slug,

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leaderboards import apis
+from leaderboards import apis, series_apis
 
 urlpatterns = [
     path("leaderboards/", apis.BoardListApi.as_view(), name="api-board-list"),
@@ -20,4 +20,21 @@ urlpatterns = [
     ),
     path("leaderboards/<slug:slug>/ranks/", apis.BoardRanksApi.as_view(), name="api-board-ranks"),
     path("standings/", apis.StandingsApi.as_view(), name="api-standings"),
+    path("series/", series_apis.SeriesListApi.as_view(), name="api-series-list"),
+    path("series/<slug:slug>/", series_apis.SeriesDetailApi.as_view(), name="api-series-detail"),
+    path(
+        "series/<slug:slug>/current/",
+        series_apis.SeriesCurrentApi.as_view(),
+        name="api-series-current",
+    ),
+    path(
+        "series/<slug:slug>/current/entries/",
+        series_apis.SeriesCurrentEntriesApi.as_view(),
+        name="api-series-current-entries",
+    ),
+    path(
+        "series/<slug:slug>/boards/",
+        series_apis.SeriesBoardsApi.as_view(),
+        name="api-series-boards",
+    ),
 ]

@@ -7,9 +7,20 @@ import uuid
 import pytest
 import redis as redis_lib
 from django.conf import settings
+from rest_framework.test import APIClient
+from rest_framework_api_key.models import APIKey
 
 from leaderboards.store import get_store, reset_store
 from tests import services
+
+
+@pytest.fixture
+def keyed_client(db):
+    """An API client sending a valid `Authorization: Api-Key <key>` header."""
+    _, key = APIKey.objects.create_key(name="tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return client
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from django.conf import settings
 from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
 from ingestion import kafka
 from ingestion.models import RejectedEvent
@@ -22,14 +21,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def client():
     return APIClient()
-
-
-@pytest.fixture
-def keyed_client():
-    _, key = APIKey.objects.create_key(name="tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
 
 
 def read_topic(topic: str, *, expected: int, timeout: float = 30.0) -> list[tuple[str, dict]]:

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
 from leaderboards import selectors
 from leaderboards.models import Board, ScoreDelta
@@ -27,14 +26,6 @@ AT = START + timedelta(hours=1)
 @pytest.fixture
 def client():
     return APIClient()
-
-
-@pytest.fixture
-def keyed_client():
-    _, key = APIKey.objects.create_key(name="tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
 
 
 @pytest.fixture
