@@ -57,7 +57,9 @@ def _window_conditions(window: Window) -> tuple[list[str], dict]:
     return conditions, params
 
 
-def _scores_sql(window: Window) -> tuple[str, dict]:
+def scores_sql(window: Window) -> tuple[str, dict]:
+    """SQL (and its parameters) giving (player_id, score) for every player of the window;
+    the base of every ranking query here and of the final standings (leaderboards/final.py)."""
     conditions, params = _window_conditions(window)
     sql = (
         f"SELECT d.player_id, {_AGGREGATES[window.aggregation]} AS score"
@@ -73,7 +75,7 @@ def _order(window: Window) -> str:
 
 
 def _ranked_sql(window: Window) -> tuple[str, dict]:
-    scores, params = _scores_sql(window)
+    scores, params = scores_sql(window)
     direction = _order(window)
     sql = (
         f"WITH scores AS ({scores}),"
@@ -102,7 +104,7 @@ def standings_page(window: Window, *, offset: int, limit: int) -> Page:
 
 
 def standings_count(window: Window) -> int:
-    scores, params = _scores_sql(window)
+    scores, params = scores_sql(window)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({scores}) s", params)
         return cursor.fetchone()[0]
@@ -152,7 +154,7 @@ def standings_stream(
             " ORDER BY d.player_id, d.created_at DESC, d.ingested_at DESC, d.dedupe_key DESC"
         )
     else:
-        scores, params = _scores_sql(window)
+        scores, params = scores_sql(window)
         sql = (
             f"SELECT p.external_id, s.score, NULL FROM ({scores}) s"
             " JOIN players_player p ON p.id = s.player_id"
