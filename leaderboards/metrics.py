@@ -1,0 +1,32 @@
+"""Prometheus metrics of the Redis board cache, counted where reads meet it
+(`leaderboards.selectors._cached`). They live in the web process's default registry, so
+django-prometheus serves them at the web app's /metrics.
+
+A hit is a read Redis answered at once; a miss found the board absent (or building) and
+tried to build it, with the build's outcome in `leaderboards_cache_rebuilds_total`;
+a fallback is a read sent to PostgreSQL because Redis failed just now (`redis_error`) or
+did a few seconds ago (`redis_backoff`).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+CACHE_HITS = Counter("leaderboards_cache_hits", "Board reads answered by Redis at once.")
+CACHE_MISSES = Counter(
+    "leaderboards_cache_misses", "Board reads that found the board not cached (or building)."
+)
+CACHE_REBUILDS = Counter(
+    "leaderboards_cache_rebuilds",
+    "Board builds started by a read, by outcome (ready, busy, cached, superseded, stale, "
+    "in_transaction).",
+    ["outcome"],
+)
+CACHE_FALLBACKS = Counter(
+    "leaderboards_cache_fallbacks",
+    "Board reads answered from PostgreSQL because Redis is unavailable.",
+    ["reason"],
+)
+
+fallback_redis_error = CACHE_FALLBACKS.labels("redis_error")
+fallback_redis_backoff = CACHE_FALLBACKS.labels("redis_backoff")
