@@ -7,18 +7,22 @@ dead cache.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
 import redis
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from leaderboards import metrics
+from leaderboards.final import final_around, final_for_players, final_page, final_stream
 from leaderboards.models import Board
 from leaderboards.services import cache_build_board
 from leaderboards.standings import (
@@ -26,6 +30,7 @@ from leaderboards.standings import (
     standings_around,
     standings_for_players,
     standings_page,
+    standings_ranked_stream,
 )
 from leaderboards.store import Page, Standing, get_store
 from players.selectors import player_display_names
@@ -89,27 +94,66 @@ def _with_names(standings: Sequence[Standing]) -> list[Entry]:
 
 def board_entries(board: Board, *, offset: int, limit: int) -> tuple[int, list[Entry]]:
     """One page of the board: (number of ranked players, entries)."""
-    page = _cached(board, lambda store: store.top(board, offset, limit))
-    if page is None:
-        page = standings_page(Window.of_board(board), offset=offset, limit=limit)
+    if board.finalized_at is not None:
+        page = final_page(board.pk, offset=offset, limit=limit)
+    else:
+        page = _cached(board, lambda store: store.top(board, offset, limit))
+        if page is None:
+            page = standings_page(Window.of_board(board), offset=offset, limit=limit)
     return page.count, _with_names(page.standings)
 
 
 def board_around(board: Board, *, player_id: str, n: int) -> list[Entry]:
     """The player and up to n neighbours each side, or [] when the player has no score."""
-    page: Page | None = _cached(board, lambda store: store.around(board, player_id, n))
-    if page is None:
-        page = standings_around(Window.of_board(board), player_id, n)
+    if board.finalized_at is not None:
+        page: Page | None = final_around(board.pk, player_id, n)
+    else:
+        page = _cached(board, lambda store: store.around(board, player_id, n))
+        if page is None:
+            page = standings_around(Window.of_board(board), player_id, n)
     return _with_names(page.standings)
 
 
 def board_ranks(board: Board, *, player_ids: Sequence[str]) -> list[Entry]:
     """Standings of the given players that have a score, best first."""
-    found = _cached(board, lambda store: store.ranks(board, player_ids))
-    if found is None:
-        found = standings_for_players(Window.of_board(board), player_ids)
+    if board.finalized_at is not None:
+        found = final_for_players(board.pk, player_ids)
+    else:
+        found = _cached(board, lambda store: store.ranks(board, player_ids))
+        if found is None:
+            found = standings_for_players(Window.of_board(board), player_ids)
     ordered = sorted(found.values(), key=lambda s: (s.rank, s.player_id.encode()))
     return _with_names(ordered)
+
+
+def board_standings_csv(board: Board) -> Iterator[str]:
+    """The board as CSV lines (header `rank,player_id,display_name,score`), streamed in
+    chunks so a board of millions of players never sits in memory."""
+    yield "rank,player_id,display_name,score\r\n"
+    with transaction.atomic():  # the live ranking streams through a server-side cursor
+        if board.finalized_at is not None:
+            standings: Iterator[Standing] = final_stream(board.pk)
+        else:
+            standings = standings_ranked_stream(Window.of_board(board))
+        chunk: list[Standing] = []
+        for standing in standings:
+            chunk.append(standing)
+            if len(chunk) == CSV_CHUNK:
+                yield _csv_lines(chunk)
+                chunk = []
+        if chunk:
+            yield _csv_lines(chunk)
+
+
+CSV_CHUNK = 5_000
+
+
+def _csv_lines(standings: list[Standing]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for entry in _with_names(standings):
+        writer.writerow([entry.rank, entry.player_id, entry.display_name, entry.score])
+    return buffer.getvalue()
 
 
 def window_entries(window: Window, *, offset: int, limit: int) -> tuple[int, list[Entry]]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -17,8 +18,9 @@ from django.db import connection, transaction
 from django.utils.timezone import now as timezone_now
 
 from ingestion.selectors import offsets_for_topic
+from leaderboards.final import final_standings_freeze
 from leaderboards.models import Aggregation, Board, Period, Series, SortOrder
-from leaderboards.standings import Window, standings_stream
+from leaderboards.standings import Window, standings_page, standings_stream
 from leaderboards.store import Unit, get_store
 from leaderboards.windows import epoch_millis, series_windows_from
 
@@ -166,12 +168,16 @@ _DELTA_TYPES = ["uuid", "int8", "text", "int8", "timestamptz"]
 
 def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
     """Insert a batch; returns the rows that were new (duplicates of stored events, or of
-    each other, are skipped). Must run inside the caller's transaction."""
+    each other, are skipped). Joins the caller's transaction when there is one (the staging
+    table empties at commit, so COPY and INSERT must share one)."""
     if not rows:
         return []
-    connection.ensure_connection()
     # The raw psycopg cursor (Django's has no COPY); errors still surface as Django's.
-    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+    with (
+        transaction.atomic(),
+        connection.wrap_database_errors,
+        connection.connection.cursor() as cursor,
+    ):
         cursor.execute(_STAGE_DELTAS_SQL)
         with cursor.copy(_COPY_DELTAS_SQL) as copy:
             copy.set_types(_DELTA_TYPES)
@@ -319,3 +325,91 @@ def _units_per_board(
         units = [Unit(p, start, end, values[p]) for p, (start, end) in positions.items()]
         work.append((board, units))
     return work
+
+
+def series_rollover(*, now: datetime | None = None) -> list[Board]:
+    """For every series, make sure the running and the next window exist, and warm both in
+    Redis so the first reads after a reset are served from the cache."""
+    boards = []
+    for series in Series.objects.all():
+        for board in series_ensure_windows(series, now=now, ahead=1):
+            boards.append(board)
+            cache_build_board(board)
+    return boards
+
+
+def board_finalize(board_id: int, *, now: datetime | None = None) -> bool:
+    """Freeze a board's standings into final rows (once: a second call, or one running at
+    the same time, does nothing) and evict it from Redis. True if this call froze it."""
+    with transaction.atomic():
+        board = (
+            Board.objects.select_for_update(skip_locked=True)
+            .filter(pk=board_id, finalized_at__isnull=True)
+            .first()
+        )
+        if board is None:
+            return False
+        ranked = final_standings_freeze(Window.of_board(board), board_id=board.pk)
+        board.finalized_at = now or timezone_now()
+        board.save(update_fields=["finalized_at"])
+        transaction.on_commit(lambda: cache_drop_board(board_id))
+    logger.info("finalized board=%s players=%d", board.slug, ranked)
+    return True
+
+
+def boards_finalize_due(*, now: datetime | None = None) -> list[int]:
+    """Finalise every board whose window ended more than the grace period ago."""
+    now = now or timezone_now()
+    grace = timedelta(seconds=settings.LEADERBOARD_FINALIZE_GRACE_SECONDS)
+    due = Board.objects.filter(finalized_at__isnull=True, ends_at__lte=now - grace)
+    return [
+        board_id
+        for board_id in due.values_list("pk", flat=True)
+        if board_finalize(board_id, now=now)
+    ]
+
+
+@dataclass
+class CacheSyncReport:
+    warmed: list[str]
+    evicted: list[str]
+    drifted: list[str]
+    checked: int
+
+
+def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> CacheSyncReport:
+    """Keep live boards in Redis (building those a Redis restart dropped), evict finalised
+    ones, and compare a sample of cached boards with PostgreSQL: a board that drifted is
+    logged and rebuilt."""
+    now = now or timezone_now()
+    store = get_store()
+    report = CacheSyncReport(warmed=[], evicted=[], drifted=[], checked=0)
+    live = Board.objects.filter(finalized_at__isnull=True, starts_at__lte=now).exclude(
+        ends_at__lte=now - timedelta(seconds=settings.LEADERBOARD_FINALIZE_GRACE_SECONDS)
+    )
+    for board in live:
+        if store.state(board) is None and cache_build_board(board) == "ready":
+            report.warmed.append(board.slug)
+    cached = store.cached_board_ids()
+    for board in Board.objects.filter(pk__in=cached, finalized_at__isnull=False):
+        store.drop(board.pk)
+        report.evicted.append(board.slug)
+    sample_size = settings.LEADERBOARD_DRIFT_SAMPLE if sample is None else sample
+    candidates = list(Board.objects.filter(pk__in=cached, finalized_at__isnull=True))
+    for board in random.sample(candidates, min(sample_size, len(candidates))):
+        report.checked += 1
+        if _cache_drifted(board):
+            logger.warning("cache drift on board=%s: rebuilding from PostgreSQL", board.slug)
+            report.drifted.append(board.slug)
+            cache_build_board(board, force=True)
+    return report
+
+
+def _cache_drifted(board: Board, limit: int = 1_000) -> bool:
+    """Whether the cached top of the board differs from PostgreSQL's. Both reads are taken
+    as close together as possible; a consumer batch landing in between can make a board
+    look drifted once, which costs only a rebuild."""
+    cached = get_store().top(board, 0, limit)
+    if cached is None:
+        return False
+    return cached != standings_page(Window.of_board(board), offset=0, limit=limit)

@@ -136,9 +136,7 @@ def standings_for_players(window: Window, player_ids: Sequence[str]) -> dict[str
         return {r[1]: Standing(r[0], r[1], int(r[2])) for r in cursor.fetchall()}
 
 
-def standings_stream(
-    window: Window, chunk: int = 10_000
-) -> Iterator[tuple[str, int, int | None]]:
+def standings_stream(window: Window, chunk: int = 10_000) -> Iterator[tuple[str, int, int | None]]:
     """Every (player external id, score, last_ms) of the window, streamed through a
     server-side cursor so a board of millions of players does not sit in memory at once.
     last_ms is the epoch milliseconds of the event behind a `last` score (None for the
@@ -168,3 +166,19 @@ def standings_stream(
         cursor.execute(sql, params)
         for external_id, score, last_ms in cursor:
             yield external_id, int(score), last_ms
+
+
+def standings_ranked_stream(window: Window, chunk: int = 10_000) -> Iterator[Standing]:
+    """The whole ranking in board order through a server-side cursor (CSV export of big
+    boards). Must run inside a transaction."""
+    ranked, params = _ranked_sql(window)
+    sql = f"{ranked} SELECT rank, external_id, score FROM ranked ORDER BY position"
+    connection.ensure_connection()
+    with (
+        connection.wrap_database_errors,
+        connection.connection.cursor(name="standings_ranked_stream") as cursor,
+    ):
+        cursor.itersize = chunk
+        cursor.execute(sql, params)
+        for rank, external_id, score in cursor:
+            yield Standing(rank, external_id, int(score))

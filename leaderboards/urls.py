@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leaderboards import apis, series_apis
+from leaderboards import apis, exports, series_apis
 
 urlpatterns = [
     path("leaderboards/", apis.BoardListApi.as_view(), name="api-board-list"),
@@ -11,6 +11,11 @@ urlpatterns = [
         "leaderboards/<slug:slug>/entries/",
         apis.BoardEntriesApi.as_view(),
         name="api-board-entries",
+    ),
+    path(
+        "leaderboards/<slug:slug>/entries.csv",
+        exports.board_entries_csv,
+        name="api-board-entries-csv",
     ),
     # `path`: external ids are free-form strings and may hold a slash.
     path(

@@ -1,0 +1,24 @@
+"""The Celery app: Redis as broker, tasks autodiscovered from each app's tasks.py, and the
+periodic schedule kept here in code."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("leaderboards")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    # Windows of recurring series exist (and are warm in Redis) before they open.
+    "series-rollover": {"task": "leaderboards.tasks.series_rollover", "schedule": 60.0},
+    # Ended windows freeze once their grace period for late events has passed.
+    "boards-finalize": {"task": "leaderboards.tasks.boards_finalize", "schedule": 60.0},
+    "rollups-advance": {"task": "leaderboards.tasks.rollups_advance", "schedule": 60.0},
+    # Live boards stay cached, dropped ones come back, finalised ones leave, drift is caught.
+    "cache-sync": {"task": "leaderboards.tasks.cache_sync", "schedule": 30.0},
+}

@@ -1,0 +1,96 @@
+"""Final standings: a finished window's ranking frozen into rows, and reads of them.
+
+Once frozen, a board is served from these rows through the same API: late events are
+still stored in the delta log but no longer change the board's results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from django.db import connection
+
+from leaderboards.standings import Window, scores_sql
+from leaderboards.store import Page, Standing
+
+
+def final_standings_freeze(window: Window, *, board_id: int) -> int:
+    """Write the window's ranking as the board's final standings (in the caller's
+    transaction); returns the number of players ranked."""
+    scores, params = scores_sql(window)
+    direction = "DESC" if window.sort_order == "desc" else "ASC"
+    sql = (
+        "INSERT INTO leaderboards_finalstanding (board_id, position, rank, player_id, score)"
+        " SELECT %(board_id)s,"
+        f"  ROW_NUMBER() OVER (ORDER BY s.score {direction}, p.external_id COLLATE \"C\"),"
+        f"  RANK() OVER (ORDER BY s.score {direction}), s.player_id, s.score"
+        f" FROM ({scores}) s JOIN players_player p ON p.id = s.player_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**params, "board_id": board_id})
+        return cursor.rowcount
+
+
+_SELECT = (
+    "SELECT f.rank, p.external_id, f.score FROM leaderboards_finalstanding f"
+    " JOIN players_player p ON p.id = f.player_id WHERE f.board_id = %(board_id)s"
+)
+
+
+def _standings(sql: str, params: dict) -> list[Standing]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [Standing(rank, player_id, int(score)) for rank, player_id, score in cursor]
+
+
+def final_count(board_id: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM leaderboards_finalstanding WHERE board_id = %s", [board_id]
+        )
+        return cursor.fetchone()[0]
+
+
+def final_page(board_id: int, *, offset: int, limit: int) -> Page:
+    standings = _standings(
+        f"{_SELECT} AND f.position > %(offset)s ORDER BY f.position LIMIT %(limit)s",
+        {"board_id": board_id, "offset": offset, "limit": limit},
+    )
+    return Page(count=final_count(board_id), standings=standings)
+
+
+def final_around(board_id: int, player_id: str, n: int) -> Page:
+    standings = _standings(
+        f"{_SELECT} AND f.position BETWEEN"
+        " (SELECT m.position FROM leaderboards_finalstanding m JOIN players_player mp"
+        "  ON mp.id = m.player_id WHERE m.board_id = %(board_id)s"
+        "  AND mp.external_id = %(player)s) - %(n)s"
+        " AND (SELECT m.position FROM leaderboards_finalstanding m JOIN players_player mp"
+        "  ON mp.id = m.player_id WHERE m.board_id = %(board_id)s"
+        "  AND mp.external_id = %(player)s) + %(n)s"
+        " ORDER BY f.position",
+        {"board_id": board_id, "player": player_id, "n": n},
+    )
+    return Page(count=final_count(board_id), standings=standings)
+
+
+def final_for_players(board_id: int, player_ids: Sequence[str]) -> dict[str, Standing]:
+    standings = _standings(
+        f"{_SELECT} AND p.external_id = ANY(%(ids)s)",
+        {"board_id": board_id, "ids": list(player_ids)},
+    )
+    return {s.player_id: s for s in standings}
+
+
+def final_stream(board_id: int, chunk: int = 10_000) -> Iterator[Standing]:
+    """Every final standing in order (for CSV export of big boards), in chunks."""
+    position = 0
+    while True:
+        rows = _standings(
+            f"{_SELECT} AND f.position > %(after)s ORDER BY f.position LIMIT %(chunk)s",
+            {"board_id": board_id, "after": position, "chunk": chunk},
+        )
+        yield from rows
+        if len(rows) < chunk:
+            return
+        position += chunk

@@ -1,0 +1,125 @@
+"""Finalisation, final standings served through the API, CSV export, cache sync, tasks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from leaderboards import tasks
+from leaderboards.models import Aggregation, Board, FinalStanding
+from leaderboards.services import (
+    DeltaRow,
+    board_finalize,
+    boards_finalize_due,
+    cache_build_board,
+    cache_sync,
+    deltas_insert_batch,
+)
+from tests.factories import BoardFactory, PlayerFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+START = datetime(2026, 11, 20, tzinfo=UTC)
+END = START + timedelta(days=1)
+
+
+def add(player: str, delta: int, at: datetime, metric: str = "score") -> None:
+    pk = PlayerFactory(external_id=player).pk
+    deltas_insert_batch(rows=[DeltaRow(uuid.uuid4(), pk, player, metric, delta, at, 0)])
+
+
+def ended_board(**fields) -> Board:
+    board = BoardFactory(starts_at=START, ends_at=END, **fields)
+    for player, delta in [("ann", 50), ("bob", 40), ("cid", 40), ("dee", 30)]:
+        add(player, delta, START + timedelta(hours=1))
+    return board
+
+
+def entries(client, slug: str) -> list[tuple[int, str, int]]:
+    body = client.get(f"/api/v1/leaderboards/{slug}/entries/").json()
+    return [(e["rank"], e["player_id"], e["score"]) for e in body["results"]]
+
+
+def test_an_ended_board_is_finalised_only_after_the_grace_period(settings):
+    settings.LEADERBOARD_FINALIZE_GRACE_SECONDS = 600
+    board = ended_board()
+    assert boards_finalize_due(now=END + timedelta(seconds=599)) == []
+    assert boards_finalize_due(now=END + timedelta(seconds=600)) == [board.pk]
+    board.refresh_from_db()
+    assert board.finalized_at == END + timedelta(seconds=600)
+    assert board.status == "finalized"
+    assert FinalStanding.objects.filter(board=board).count() == 4
+    assert boards_finalize_due(now=END + timedelta(hours=1)) == []  # once only
+
+
+def test_final_results_are_served_and_late_events_no_longer_change_them(client, store):
+    board = ended_board()
+    assert cache_build_board(board) == "ready"
+    assert board_finalize(board.pk)
+    assert store.state(board) is None  # evicted from Redis
+    add("eve", 999, START + timedelta(hours=2))  # late, inside the window
+    assert entries(client, board.slug) == [
+        (1, "ann", 50),
+        (2, "bob", 40),
+        (2, "cid", 40),
+        (4, "dee", 30),
+    ]
+    detail = client.get(f"/api/v1/leaderboards/{board.slug}/").json()
+    assert detail["status"] == "finalized"
+    assert detail["finalized_at"] is not None
+    me = client.get(f"/api/v1/leaderboards/{board.slug}/players/dee/?around=1").json()
+    assert (me["rank"], [e["player_id"] for e in me["around"]]) == (4, ["cid", "dee"])
+    ranks = client.post(
+        f"/api/v1/leaderboards/{board.slug}/ranks/", {"player_ids": ["cid", "eve"]}, format="json"
+    ).json()
+    assert [e["player_id"] for e in ranks["results"]] == ["cid"]
+
+
+@pytest.mark.parametrize("finalized", [False, True])
+def test_standings_export_as_csv(client, finalized):
+    board = ended_board(aggregation=Aggregation.SUM)
+    if finalized:
+        board_finalize(board.pk)
+    response = client.get(f"/api/v1/leaderboards/{board.slug}/entries.csv")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["rank", "player_id", "display_name", "score"]
+    assert [(r[0], r[1], r[3]) for r in rows[1:]] == [
+        ("1", "ann", "50"),
+        ("2", "bob", "40"),
+        ("2", "cid", "40"),
+        ("4", "dee", "30"),
+    ]
+
+
+def test_cache_sync_warms_live_boards_evicts_finalised_and_repairs_drift(store, settings):
+    now = datetime.now(UTC)
+    live = BoardFactory(starts_at=now - timedelta(days=1))
+    add("ann", 5, now - timedelta(minutes=1))
+    report = cache_sync(sample=0)
+    assert live.slug in report.warmed
+    assert store.state(live) == "ready"
+
+    ended = ended_board()
+    assert cache_build_board(ended) == "ready"
+    Board.objects.filter(pk=ended.pk).update(finalized_at=now)
+    assert ended.slug in cache_sync(sample=0).evicted
+    assert store.state(ended) is None
+
+    store.redis.zadd(f"lb:{{{live.pk}}}:z", {"ghost": -1_000})  # drift: not in PostgreSQL
+    report = cache_sync(sample=10)
+    assert report.drifted == [live.slug]
+    assert "ghost" not in {s.player_id for s in store.top(live, 0, 10).standings}
+
+
+def test_tasks_run_eagerly_and_return_what_they_did(settings, store):
+    settings.LEADERBOARD_FINALIZE_GRACE_SECONDS = 0
+    board = ended_board()
+    assert tasks.boards_finalize.apply().get() == [board.pk]
+    assert tasks.board_finalize.apply(args=[board.pk]).get() is False
+    assert tasks.cache_sync.apply().get()["checked"] >= 0
