@@ -1,14 +1,26 @@
-"""Admin for boards. Editing what a board ranks drops its Redis copy, so the next read
-rebuilds it from PostgreSQL under the new definition."""
+"""Admin for operators: series and boards. Editing what a board ranks drops its Redis copy,
+so the next read rebuilds it from PostgreSQL under the new definition."""
 
+import calendar
 import logging
 
 import redis
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from leaderboards.models import Board, BoardStatus
-from leaderboards.services import cache_drop_board
+from leaderboards.exports import board_csv_response
+from leaderboards.models import Board, BoardStatus, Series
+from leaderboards.selectors import board_entries
+from leaderboards.services import (
+    board_finalize,
+    cache_build_board,
+    cache_drop_board,
+    series_ensure_windows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +41,29 @@ def _drop_cache_after_commit(board_id: int) -> None:
     transaction.on_commit(drop)
 
 
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return BoardStatus.choices
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        open_now = Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+        filters = {
+            BoardStatus.UPCOMING: Q(starts_at__gt=now),
+            BoardStatus.LIVE: Q(starts_at__lte=now) & open_now,
+            BoardStatus.ENDED: Q(ends_at__lte=now, finalized_at__isnull=True),
+            BoardStatus.FINALIZED: Q(finalized_at__isnull=False),
+        }
+        if self.value() in filters:
+            queryset = queryset.filter(filters[self.value()])
+            if self.value() != BoardStatus.FINALIZED:
+                queryset = queryset.filter(finalized_at__isnull=True)
+        return queryset
+
+
 @admin.register(Board)
 class BoardAdmin(admin.ModelAdmin):
     list_display = [
@@ -40,18 +75,67 @@ class BoardAdmin(admin.ModelAdmin):
         "starts_at",
         "ends_at",
         "status",
+        "series",
     ]
-    search_fields = ["slug", "name", "metric"]
-    list_filter = ["metric", "aggregation"]
+    search_fields = ["slug", "name", "metric", "series__slug"]
+    list_filter = [StatusFilter, "series__period", "metric", "aggregation"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["status", "created_at"]
+    readonly_fields = ["status", "finalized_at", "top_10", "created_at"]
     date_hierarchy = "starts_at"
+    list_select_related = ["series"]
+    actions = ["rebuild_cache", "finalize_now", "export_csv"]
 
     @admin.display(description="status")
     def status(self, board: Board) -> str:
         if board.starts_at is None:  # a board being added
             return "-"
         return BoardStatus(board.status).label
+
+    @admin.display(description="top 10")
+    def top_10(self, board: Board) -> str:
+        if board.pk is None:
+            return "-"
+        count, entries = board_entries(board, offset=0, limit=10)
+        if not entries:
+            return "No scores yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((e.rank, e.display_name, e.score) for e in entries),
+        )
+        return format_html(
+            "<table><thead><tr><th>rank</th><th>player</th><th>score</th></tr></thead>"
+            "<tbody>{}</tbody></table><p>{} players ranked.</p>",
+            rows,
+            count,
+        )
+
+    @admin.action(description="Rebuild the Redis cache of the selected boards")
+    def rebuild_cache(self, request, queryset):
+        try:
+            outcomes = {board.slug: cache_build_board(board, force=True) for board in queryset}
+        except redis.RedisError as exc:
+            self.message_user(request, f"Redis is unavailable: {exc}", messages.ERROR)
+            return
+        summary = ", ".join(f"{slug}: {outcome}" for slug, outcome in outcomes.items())
+        self.message_user(request, f"Cache rebuilt ({summary}).", messages.SUCCESS)
+
+    @admin.action(description="Finalise the selected boards now")
+    def finalize_now(self, request, queryset):
+        done = [board.slug for board in queryset if board_finalize(board.pk)]
+        skipped = queryset.count() - len(done)
+        self.message_user(
+            request,
+            f"Finalised {len(done)} board(s)" + (f"; {skipped} already final." if skipped else "."),
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Export the standings as CSV (one board)")
+    def export_csv(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Pick exactly one board to export.", messages.WARNING)
+            return None
+        return board_csv_response(queryset.get())
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -68,3 +152,42 @@ class BoardAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
         for board_id in board_ids:
             _drop_cache_after_commit(board_id)
+
+
+@admin.register(Series)
+class SeriesAdmin(admin.ModelAdmin):
+    list_display = [
+        "slug",
+        "name",
+        "period",
+        "reset",
+        "timezone",
+        "metric",
+        "aggregation",
+        "current_board",
+    ]
+    list_filter = ["period", "metric", "aggregation"]
+    search_fields = ["slug", "name", "metric"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at"]
+
+    @admin.display(description="reset")
+    def reset(self, series: Series) -> str:
+        day = ""
+        if series.reset_weekday is not None:
+            day = calendar.day_abbr[series.reset_weekday] + " "
+        return f"{day}{series.reset_time:%H:%M}"
+
+    @admin.display(description="current window")
+    def current_board(self, series: Series) -> str:
+        now = timezone.now()
+        board = series.boards.filter(starts_at__lte=now, ends_at__gt=now).first()
+        if board is None:
+            return "-"
+        url = reverse("admin:leaderboards_board_change", args=[board.pk])
+        return format_html('<a href="{}">{}</a>', url, board.slug)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Like the API: a new series counts events at once.
+        transaction.on_commit(lambda: series_ensure_windows(obj))

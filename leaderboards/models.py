@@ -2,7 +2,9 @@
 
 import datetime
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models.functions import Now
@@ -72,6 +74,23 @@ class Series(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["timezone"] = [
+                f"{self.timezone!r} is not an IANA time zone, e.g. Europe/Berlin."
+            ]
+        if self.period == Period.WEEKLY and self.reset_weekday is None:
+            errors["reset_weekday"] = [
+                "A weekly series needs the weekday it resets on (0 = Monday)."
+            ]
+        if self.period != Period.WEEKLY and self.reset_weekday is not None:
+            errors["reset_weekday"] = ["Only weekly series reset on a weekday."]
+        if errors:
+            raise ValidationError(errors)
 
 
 class Board(models.Model):

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,7 +18,7 @@ from django.utils.timezone import now as timezone_now
 
 from ingestion.selectors import offsets_for_topic
 from leaderboards.final import final_standings_freeze
-from leaderboards.models import Aggregation, Board, Period, Series, SortOrder
+from leaderboards.models import Aggregation, Board, Series, SortOrder
 from leaderboards.standings import Window, standings_page, standings_stream
 from leaderboards.store import Unit, get_store
 from leaderboards.windows import epoch_millis, series_windows_from
@@ -55,17 +54,6 @@ def series_create(
     now: datetime | None = None,
 ) -> Series:
     """Create a recurring series; its current window is live at once."""
-    errors = {}
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors["timezone"] = [f"{timezone!r} is not an IANA time zone, e.g. Europe/Berlin."]
-    if period == Period.WEEKLY and reset_weekday is None:
-        errors["reset_weekday"] = ["A weekly series needs the weekday it resets on (0 = Monday)."]
-    if period != Period.WEEKLY and reset_weekday is not None:
-        errors["reset_weekday"] = ["Only weekly series reset on a weekday."]
-    if errors:
-        raise ValidationError(errors)
     series = Series(
         slug=slug,
         name=name,
