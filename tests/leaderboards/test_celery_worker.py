@@ -1,0 +1,75 @@
+"""The tasks through a real Celery worker process, with Redis as the broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import pytest
+
+from config.celery_app import app
+from leaderboards import tasks
+from leaderboards.models import Board, FinalStanding
+from leaderboards.services import DeltaRow, deltas_insert_batch
+from tests.factories import BoardFactory, PlayerFactory
+from tests.ingestion.kafka_helpers import BASE_DIR
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+@pytest.fixture
+def worker(redis_client, settings):
+    """`celery -A config worker` against the test database and the test Redis."""
+    db = settings.DATABASES["default"]
+    credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "LEADERBOARD_FINALIZE_GRACE_SECONDS": "0",
+    }
+    app.conf.broker_url = app.conf.result_backend = settings.REDIS_URL
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    yield process
+    process.terminate()
+    process.wait(30)
+
+
+def test_a_worker_finalises_ended_boards_sent_to_it(worker):
+    ended = datetime.now(UTC) - timedelta(hours=1)
+    board = BoardFactory(starts_at=ended - timedelta(days=1), ends_at=ended)
+    player = PlayerFactory(external_id="ann")
+    deltas_insert_batch(
+        rows=[DeltaRow(uuid.uuid4(), player.pk, "ann", "score", 5, ended - timedelta(hours=1), 0)]
+    )
+
+    result = tasks.boards_finalize.delay()
+
+    assert result.get(timeout=60) == [board.pk]
+    assert Board.objects.get(pk=board.pk).finalized_at is not None
+    assert FinalStanding.objects.filter(board=board).count() == 1
+    assert tasks.board_finalize.delay(board.pk).get(timeout=30) is False  # idempotent
