@@ -1,0 +1,83 @@
+"""Public pages: the live boards and one board's standings, with the HTML fragments the
+board page polls (static/js/live.js) to update itself without a reload.
+
+Every query parameter is optional and forgiving: a page link someone mangled shows the
+first page rather than an error.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
+
+from leaderboards.models import Board
+from leaderboards.selectors import board_around, board_entries, boards_live
+from players.models import PLAYER_ID_MAX_LENGTH
+
+PAGE_SIZE = 25
+NEIGHBOURS = 5
+
+
+class FindPlayerForm(forms.Form):
+    player = forms.CharField(label="Player id", max_length=PLAYER_ID_MAX_LENGTH)
+
+
+def _offset(request) -> int:
+    try:
+        return max(0, int(request.GET.get("offset", 0)))
+    except ValueError:
+        return 0
+
+
+def _entries_context(request, board: Board) -> dict:
+    offset = _offset(request)
+    count, entries = board_entries(board, offset=offset, limit=PAGE_SIZE)
+    return {
+        "board": board,
+        "entries": entries,
+        "count": count,
+        "offset": offset,
+        "first_shown": offset + 1,
+        "last_shown": offset + len(entries),
+        "previous_offset": max(0, offset - PAGE_SIZE) if offset > 0 else None,
+        "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < count else None,
+        "player_id": request.GET.get("player", "").strip(),
+    }
+
+
+def _player_context(request, board: Board) -> dict:
+    """The find-a-player form and, once a player id was asked for, their neighbourhood."""
+    if "player" not in request.GET:
+        return {"board": board, "form": FindPlayerForm(), "searched_id": None}
+    form = FindPlayerForm(request.GET)
+    if not form.is_valid():
+        return {"board": board, "form": form, "searched_id": None}
+    player_id = form.cleaned_data["player"]
+    around = board_around(board, player_id=player_id, n=NEIGHBOURS)
+    me = next((entry for entry in around if entry.player_id == player_id), None)
+    return {"board": board, "form": form, "searched_id": player_id, "around": around, "me": me}
+
+
+@require_safe
+def board_list(request):
+    return render(request, "leaderboards/board_list.html", {"boards": boards_live()})
+
+
+@require_safe
+def board_detail(request, slug: str):
+    board = get_object_or_404(Board, slug=slug)
+    context = _entries_context(request, board) | _player_context(request, board)
+    return render(request, "leaderboards/board_detail.html", context)
+
+
+@require_safe
+def board_entries_fragment(request, slug: str):
+    board = get_object_or_404(Board, slug=slug)
+    return render(request, "leaderboards/_entries.html", _entries_context(request, board))
+
+
+@require_safe
+def board_player_fragment(request, slug: str):
+    board = get_object_or_404(Board, slug=slug)
+    return render(request, "leaderboards/_player.html", _player_context(request, board))
