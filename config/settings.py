@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "rest_framework_api_key",
+    "drf_spectacular",
     "players",
     "leaderboards",
     "ingestion",
@@ -62,6 +63,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Early, so every later log line of the request (and every response) carries its id.
+    "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,7 +155,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# config/static/ holds vendored third-party assets (Swagger UI for /api/docs/).
+STATICFILES_DIRS = [BASE_DIR / "static", BASE_DIR / "config" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -173,17 +177,83 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
+# The OpenAPI schema (/api/schema/) and its Swagger UI (/api/docs/), served from our own
+# static files: no CDN at runtime.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Promofy Leaderboard Service API",
+    "DESCRIPTION": (
+        "Real-time leaderboards over a stream of score events.\n\n"
+        "Reads are public. Writes (and reading rejected events) need an API key, sent as "
+        "`Authorization: Api-Key <key>`. Lists are paged with `limit` and `offset` and "
+        "answer `{count, next, previous, results}`.\n\n"
+        "Ranks are competition ranks: rank = 1 + the number of players with a strictly "
+        "better score (scores 50, 40, 40, 30 rank 1, 2, 2, 4); within a tie, players are "
+        "ordered by external id, byte-wise."
+    ),
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AggregationEnum": "leaderboards.models.Aggregation",
+        "SortOrderEnum": "leaderboards.models.SortOrder",
+    },
+    # Writes name it in their `security` (config/openapi.py); reads need nothing.
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKeyAuth": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Authorization: Api-Key <key>`; keys are made in the admin "
+                "(API keys) and `make run` prints one. In Swagger UI, enter `Api-Key <key>`.",
+            }
+        }
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # Plain Django views under /api/v1/, which drf-spectacular cannot see.
+        "config.openapi.add_plain_views",
+    ],
+    "PATH_CONVERTER_OVERRIDES": {"slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}},
+    "SWAGGER_UI_DIST": f"/{STATIC_URL.strip('/')}/vendor/swagger-ui-dist",
+    "SWAGGER_UI_FAVICON_HREF": f"/{STATIC_URL.strip('/')}/vendor/swagger-ui-dist/favicon-32x32.png",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayRequestDuration": True},
+}
+
+# Logs: readable lines under `make run` (DEBUG), one JSON object per line in production;
+# LOG_FORMAT=plain|json overrides. Every line carries the fields of config.logging's
+# context (request_id, batch_id, ...), which ContextFilter on the handler puts there.
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("plain" if DEBUG else "json")
+if LOG_FORMAT not in {"plain", "json"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "config.logging.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"()": "config.logging.PlainFormatter"},
+        "json": {"()": "config.logging.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own handlers (a DEBUG-only console, mail to admins) are replaced by ours,
+        # so its records come out once, in the same format as the rest.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # runserver's request lines: config.access logs every request, with its id.
+        "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
     },
 }

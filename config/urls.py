@@ -1,10 +1,20 @@
+"""Site routes: admin, the JSON API and its docs, health probes, metrics, public pages."""
+
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("leaderboards.urls")),
     path("api/v1/", include("ingestion.urls")),
+    # OpenAPI 3 schema (YAML; ?format=json for JSON) and Swagger UI over it.
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),
     path("", include("leaderboards.page_urls")),
 ]

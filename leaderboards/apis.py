@@ -10,12 +10,31 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.openapi import (
+    API_KEY_AUTH,
+    API_KEY_MISSING,
+    BOARD_NOT_FOUND,
+    EXAMPLE_BASE_URL,
+    LIST_PAGE_PARAMETERS,
+    not_found,
+    page_example,
+    page_of,
+    validation_error,
+)
 from config.pagination import MAX_PAGE_SIZE, Pagination
 from leaderboards.models import METRIC_MAX_LENGTH, METRIC_PATTERN, Aggregation, Board, SortOrder
 from leaderboards.selectors import (
@@ -50,6 +69,7 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
+@extend_schema_serializer(component_name="Entry")
 class EntryOutputSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     player_id = serializers.CharField()
@@ -74,6 +94,44 @@ def _board(slug: str) -> Board:
     return get_object_or_404(Board, slug=slug)
 
 
+# -- OpenAPI examples ----------------------------------------------------------------------
+
+ENTRIES_EXAMPLE = [
+    {"rank": 1, "player_id": "p123", "display_name": "Ada", "score": 980},
+    {"rank": 2, "player_id": "p77", "display_name": "Grace", "score": 870},
+    {"rank": 2, "player_id": "p9", "display_name": "Linus", "score": 870},
+]
+BOARD_EXAMPLE = {
+    "slug": "weekly-2026-w48",
+    "name": "Weekly, 23 to 29 November 2026",
+    "metric": "score",
+    "starts_at": "2026-11-23T00:00:00Z",
+    "ends_at": "2026-11-30T00:00:00Z",
+    "aggregation": "sum",
+    "sort_order": "desc",
+    "status": "live",
+    "url": f"{EXAMPLE_BASE_URL}/leaderboards/weekly-2026-w48/",
+    "entries_url": f"{EXAMPLE_BASE_URL}/leaderboards/weekly-2026-w48/entries/",
+}
+BOARD_SLUG = OpenApiParameter(
+    "slug",
+    str,
+    OpenApiParameter.PATH,
+    description="The board's slug.",
+    pattern=r"^[-a-zA-Z0-9_]+$",
+    examples=[OpenApiExample("Weekly", value="weekly-2026-w48")],
+)
+ENTRY_PAGE = page_of("EntryPage", EntryOutputSerializer(many=True))
+ENTRY_PAGE_EXAMPLE = OpenApiExample(
+    "First page",
+    summary="First page (scores 980, 870, 870 rank 1, 2, 2)",
+    value=page_example(
+        "leaderboards/weekly-2026-w48/entries/", ENTRIES_EXAMPLE, count=1234, limit=3
+    ),
+)
+
+
+@extend_schema_serializer(component_name="Board")
 class BoardOutputSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-board-detail", lookup_field="slug")
     entries_url = serializers.HyperlinkedIdentityField(
@@ -96,9 +154,13 @@ class BoardOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+BOARD_PAGE = page_of("BoardPage", BoardOutputSerializer(many=True))
+
+
 class BoardListApi(APIView):
     """GET: every board, newest window first. POST (API key): create a board."""
 
+    @extend_schema_serializer(component_name="BoardCreate")
     class InputSerializer(serializers.Serializer):
         slug = serializers.SlugField(max_length=100)
         name = serializers.CharField(max_length=200)
@@ -117,12 +179,72 @@ class BoardListApi(APIView):
 
     OutputSerializer = BoardOutputSerializer
 
+    @extend_schema(
+        operation_id="boards_list",
+        summary="List boards",
+        description="Every board, newest window first.",
+        parameters=LIST_PAGE_PARAMETERS,
+        responses={
+            200: OpenApiResponse(
+                BOARD_PAGE,
+                description="One page of boards.",
+                examples=[
+                    OpenApiExample(
+                        "First page",
+                        value=page_example("leaderboards/", [BOARD_EXAMPLE], count=12, limit=1),
+                    )
+                ],
+            )
+        },
+    )
     def get(self, request):
         paginator = Pagination()
         page = paginator.paginate_queryset(Board.objects.all(), request, view=self)
         data = self.OutputSerializer(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)
 
+    @extend_schema(
+        operation_id="boards_create",
+        summary="Create a board",
+        description=(
+            "A one-off window `[starts_at, ends_at)` over a metric; leave `ends_at` out (or "
+            "null) for an all-time board. Needs an API key."
+        ),
+        auth=API_KEY_AUTH,
+        request=InputSerializer,
+        responses={
+            201: OpenApiResponse(BoardOutputSerializer, description="The new board."),
+            400: validation_error({"slug": ["Board with this Slug already exists."]}),
+            403: API_KEY_MISSING,
+        },
+        examples=[
+            OpenApiExample(
+                "A weekly board",
+                request_only=True,
+                value={
+                    "slug": "weekly-2026-w48",
+                    "name": "Weekly, 23 to 29 November 2026",
+                    "metric": "score",
+                    "starts_at": "2026-11-23T00:00:00Z",
+                    "ends_at": "2026-11-30T00:00:00Z",
+                },
+            ),
+            OpenApiExample(
+                "All-time lowest",
+                summary="Fastest lap of all time (lowest first)",
+                request_only=True,
+                value={
+                    "slug": "fastest-lap",
+                    "name": "Fastest lap",
+                    "metric": "lap_ms",
+                    "starts_at": "2026-01-01T00:00:00Z",
+                    "aggregation": "min",
+                    "sort_order": "asc",
+                },
+            ),
+            OpenApiExample("Created", response_only=True, status_codes=[201], value=BOARD_EXAMPLE),
+        ],
+    )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -142,6 +264,19 @@ class BoardListApi(APIView):
 class BoardDetailApi(APIView):
     OutputSerializer = BoardOutputSerializer
 
+    @extend_schema(
+        operation_id="boards_retrieve",
+        summary="One board",
+        parameters=[BOARD_SLUG],
+        responses={
+            200: OpenApiResponse(
+                BoardOutputSerializer,
+                description="The board.",
+                examples=[OpenApiExample("A live weekly board", value=BOARD_EXAMPLE)],
+            ),
+            404: BOARD_NOT_FOUND,
+        },
+    )
     def get(self, request, slug: str):
         board = _board(slug)
         return Response(self.OutputSerializer(board, context={"request": request}).data)
@@ -153,6 +288,22 @@ class BoardEntriesApi(APIView):
     class FilterSerializer(PageFilterSerializer):
         pass
 
+    @extend_schema(
+        operation_id="boards_entries_list",
+        summary="A board's entries, best first",
+        description=(
+            "Competition ranks: rank = 1 + the number of players with a strictly better "
+            "score; within a tie, players are ordered by external id, byte-wise."
+        ),
+        parameters=[BOARD_SLUG, FilterSerializer],
+        responses={
+            200: OpenApiResponse(
+                ENTRY_PAGE, description="One page of entries.", examples=[ENTRY_PAGE_EXAMPLE]
+            ),
+            400: validation_error({"limit": ["Ensure this value is less than or equal to 1000."]}),
+            404: BOARD_NOT_FOUND,
+        },
+    )
     def get(self, request, slug: str):
         board = _board(slug)
         filters = self.FilterSerializer(data=request.query_params)
@@ -168,12 +319,72 @@ class BoardPlayerApi(APIView):
     class FilterSerializer(serializers.Serializer):
         around = serializers.IntegerField(min_value=0, max_value=MAX_AROUND, required=False)
 
+    @extend_schema_serializer(component_name="PlayerStanding")
     class OutputSerializer(serializers.Serializer):
         player_id = serializers.CharField()
         display_name = serializers.CharField()
         rank = serializers.IntegerField()
         score = serializers.IntegerField()
 
+    @extend_schema(
+        operation_id="boards_players_retrieve",
+        summary="A player's rank and score",
+        description=(
+            "With `?around=N`, also `around`: up to N entries either side of the player, "
+            "the player included, best first."
+        ),
+        parameters=[
+            BOARD_SLUG,
+            OpenApiParameter(
+                "player_id",
+                str,
+                OpenApiParameter.PATH,
+                description="The player's external id (URL-encoded).",
+                examples=[OpenApiExample("Grace", value="p77")],
+            ),
+            FilterSerializer,
+        ],
+        responses={
+            200: OpenApiResponse(
+                inline_serializer(
+                    "PlayerStandingAround",
+                    fields={
+                        **OutputSerializer().get_fields(),
+                        "around": EntryOutputSerializer(
+                            many=True,
+                            required=False,
+                            help_text="Present only with ?around=N.",
+                        ),
+                    },
+                ),
+                description="The player's standing.",
+                examples=[
+                    OpenApiExample(
+                        "Rank and score",
+                        value={
+                            "player_id": "p77",
+                            "display_name": "Grace",
+                            "rank": 2,
+                            "score": 870,
+                        },
+                    ),
+                    OpenApiExample(
+                        "With neighbours",
+                        summary="With neighbours (?around=1)",
+                        value={
+                            "player_id": "p77",
+                            "display_name": "Grace",
+                            "rank": 2,
+                            "score": 870,
+                            "around": ENTRIES_EXAMPLE,
+                        },
+                    ),
+                ],
+            ),
+            400: validation_error({"around": ["Ensure this value is less than or equal to 100."]}),
+            404: not_found("Player 'p404' has no score on board 'weekly-2026-w48'."),
+        },
+    )
     def get(self, request, slug: str, player_id: str):
         board = _board(slug)
         filters = self.FilterSerializer(data=request.query_params)
@@ -195,6 +406,7 @@ class BoardRanksApi(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema_serializer(component_name="RanksQuery")
     class InputSerializer(serializers.Serializer):
         player_ids = serializers.ListField(
             child=serializers.CharField(max_length=PLAYER_ID_MAX_LENGTH, trim_whitespace=False),
@@ -202,10 +414,40 @@ class BoardRanksApi(APIView):
             max_length=MAX_PLAYERS_PER_RANKS_REQUEST,
         )
 
+    @extend_schema_serializer(component_name="Ranks")
     class OutputSerializer(serializers.Serializer):
-        results = EntryOutputSerializer(many=True)
-        missing = serializers.ListField(child=serializers.CharField())
+        results = EntryOutputSerializer(many=True, help_text="Players with a score, best first.")
+        missing = serializers.ListField(
+            child=serializers.CharField(), help_text="Players with no score on the board."
+        )
 
+    @extend_schema(
+        operation_id="boards_ranks",
+        summary="Ranks of a list of players (friends)",
+        description="A read: no API key needed, although the list travels in a POST body.",
+        parameters=[BOARD_SLUG],
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(OutputSerializer, description="Ranks of the players found."),
+            400: validation_error({"player_ids": ["This list may not be empty."]}),
+            404: BOARD_NOT_FOUND,
+        },
+        examples=[
+            OpenApiExample(
+                "Friends", request_only=True, value={"player_ids": ["p9", "p123", "nobody"]}
+            ),
+            OpenApiExample(
+                "Ranks",
+                summary="Friends' ranks",
+                response_only=True,
+                status_codes=[200],
+                value={
+                    "results": [ENTRIES_EXAMPLE[0], ENTRIES_EXAMPLE[2]],
+                    "missing": ["nobody"],
+                },
+            ),
+        ],
+    )
     def post(self, request, slug: str):
         board = _board(slug)
         serializer = self.InputSerializer(data=request.data)
@@ -240,6 +482,34 @@ class StandingsApi(APIView):
                 )
             return attrs
 
+    @extend_schema(
+        operation_id="standings_list",
+        summary="Standings of a metric over any time range",
+        description=(
+            "Ranks players by their deltas of `metric` stamped in `[from, to)` (`to` open "
+            "when left out), aggregated and ordered as asked; the same ranking rules as "
+            "boards."
+        ),
+        parameters=[FilterSerializer],
+        responses={
+            200: OpenApiResponse(
+                ENTRY_PAGE,
+                description="One page of standings.",
+                examples=[
+                    OpenApiExample(
+                        "First page",
+                        value=page_example(
+                            "standings/?metric=score&from=2026-11-23T00:00:00Z",
+                            ENTRIES_EXAMPLE,
+                            count=1234,
+                            limit=3,
+                        ),
+                    )
+                ],
+            ),
+            400: validation_error({"from": ["This field is required."]}),
+        },
+    )
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)

@@ -1,0 +1,155 @@
+"""Pieces of the OpenAPI schema (drf-spectacular) that the API modules share: API key
+security, paged list bodies, error bodies, and the plain Django views under /api/v1/.
+Documentation only: none of it takes part in serving an API request."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+from config.pagination import MAX_PAGE_SIZE
+
+# The `auth` of an operation that needs an API key; the scheme itself is declared in
+# SPECTACULAR_SETTINGS["APPEND_COMPONENTS"] (settings cannot import this module).
+API_KEY_AUTH = [{"ApiKeyAuth": []}]
+
+EXAMPLE_BASE_URL = "https://leaderboards.example.com/api/v1"
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+def page_of(name: str, child: serializers.Serializer) -> serializers.Serializer:
+    """The body of one page of a limit/offset list: {count, next, previous, results}."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(min_value=0, help_text="Items in the whole list."),
+            "next": serializers.URLField(allow_null=True, help_text="The next page, if any."),
+            "previous": serializers.URLField(
+                allow_null=True, help_text="The previous page, if any."
+            ),
+            "results": child,
+            "__module__": __name__,
+        },
+    )()
+
+
+def page_example(path: str, results: list, *, count: int, limit: int) -> dict:
+    """A first page, as the API renders it."""
+    joiner = "&" if "?" in path else "?"
+    return {
+        "count": count,
+        "next": f"{EXAMPLE_BASE_URL}/{path}{joiner}limit={limit}&offset={limit}"
+        if count > limit
+        else None,
+        "previous": None,
+        "results": results,
+    }
+
+
+# LimitOffsetPagination's parameters: out-of-range values fall back (limit) or clamp.
+LIST_PAGE_PARAMETERS = [
+    OpenApiParameter(
+        "limit",
+        int,
+        description=f"Page size, 1 to {MAX_PAGE_SIZE} (larger values count as {MAX_PAGE_SIZE}).",
+    ),
+    OpenApiParameter("offset", int, description="How many items to skip."),
+]
+
+
+def validation_error(example: dict) -> OpenApiResponse:
+    """A 400 in DRF's shape, with an example of this operation's own."""
+    return OpenApiResponse(
+        response={
+            "type": "object",
+            "description": (
+                "Each offending field (or `non_field_errors`) maps to a list of messages; a "
+                "body that is not valid JSON gets `detail` instead."
+            ),
+            "additionalProperties": True,
+        },
+        description="Invalid input.",
+        examples=[OpenApiExample("Invalid input", value=example)],
+    )
+
+
+API_KEY_MISSING = OpenApiResponse(
+    response=ErrorSerializer,
+    description="No valid API key.",
+    examples=[
+        OpenApiExample(
+            "No API key",
+            value={
+                "detail": (
+                    "Writes need an API key: send the header 'Authorization: Api-Key <key>'."
+                )
+            },
+        )
+    ],
+)
+
+
+def not_found(detail: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        response=ErrorSerializer,
+        description="Not found.",
+        examples=[OpenApiExample("Not found", value={"detail": detail})],
+    )
+
+
+BOARD_NOT_FOUND = not_found("No Board matches the given query.")
+
+
+BOARD_SLUG_SCHEMA = {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}
+PLAIN_VIEW_PATHS = {
+    "/api/v1/leaderboards/{slug}/entries.csv": {
+        "get": {
+            "operationId": "boards_entries_csv",
+            "summary": "A board's whole standings as CSV",
+            "description": "Every entry, best first, streamed as "
+            "`rank,player_id,display_name,score` lines.",
+            "tags": ["leaderboards"],
+            "parameters": [
+                {
+                    "in": "path",
+                    "name": "slug",
+                    "required": True,
+                    "schema": BOARD_SLUG_SCHEMA,
+                    "description": "The board's slug.",
+                    "examples": {"Weekly": {"value": "weekly-2026-w48"}},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "The standings, as a download (Content-Disposition).",
+                    "content": {
+                        "text/csv": {
+                            "schema": {"type": "string"},
+                            "examples": {
+                                "Standings": {
+                                    "value": "rank,player_id,display_name,score\r\n"
+                                    "1,p123,Ada,980\r\n2,p77,Grace,870\r\n2,p9,Linus,870\r\n"
+                                }
+                            },
+                        }
+                    },
+                },
+                "404": {
+                    "description": "No such board (the site's HTML 404 page).",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                },
+            },
+        }
+    }
+}
+
+
+def add_plain_views(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing hook (SPECTACULAR_SETTINGS): documents the API's
+    plain Django views, which the generator only finds among DRF views."""
+    result.setdefault("paths", {}).update(PLAIN_VIEW_PATHS)
+    return result
