@@ -140,6 +140,22 @@ INGEST_MAX_ABS_DELTA = env_int("INGEST_MAX_ABS_DELTA", 1_000_000_000)
 # The consumer serves its Prometheus metrics on this port (0: no metrics server).
 CONSUMER_METRICS_PORT = env_int("CONSUMER_METRICS_PORT", 9108)
 
+# Celery: Redis is the broker unless told otherwise; the schedule is in config/celery_app.py.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep the project's logging (JSON in production) in the worker too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Late events still count for this long after a window ends; then its results freeze.
+LEADERBOARD_FINALIZE_GRACE_SECONDS = env_int("LEADERBOARD_FINALIZE_GRACE_SECONDS", 600)
+# Cached boards compared with PostgreSQL on each cache sync.
+LEADERBOARD_DRIFT_SAMPLE = env_int("LEADERBOARD_DRIFT_SAMPLE", 3)
+
 # Redis leaderboard store: how long a board may stay "building" before it counts as dead.
 LEADERBOARD_BUILD_TIMEOUT_SECONDS = env_int("LEADERBOARD_BUILD_TIMEOUT_SECONDS", 120)
 

@@ -63,7 +63,10 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     def to_internal_value(self, value):
         if isinstance(value, str):
-            parsed = parse_datetime(value.strip())
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well formed but impossible, e.g. minute 99
+                parsed = None  # DateTimeField reports it as invalid
             if parsed is not None and parsed.tzinfo is None:
                 self.fail("naive")
         return super().to_internal_value(value)
@@ -110,6 +113,8 @@ BOARD_EXAMPLE = {
     "aggregation": "sum",
     "sort_order": "desc",
     "status": "live",
+    "finalized_at": None,
+    "series": "weekly",
     "url": f"{EXAMPLE_BASE_URL}/leaderboards/weekly-2026-w48/",
     "entries_url": f"{EXAMPLE_BASE_URL}/leaderboards/weekly-2026-w48/entries/",
 }
@@ -133,6 +138,7 @@ ENTRY_PAGE_EXAMPLE = OpenApiExample(
 
 @extend_schema_serializer(component_name="Board")
 class BoardOutputSerializer(serializers.ModelSerializer):
+    series = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     url = serializers.HyperlinkedIdentityField(view_name="api-board-detail", lookup_field="slug")
     entries_url = serializers.HyperlinkedIdentityField(
         view_name="api-board-entries", lookup_field="slug"
@@ -149,6 +155,8 @@ class BoardOutputSerializer(serializers.ModelSerializer):
             "aggregation",
             "sort_order",
             "status",
+            "finalized_at",
+            "series",
             "url",
             "entries_url",
         ]
@@ -390,7 +398,10 @@ class BoardPlayerApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         around = filters.validated_data.get("around")
-        entries = board_around(board, player_id=player_id, n=around or 0)
+        # No stored id holds a NUL (ingestion refuses them), and PostgreSQL text cannot.
+        entries = (
+            [] if "\x00" in player_id else board_around(board, player_id=player_id, n=around or 0)
+        )
         me = next((entry for entry in entries if entry.player_id == player_id), None)
         if me is None:
             raise NotFound(f"Player {player_id!r} has no score on board {board.slug!r}.")

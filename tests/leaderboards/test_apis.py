@@ -560,3 +560,22 @@ def test_standings_reject_bad_parameters(client, query, field):
 
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_a_player_id_with_a_nul_is_simply_not_found(client):
+    BoardFactory(slug="b")
+
+    response = client.get("/api/v1/leaderboards/b/players/a%00b/")
+
+    assert response.status_code == 404
+
+
+def test_an_impossible_time_is_a_400_not_a_500(keyed_client):
+    response = keyed_client.post(
+        "/api/v1/leaderboards/",
+        {"slug": "x", "name": "x", "starts_at": "2024-01-01T12:99:00Z"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "starts_at" in response.json()
