@@ -12,11 +12,15 @@ One batch, in the order DESIGN.md gives:
 A crash anywhere replays the batch from the offsets in the database, and the dedupe key
 makes the replay change nothing. While the database is down the batch is retried with
 backoff. SIGTERM finishes the batch in hand, commits and leaves the group.
+
+Each batch logs under an id of its own (`batch_id`, `<consumer>-<n>`), and its counts and
+stage timings go to the Prometheus metrics in `ingestion/metrics.py`.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +38,8 @@ from django.db import (
     transaction,
 )
 
+from config.logging import log_context
+from ingestion import metrics
 from ingestion.events import (
     Limits,
     Reason,
@@ -61,6 +67,7 @@ logger = logging.getLogger(__name__)
 BROKER_RESET = -2
 NO_POSITION = -1
 PLAYER_CACHE_SIZE = 1_000_000
+LAG_REPORT_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -175,6 +182,10 @@ class ScoreConsumer:
         self.assigned = False
         # external id -> primary key of players known to exist, saving a lookup per batch.
         self.player_pks: dict[str, int] = {}
+        # Batch ids in the logs: this consumer's tag and how many batches it has taken.
+        self.tag = secrets.token_hex(3)
+        self.batches = 0
+        self.lag_reported_at = 0.0
 
     def stop(self, *_args) -> None:
         self.stopping = True
@@ -206,6 +217,7 @@ class ScoreConsumer:
         idle_since = time.monotonic()
         try:
             while not self.stopping:
+                self._report_lag()
                 messages = self.consumer.consume(self.batch_size, self.batch_timeout)
                 if not messages:
                     if not self.assigned:  # joining the group takes a few seconds
@@ -216,7 +228,9 @@ class ScoreConsumer:
                         break
                     continue
                 idle_since = time.monotonic()
-                result = self.process(messages)
+                self.batches += 1
+                with log_context(batch_id=f"{self.tag}-{self.batches}"):
+                    result = self.process(messages)
                 if result is not None and self.on_batch:
                     self.on_batch(result)
         finally:
@@ -224,12 +238,15 @@ class ScoreConsumer:
             logger.info("consumer left group %s", self.group)
 
     def process(self, messages: Sequence) -> BatchResult | None:
+        clock = metrics.StageClock()
         batch = decode_batch(messages, limits=self.limits, now=datetime.now(UTC))
         if not batch.next_offsets:
             return None
+        clock.lap("decode")
         new = self._store_with_retry(batch)
         if new is None:  # stopping while the database was down: commit nothing
             return None
+        clock.lap("store")
         positions = {
             partition: (self._from_offset(partition, batch.first_offsets[partition]), end)
             for partition, end in batch.next_offsets.items()
@@ -245,18 +262,59 @@ class ScoreConsumer:
             # The cached boards miss this batch now; their fences notice the gap on the next
             # batch and they are rebuilt from PostgreSQL.
             logger.warning("redis apply failed, cached boards will be rebuilt: %s", exc)
+            metrics.REDIS_APPLY_FAILURES.inc()
             boards = {}
+        clock.lap("redis")
+        applied_at = time.time()
         self.consumer.commit(
             offsets=[TopicPartition(self.topic, p, end) for p, end in batch.next_offsets.items()],
             asynchronous=True,
         )
-        return BatchResult(
+        clock.lap("commit")
+        result = BatchResult(
             consumed=len(messages),
             accepted=len(new),
             duplicates=len(batch.events) - len(new),
             rejected=len(batch.rejected),
             boards=boards,
         )
+        metrics.record_batch(
+            consumed=result.consumed,
+            accepted=[row.created_at for row in new],
+            duplicates=result.duplicates,
+            rejected_reasons=[r.reason for r in batch.rejected],
+            board_outcomes=boards.values(),
+            stages=clock.total(),
+            applied_at=applied_at,
+        )
+        logger.debug(
+            "batch: %d consumed, %d accepted, %d duplicates, %d rejected, boards %s",
+            result.consumed,
+            result.accepted,
+            result.duplicates,
+            result.rejected,
+            boards,
+        )
+        return result
+
+    def _report_lag(self) -> None:
+        """Lag per assigned partition, at most once a second. The high watermarks are the
+        ones the last fetches brought (cached): asking the broker instead costs a round trip
+        per partition, and Tansu answers that query with too low an offset."""
+        now = time.monotonic()
+        if now - self.lag_reported_at < LAG_REPORT_SECONDS:
+            return
+        self.lag_reported_at = now
+        lag = {}
+        for partition, position in list(self.positions.items()):
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.topic, partition), cached=True
+            )
+            if high < 0:  # nothing fetched from it yet
+                continue
+            start = position if position >= 0 else max(low, 0)
+            lag[partition] = max(high - start, 0)
+        metrics.record_lag(topic=self.topic, lag=lag)
 
     def _from_offset(self, partition: int, first_offset: int) -> int:
         position = self.positions.get(partition, NO_POSITION)
@@ -287,6 +345,7 @@ class ScoreConsumer:
                 if self.stopping:
                     return None
                 logger.error("database unavailable, retrying in %.1fs: %s", delay, exc)
+                metrics.DB_RETRIES.inc()
                 connection.close()
                 self._sleep(delay)
                 delay = min(delay * 2, 30.0)
@@ -337,6 +396,7 @@ class ScoreConsumer:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.positions.pop(tp.partition, None)
+        metrics.forget_lag(topic=self.topic, partitions=[tp.partition for tp in partitions])
         logger.info("revoked partitions %s", [tp.partition for tp in partitions])
 
     def _stored_offsets(self) -> dict[int, int]:
@@ -348,6 +408,7 @@ class ScoreConsumer:
                 if self.stopping:
                     return {}
                 logger.error("database unavailable at assignment, retrying: %s", exc)
+                metrics.DB_RETRIES.inc()
                 connection.close()
                 self._sleep(delay)
                 delay = min(delay * 2, 30.0)

@@ -1,8 +1,10 @@
-"""`manage.py consume_scores`: run the Kafka consumer until SIGTERM or Ctrl-C."""
+"""`manage.py consume_scores`: run the Kafka consumer until SIGTERM or Ctrl-C, serving its
+Prometheus metrics on CONSUMER_METRICS_PORT (or --metrics-port; 0 serves none)."""
 
 import logging
 import time
 
+import prometheus_client
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
@@ -21,8 +23,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--report-every", type=float, default=10.0, help="seconds between progress lines"
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=settings.CONSUMER_METRICS_PORT,
+            help="port of the Prometheus metrics endpoint (0: none)",
+        )
 
-    def handle(self, *args, batch_size, group, topic, report_every, **options):
+    def handle(self, *args, batch_size, group, topic, report_every, metrics_port, **options):
+        if metrics_port:
+            _serve_metrics(metrics_port)
         progress = _Progress(report_every)
         consumer = ScoreConsumer(
             topic=topic, group=group, batch_size=batch_size, on_batch=progress.add
@@ -33,6 +43,18 @@ class Command(BaseCommand):
         )
         consumer.run()
         progress.report(final=True)
+
+
+def _serve_metrics(port: int) -> None:
+    """Serve /metrics from a daemon thread. A port already taken (a second consumer on the
+    same host) costs the metrics, not the consuming."""
+    try:
+        server, _thread = prometheus_client.start_http_server(port)
+    except OSError as exc:
+        logger.error("cannot serve metrics on port %d, running without: %s", port, exc)
+        return
+    host, bound = server.server_address[:2]
+    logger.info("serving metrics at http://%s:%d/metrics", host, bound)
 
 
 class _Progress:

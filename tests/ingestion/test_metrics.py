@@ -1,0 +1,299 @@
+"""Prometheus metrics: the consumer's counters and histograms move by what it consumed,
+its own /metrics endpoint serves them, the board cache counts hits, misses, rebuilds and
+fallbacks, and the Grafana dashboard asks only for metrics that exist."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django_prometheus.middleware import Metrics
+from prometheus_client import REGISTRY
+from prometheus_client.metrics import MetricWrapperBase
+
+import ingestion.metrics
+import leaderboards.metrics
+import leaderboards.selectors
+from ingestion.consumer import BatchResult, ScoreConsumer
+from ingestion.events import Reason
+from ingestion.metrics import REJECTION_REASONS
+from leaderboards.selectors import board_entries
+from leaderboards.store import reset_store
+from tests.factories import BoardFactory
+from tests.ingestion.kafka_helpers import (
+    BASE_DIR,
+    consume_until_idle,
+    produce,
+    score_events,
+    stop,
+    wait_for,
+)
+
+GRAFANA_DASHBOARD = BASE_DIR / "deploy" / "grafana" / "leaderboards.json"
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class Snapshot:
+    """Sample values now, to compare with later ones."""
+
+    def __init__(self, *names: tuple[str, dict]) -> None:
+        self.before = {
+            (name, tuple(labels.items())): sample(name, **labels) for name, labels in names
+        }
+
+    def moved(self, name: str, **labels: str) -> float:
+        return sample(name, **labels) - self.before[(name, tuple(labels.items()))]
+
+
+CONSUMER_SAMPLES = [
+    ("leaderboards_events_consumed_total", {}),
+    ("leaderboards_events_accepted_total", {}),
+    ("leaderboards_events_duplicate_total", {}),
+    *(("leaderboards_events_rejected_total", {"reason": r}) for r in REJECTION_REASONS),
+    ("leaderboards_consumer_batch_size_count", {}),
+    ("leaderboards_consumer_batch_size_sum", {}),
+    *(
+        ("leaderboards_consumer_batch_seconds_count", {"stage": s})
+        for s in ("decode", "store", "redis", "commit", "total")
+    ),
+    ("leaderboards_redis_apply_seconds_count", {}),
+    ("leaderboards_redis_board_applies_total", {"outcome": "applied"}),
+    ("leaderboards_event_freshness_seconds_count", {}),
+    ("leaderboards_event_freshness_seconds_bucket", {"le": "60.0"}),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_consumer_counts_consumed_accepted_duplicate_and_rejected_events(topic, store):
+    board = BoardFactory()
+    board_entries(board, offset=0, limit=10)  # cached: every batch is applied to it
+    events = [(k, v) for k, v, _, _ in score_events(200, players=20, start=datetime.now(UTC))]
+    bad = [
+        (b"p1", b"{not json"),
+        (b"p1", b'{"player_id": "p1"}'),
+        (b"p1", b'{"player_id": "p1", "delta": 1, "created_at": "2999-01-01T00:00:00Z"}'),
+        (b"p1", None),
+    ]
+    snapshot = Snapshot(*CONSUMER_SAMPLES)
+    produce([*events, *bad, *events[:50]], topic)  # a producer resent 50 of them
+
+    results = consume_until_idle(topic)
+
+    batches = len(results)
+    assert snapshot.moved("leaderboards_events_consumed_total") == 254
+    assert snapshot.moved("leaderboards_events_accepted_total") == 200
+    assert snapshot.moved("leaderboards_events_duplicate_total") == 50
+    rejected = {
+        reason: snapshot.moved("leaderboards_events_rejected_total", reason=reason)
+        for reason in REJECTION_REASONS
+    }
+    assert {reason: n for reason, n in rejected.items() if n} == {
+        Reason.MALFORMED_JSON: 1,
+        Reason.MISSING_FIELD: 1,
+        Reason.FUTURE_TIMESTAMP: 1,
+        Reason.EMPTY_MESSAGE: 1,
+    }
+    assert snapshot.moved("leaderboards_consumer_batch_size_count") == batches
+    assert snapshot.moved("leaderboards_consumer_batch_size_sum") == 254
+    for stage in ("decode", "store", "redis", "commit", "total"):
+        assert snapshot.moved("leaderboards_consumer_batch_seconds_count", stage=stage) == batches
+    assert snapshot.moved("leaderboards_redis_apply_seconds_count") == batches
+    assert snapshot.moved("leaderboards_redis_board_applies_total", outcome="applied") == batches
+    # One freshness observation per accepted event, all of them well under a minute old.
+    assert snapshot.moved("leaderboards_event_freshness_seconds_count") == 200
+    assert snapshot.moved("leaderboards_event_freshness_seconds_bucket", le="60.0") == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lag_per_partition_is_reported_while_behind_and_dropped_on_revoke(topic):
+    produce(((k, v) for k, v, _, _ in score_events(400, players=40)), topic)
+    seen: list[float] = []
+
+    def lag_now(result: BatchResult) -> None:
+        seen.append(
+            sum(
+                sample("leaderboards_consumer_lag", topic=topic, partition=str(p)) for p in range(6)
+            )
+        )
+        time.sleep(0.1)  # slow batches, so the once-a-second report catches it behind
+
+    consumer = ScoreConsumer(topic=topic, batch_size=20, batch_timeout=0.5, on_batch=lag_now)
+    consumer.run(max_idle_seconds=2)
+
+    assert max(seen) > 0
+    assert all(0 <= lag <= 400 for lag in seen)
+    assert not [
+        metric
+        for metric in REGISTRY.collect()
+        if metric.name == "leaderboards_consumer_lag"
+        for s in metric.samples
+        if s.labels["topic"] == topic
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _consume_scores(topic: str, *args: str) -> subprocess.Popen:
+    """`manage.py consume_scores` against the test database (as kafka_helpers does)."""
+    db = settings.DATABASES["default"]
+    credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "CONSUMER_METRICS_PORT": "0",  # --metrics-port must win over the setting
+    }
+    command = [sys.executable, "manage.py", "consume_scores", "--topic", topic, *args]
+    return subprocess.Popen(command, cwd=BASE_DIR, env=env, stderr=subprocess.PIPE, text=True)
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_consumer_serves_its_metrics_on_the_metrics_port(topic):
+    port = _free_port()
+    process = _consume_scores(topic, "--group", f"metrics-{topic}", "--metrics-port", str(port))
+    try:
+        produce(((k, v) for k, v, _, _ in score_events(30, players=5)), topic)
+        produce([(b"p1", b"{not json")], topic)
+
+        def has_lag(text: str) -> bool:
+            return any(
+                line.startswith("leaderboards_consumer_lag{") and f'topic="{topic}"' in line
+                for line in text.splitlines()
+            )
+
+        def consumed_all() -> bool:
+            try:
+                text = _scrape(port)
+            except OSError:  # not serving yet
+                return False
+            return "leaderboards_events_consumed_total 31.0" in text and has_lag(text)
+
+        wait_for(consumed_all, timeout=90, message="the consumer's /metrics to count 31 and lag")
+        text = _scrape(port)
+    finally:
+        assert stop(process) == 0
+    logs = process.stderr.read()
+
+    assert "leaderboards_events_accepted_total 30.0" in text
+    assert 'leaderboards_events_rejected_total{reason="malformed_json"} 1.0' in text
+    assert "leaderboards_event_freshness_seconds_bucket" in text
+    assert f"serving metrics at http://0.0.0.0:{port}/metrics" in logs
+
+
+@pytest.mark.django_db(transaction=True)  # builds refuse to run inside a transaction
+def test_board_reads_count_cache_misses_rebuilds_and_hits(store):
+    board = BoardFactory()
+    names = [
+        ("leaderboards_cache_hits_total", {}),
+        ("leaderboards_cache_misses_total", {}),
+        ("leaderboards_cache_rebuilds_total", {"outcome": "ready"}),
+    ]
+    snapshot = Snapshot(*names)
+
+    board_entries(board, offset=0, limit=10)  # not cached: built, then read
+    board_entries(board, offset=0, limit=10)
+    board_entries(board, offset=10, limit=10)
+
+    assert snapshot.moved("leaderboards_cache_misses_total") == 1
+    assert snapshot.moved("leaderboards_cache_rebuilds_total", outcome="ready") == 1
+    assert snapshot.moved("leaderboards_cache_hits_total") == 2
+
+
+@pytest.fixture
+def redis_gone(settings, monkeypatch):
+    monkeypatch.setattr(leaderboards.selectors, "_redis_down_until", 0.0)
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+    reset_store()
+    yield
+    reset_store()
+
+
+@pytest.mark.django_db
+def test_reads_without_redis_count_as_fallbacks(redis_gone):
+    board = BoardFactory()
+    names = [
+        ("leaderboards_cache_fallbacks_total", {"reason": "redis_error"}),
+        ("leaderboards_cache_fallbacks_total", {"reason": "redis_backoff"}),
+        ("leaderboards_cache_hits_total", {}),
+    ]
+    snapshot = Snapshot(*names)
+
+    board_entries(board, offset=0, limit=10)  # tries Redis, fails
+    board_entries(board, offset=0, limit=10)  # does not try again for a few seconds
+
+    assert snapshot.moved("leaderboards_cache_fallbacks_total", reason="redis_error") == 1
+    assert snapshot.moved("leaderboards_cache_fallbacks_total", reason="redis_backoff") == 1
+    assert snapshot.moved("leaderboards_cache_hits_total") == 0
+
+
+SUFFIXES = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
+
+
+def _metric_names() -> set[str]:
+    """Every series name the registry can expose (with its _total, _bucket, ... suffix),
+    labelled ones included before their first sample."""
+    Metrics.get_instance()  # django-prometheus registers its metrics on first use
+    return {
+        metric.name + suffix
+        for metric in REGISTRY.collect()
+        for suffix in SUFFIXES.get(metric.type, [""])
+    }
+
+
+def _defined_here() -> set[str]:
+    """Names of the metrics ingestion/metrics.py and leaderboards/metrics.py define."""
+    return {
+        value.describe()[0].name
+        for module in (ingestion.metrics, leaderboards.metrics)
+        for value in vars(module).values()
+        if isinstance(value, MetricWrapperBase)
+    }
+
+
+def test_grafana_dashboard_queries_only_metrics_that_exist():
+    dashboard = json.loads(GRAFANA_DASHBOARD.read_text())
+    queries = [
+        target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])
+    ]
+    used = {
+        name
+        for query in queries
+        for name in re.findall(r"\b((?:leaderboards|django)_[a-z_]+)\b", query)
+    }
+
+    assert used
+    assert used - _metric_names() == set()
+    # ...and every metric defined here has a panel.
+    assert {name for name in _defined_here() if not any(u.startswith(name) for u in used)} == set()
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert (variables["datasource"]["type"], variables["datasource"]["query"]) == (
+        "datasource",
+        "prometheus",
+    )
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
