@@ -1,9 +1,21 @@
-"""Admin for what the consumer keeps: rejected events and offsets, both read-only. They
-are the consumer's record of what happened; editing them would falsify it."""
+"""Admin for what the consumer keeps: rejected events and offsets, both read-only (they
+are the consumer's record of what happened; editing them would falsify it), and the
+staff-only ingestion dashboard at /admin/ingestion/dashboard/."""
+
+import math
 
 from django.contrib import admin
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path
 
 from ingestion.models import ConsumerOffset, RejectedEvent
+from ingestion.selectors import (
+    board_cache_status,
+    consumer_lag,
+    events_per_minute,
+    rejected_events_recent,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,3 +62,41 @@ class RejectedEventAdmin(ReadOnlyAdmin):
 class ConsumerOffsetAdmin(ReadOnlyAdmin):
     list_display = ["topic", "partition", "next_offset", "updated_at"]
     list_filter = ["topic"]
+
+
+def ingestion_dashboard(request: HttpRequest) -> TemplateResponse:
+    """Events per second over the last hour, lag per partition, the latest rejections and
+    the board cache, on one page."""
+    minutes = events_per_minute(minutes=60)
+    peak = max((m.accepted_per_second + m.rejected_per_second for m in minutes), default=0)
+    scale = _nice_ceiling(peak)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Ingestion dashboard",
+        "minutes": minutes,
+        "scale": scale,
+        "half_scale": scale / 2,
+        "lag": consumer_lag(),
+        "rejected": rejected_events_recent(limit=20),
+        "cache": board_cache_status(),
+    }
+    return TemplateResponse(request, "admin/ingestion/dashboard.html", context)
+
+
+def _nice_ceiling(value: float) -> float:
+    """The chart's top: 1, 2 or 5 times a power of ten, at least `value`."""
+    if value <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
+
+
+def _with_dashboard(get_urls):
+    def urls():
+        dashboard = admin.site.admin_view(ingestion_dashboard)  # staff only
+        return [path("ingestion/dashboard/", dashboard, name="ingestion_dashboard"), *get_urls()]
+
+    return urls
+
+
+admin.site.get_urls = _with_dashboard(admin.site.get_urls)
