@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import redis
-from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaException,
+    TopicPartition,
+)
 from django.conf import settings
 from django.db import (
     IntegrityError,
@@ -307,11 +313,15 @@ class ScoreConsumer:
         self.lag_reported_at = now
         lag = {}
         for partition, position in list(self.positions.items()):
-            low, high = self.consumer.get_watermark_offsets(
-                TopicPartition(self.topic, partition), cached=True
-            )
-            if high < 0:  # nothing fetched from it yet
+            try:
+                watermarks = self.consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, partition), cached=True
+                )
+            except KafkaException:
                 continue
+            if not watermarks or watermarks[1] < 0:  # nothing fetched from it yet
+                continue
+            low, high = watermarks
             start = position if position >= 0 else max(low, 0)
             lag[partition] = max(high - start, 0)
         metrics.record_lag(topic=self.topic, lag=lag)

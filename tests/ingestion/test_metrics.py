@@ -5,6 +5,7 @@ fallbacks, and the Grafana dashboard asks only for metrics that exist."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -24,6 +25,7 @@ from prometheus_client.metrics import MetricWrapperBase
 import ingestion.metrics
 import leaderboards.metrics
 import leaderboards.selectors
+from config.logging import ContextFilter
 from ingestion.consumer import BatchResult, ScoreConsumer
 from ingestion.events import Reason
 from ingestion.metrics import REJECTION_REASONS
@@ -142,6 +144,41 @@ def test_lag_per_partition_is_reported_while_behind_and_dropped_on_revoke(topic)
         for s in metric.samples
         if s.labels["topic"] == topic
     ]
+
+
+@pytest.fixture
+def consumer_log_records():
+    """Records of the consumer's logger, at DEBUG, with the log context put on them as the
+    configured handlers do."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.addFilter(ContextFilter())
+    handler.emit = records.append
+    logger = logging.getLogger("ingestion.consumer")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield records
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_batch_logs_under_a_batch_id_of_its_own(topic, consumer_log_records):
+    produce(((k, v) for k, v, _, _ in score_events(100, players=10)), topic)
+    consumer = ScoreConsumer(topic=topic, batch_size=30, batch_timeout=0.5)
+
+    consumer.run(max_idle_seconds=2)
+
+    batch_lines = [r for r in consumer_log_records if r.getMessage().startswith("batch:")]
+    assert len(batch_lines) == consumer.batches >= 4
+    assert [r.batch_id for r in batch_lines] == [
+        f"{consumer.tag}-{n}" for n in range(1, consumer.batches + 1)
+    ]
+    assert re.fullmatch(r"[0-9a-f]{6}", consumer.tag)
+    outside = [r for r in consumer_log_records if not r.getMessage().startswith("batch:")]
+    assert outside  # assignment, leaving the group: no batch of their own
+    assert not [r for r in outside if hasattr(r, "batch_id")]
 
 
 def _free_port() -> int:
