@@ -287,6 +287,19 @@ def test_reads_without_redis_count_as_fallbacks(redis_gone):
     assert snapshot.moved("leaderboards_cache_hits_total") == 0
 
 
+def test_the_web_app_serves_the_cache_metrics_at_its_metrics_url(client):
+    text = client.get("/metrics").content.decode()
+
+    for name in (
+        "leaderboards_cache_hits_total",
+        "leaderboards_cache_misses_total",
+        "leaderboards_cache_rebuilds_total",
+        "leaderboards_cache_fallbacks_total",
+    ):
+        assert f"# TYPE {name} counter" in text
+    assert "django_http_requests_total_by_method_total" in text
+
+
 SUFFIXES = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
 
 
