@@ -1,0 +1,231 @@
+"""Hourly and daily rollups of the score delta log, filled behind a watermark.
+
+`rollups_advance` merges every delta ingested in [previous watermark, new watermark) into
+HourlyRollup and DailyRollup (UTC buckets of `created_at`), so a late event lands in the
+old bucket it belongs to, and moves the watermark in the same transaction. Standings
+(leaderboards/standings.py) then read whole buckets from the rollups and only the edges of
+a window, and deltas ingested at or after the watermark, from the log.
+
+Why the watermark is safe: a delta's `ingested_at` is the start time of the transaction
+that inserted it (`now()`), and that transaction may commit long after. The new watermark
+is therefore never later than the start of any transaction still running (from
+pg_stat_activity), and a few seconds behind `now()` for one that is just starting. So
+every delta that will ever carry an `ingested_at` below the watermark is already
+committed and visible when it is merged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+
+# How far behind now() the watermark stays, for a transaction that has taken its start
+# time but does not show in pg_stat_activity yet.
+SAFETY_MARGIN = timedelta(seconds=5)
+# At most this many deltas are merged per transaction; a backlog takes several.
+CHUNK_DELTAS = 1_000_000
+# pg_advisory_xact_lock key: one rollup run at a time (ASCII "rollups").
+_LOCK_KEY = 0x726F6C6C757073
+
+WATERMARK_SQL = "SELECT ingested_before FROM leaderboards_rollupwatermark ORDER BY id LIMIT 1"
+
+_TARGET_SQL = """
+SELECT least(
+    coalesce(%(now)s, now()) - %(margin)s,
+    now() - %(margin)s,
+    (SELECT min(xact_start) FROM pg_stat_activity
+      WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid()
+        AND datname = current_database() AND backend_type = 'client backend')
+)
+"""
+
+# The end of a chunk: the ingest time of the CHUNK_DELTAS-th pending delta (exclusive, so
+# a transaction's deltas, which share one ingested_at, never straddle two chunks).
+_CHUNK_END_SQL = """
+SELECT ingested_at FROM leaderboards_scoredelta
+ WHERE ingested_at >= %(lo)s AND ingested_at < %(hi)s
+ ORDER BY ingested_at OFFSET %(n)s LIMIT 1
+"""
+_NEXT_INGEST_SQL = """
+SELECT min(ingested_at) FROM leaderboards_scoredelta
+ WHERE ingested_at > %(lo)s AND ingested_at < %(hi)s
+"""
+
+# One statement merges a chunk into both grains: the chunk's deltas are aggregated per
+# hour, and those hours per day. `last` is the value of the latest event by (created_at,
+# ingested_at, dedupe_key), the order the delta log's `last` uses; the whole-row array keeps
+# that event's fields together, and PostgreSQL sorts once for the GROUP BY and for it.
+_MERGE_SQL = """
+WITH hours AS MATERIALIZED (
+    SELECT d.metric, date_trunc('hour', d.created_at, 'UTC') AS bucket, d.player_id,
+           sum(d.delta) AS total, max(d.delta) AS best, min(d.delta) AS worst,
+           count(*) AS count,
+           (array_agg(d ORDER BY d.created_at DESC, d.ingested_at DESC, d.dedupe_key DESC))[1]
+               AS e
+      FROM leaderboards_scoredelta d
+     WHERE d.ingested_at >= %(lo)s AND d.ingested_at < %(hi)s
+     GROUP BY 1, 2, 3
+),
+days AS (
+    SELECT metric, date_trunc('day', bucket, 'UTC') AS bucket, player_id,
+           sum(total) AS total, max(best) AS best, min(worst) AS worst, sum(count) AS count,
+           (array_agg(e ORDER BY (e).created_at DESC, (e).ingested_at DESC,
+                      (e).dedupe_key DESC))[1] AS e
+      FROM hours
+     GROUP BY 1, 2, 3
+),
+hourly AS ({hourly}),
+daily AS ({daily})
+SELECT (SELECT count(*) FROM hourly), (SELECT count(*) FROM daily)
+"""
+_UPSERT_SQL = """
+    INSERT INTO leaderboards_{table} AS r (metric, bucket, player_id, total, best, worst, count,
+                                       last, last_at, last_ingested_at, last_key)
+    SELECT metric, bucket, player_id, total, best, worst, count,
+           (e).delta, (e).created_at, (e).ingested_at, (e).dedupe_key
+      FROM {source}
+    ON CONFLICT (metric, bucket, player_id) DO UPDATE SET
+        total = r.total + excluded.total,
+        best = greatest(r.best, excluded.best),
+        worst = least(r.worst, excluded.worst),
+        count = r.count + excluded.count,
+        last = CASE WHEN {later} THEN excluded.last ELSE r.last END,
+        last_at = CASE WHEN {later} THEN excluded.last_at ELSE r.last_at END,
+        last_ingested_at = CASE WHEN {later}
+                           THEN excluded.last_ingested_at ELSE r.last_ingested_at END,
+        last_key = CASE WHEN {later} THEN excluded.last_key ELSE r.last_key END
+    RETURNING 1
+"""
+_LATER = (
+    "(excluded.last_at, excluded.last_ingested_at, excluded.last_key)"
+    " > (r.last_at, r.last_ingested_at, r.last_key)"
+)
+_MERGE = _MERGE_SQL.format(
+    hourly=_UPSERT_SQL.format(table="hourlyrollup", source="hours", later=_LATER),
+    daily=_UPSERT_SQL.format(table="dailyrollup", source="days", later=_LATER),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RollupProgress:
+    """What one `rollups_advance` did: the watermark before and after it (None: no
+    watermark yet), rows merged (inserted or updated) per grain, transactions that merged
+    something, and the time taken."""
+
+    previous: datetime | None
+    watermark: datetime | None
+    hourly_rows: int
+    daily_rows: int
+    chunks: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    previous: datetime | None
+    watermark: datetime | None
+    target: datetime
+    hourly_rows: int = 0
+    daily_rows: int = 0
+
+
+def rollups_advance(*, now: datetime | None = None) -> RollupProgress:
+    """Merge every delta ingested since the watermark into the rollups and move the
+    watermark as far as is safe (see the module docstring), in chunks of at most
+    CHUNK_DELTAS deltas, one transaction each. `now` can only hold the watermark back
+    (the database clock caps it). Safe to run twice, or twice at once."""
+    started = time.monotonic()
+    steps: list[_Chunk] = []
+    limit = None
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            step = _advance_chunk(cursor, now=now, limit=limit)
+        steps.append(step)
+        # Under steady ingest, stop where this run started rather than chase the clock.
+        limit = step.target
+        if step.watermark is None or step.watermark >= step.target:
+            break
+    merged = [step for step in steps if step.hourly_rows]
+    return RollupProgress(
+        previous=steps[0].previous,
+        watermark=steps[-1].watermark,
+        hourly_rows=sum(step.hourly_rows for step in merged),
+        daily_rows=sum(step.daily_rows for step in merged),
+        chunks=len(merged),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _advance_chunk(cursor, *, now: datetime | None, limit: datetime | None) -> _Chunk:
+    """One transaction: lock, find how far is safe, merge up to a chunk, move the mark."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+    # Read after the lock, so a run that waited starts where the other one stopped.
+    cursor.execute(
+        "SELECT id, ingested_before FROM leaderboards_rollupwatermark"
+        " ORDER BY id LIMIT 1 FOR UPDATE"
+    )
+    row = cursor.fetchone()
+    row_id, previous = row if row else (None, None)
+    # pg_stat_activity is read once per transaction and then kept: start from fresh.
+    cursor.execute("SELECT pg_stat_clear_snapshot()")
+    cursor.execute(_TARGET_SQL, {"now": now, "margin": SAFETY_MARGIN})
+    target = cursor.fetchone()[0]
+    if limit is not None:
+        target = min(target, limit)
+    low = previous
+    if low is None:
+        cursor.execute(
+            "SELECT min(ingested_at) FROM leaderboards_scoredelta WHERE ingested_at < %s",
+            [target],
+        )
+        low = cursor.fetchone()[0] or target
+    if low >= target:
+        if previous is None:
+            _watermark_save(cursor, None, target)
+            return _Chunk(previous, target, target)
+        return _Chunk(previous, previous, target)
+    high = _chunk_end(cursor, low, target)
+    # Sorting a chunk of a million deltas in memory rather than on disk.
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute(_MERGE, {"lo": low, "hi": high})
+    hourly_rows, daily_rows = cursor.fetchone()
+    _watermark_save(cursor, row_id, high)
+    return _Chunk(previous, high, target, hourly_rows, daily_rows)
+
+
+def rollup_watermark() -> datetime | None:
+    """Rollups hold every delta ingested before this time (None: no rollups yet)."""
+    with connection.cursor() as cursor:
+        cursor.execute(WATERMARK_SQL)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _chunk_end(cursor, low: datetime, target: datetime) -> datetime:
+    cursor.execute(_CHUNK_END_SQL, {"lo": low, "hi": target, "n": CHUNK_DELTAS})
+    row = cursor.fetchone()
+    if row is None:
+        return target
+    if row[0] > low:
+        return row[0]
+    # One transaction stored more than a chunk: take all of its deltas at once.
+    cursor.execute(_NEXT_INGEST_SQL, {"lo": low, "hi": target})
+    return cursor.fetchone()[0] or target
+
+
+def _watermark_save(cursor, row_id: int | None, ingested_before: datetime) -> None:
+    if row_id is None:
+        cursor.execute(
+            "INSERT INTO leaderboards_rollupwatermark (ingested_before, updated_at)"
+            " VALUES (%s, now())",
+            [ingested_before],
+        )
+    else:
+        cursor.execute(
+            "UPDATE leaderboards_rollupwatermark SET ingested_before = %s, updated_at = now()"
+            " WHERE id = %s",
+            [ingested_before, row_id],
+        )
