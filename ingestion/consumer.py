@@ -61,6 +61,7 @@ from leaderboards.services import (
     DeltaRow,
     cache_apply_batch,
     cache_drop_all,
+    deltas_count_late,
     deltas_insert_batch,
 )
 from leaderboards.windows import EPOCH
@@ -131,12 +132,17 @@ def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> Decode
     return batch
 
 
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    new: list[DeltaRow]  # the deltas that were not stored before
+    looked_up: dict[str, int]  # players' keys looked up (sure to exist once committed)
+    late: int  # new deltas in windows already finalised
+
+
 def store_batch(
     *, topic: str, batch: DecodedBatch, known_players: dict[str, int] | None = None
-) -> tuple[list[DeltaRow], dict[str, int]]:
-    """Step 3: everything the batch changes in PostgreSQL, in one transaction. Returns the
-    deltas that were new, and the primary keys of the players it had to look up (for the
-    caller's cache: they are only sure to exist once this has committed)."""
+) -> StoredBatch:
+    """Step 3: everything the batch changes in PostgreSQL, in one transaction."""
     known = known_players or {}
     with transaction.atomic():
         looked_up = players_ensure(
@@ -156,9 +162,11 @@ def store_batch(
             for partition, event in batch.events
         ]
         new = deltas_insert_batch(rows=rows)
+        late = deltas_count_late(rows=new)
         rejected_events_store(rejected=batch.rejected)
         offsets_save(topic=topic, next_offsets=batch.next_offsets)
-    return new, looked_up
+    metrics.EVENTS_AFTER_FINALIZATION.inc(late)
+    return StoredBatch(new=new, looked_up=looked_up, late=late)
 
 
 class ScoreConsumer:
@@ -342,9 +350,7 @@ class ScoreConsumer:
         delay = 0.5
         while True:
             try:
-                new, looked_up = store_batch(
-                    topic=self.topic, batch=batch, known_players=self.player_pks
-                )
+                stored = store_batch(topic=self.topic, batch=batch, known_players=self.player_pks)
             except IntegrityError:
                 # A cached player was deleted meanwhile: forget the cache and look them up.
                 if not self.player_pks:
@@ -362,8 +368,8 @@ class ScoreConsumer:
                 continue
             if len(self.player_pks) > PLAYER_CACHE_SIZE:
                 self.player_pks = {}
-            self.player_pks.update(looked_up)
-            return new
+            self.player_pks.update(stored.looked_up)
+            return stored.new
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

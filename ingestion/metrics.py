@@ -33,6 +33,10 @@ EVENTS_DUPLICATE = Counter(
     "leaderboards_events_duplicate",
     "Valid events skipped because their dedupe key was already stored (replays, retries).",
 )
+EVENTS_AFTER_FINALIZATION = Counter(
+    "leaderboards_events_after_finalization",
+    "New events whose time falls in a window already finalised: stored, not in its results.",
+)
 EVENTS_REJECTED = Counter(
     "leaderboards_events_rejected",
     "Messages stored as rejected events, by reason.",

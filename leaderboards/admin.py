@@ -80,7 +80,7 @@ class BoardAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name", "metric", "series__slug"]
     list_filter = [StatusFilter, "series__period", "metric", "aggregation"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["status", "finalized_at", "top_10", "created_at"]
+    readonly_fields = ["status", "finalized_at", "late_events", "top_10", "created_at"]
     date_hierarchy = "starts_at"
     list_select_related = ["series"]
     actions = ["rebuild_cache", "finalize_now", "export_csv"]

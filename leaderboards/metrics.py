@@ -1,5 +1,5 @@
 """Prometheus metrics of the Redis board cache, counted where reads meet it
-(`leaderboards.selectors._cached`). They live in the web process's default registry, so
+(`leaderboards.selectors._cached`) and by the cache-sync task. They live in the web process's default registry, so
 django-prometheus serves them at the web app's /metrics.
 
 A hit is a read Redis answered at once; a miss found the board absent (or building) and
@@ -26,6 +26,13 @@ CACHE_FALLBACKS = Counter(
     "leaderboards_cache_fallbacks",
     "Board reads answered from PostgreSQL because Redis is unavailable.",
     ["reason"],
+)
+
+CACHE_SYNC = Counter(
+    "leaderboards_cache_sync_boards",
+    "Boards the cache-sync task warmed, evicted (finalised) or found drifted from PostgreSQL "
+    "and rebuilt.",
+    ["action"],
 )
 
 fallback_redis_error = CACHE_FALLBACKS.labels("redis_error")

@@ -110,6 +110,8 @@ class Board(models.Model):
     )
     # Set when the window's standings were frozen into FinalStanding rows.
     finalized_at = models.DateTimeField(null=True, blank=True)
+    # Events stored for this window after it was finalised: kept, but not in its results.
+    late_events = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     created_at = models.DateTimeField(db_default=Now(), editable=False)
 
     class Meta:

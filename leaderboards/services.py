@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils.timezone import now as timezone_now
 
 from ingestion.selectors import offsets_for_topic
+from leaderboards import metrics
 from leaderboards.final import final_standings_freeze
 from leaderboards.models import Aggregation, Board, Series, SortOrder
 from leaderboards.standings import Window, standings_page, standings_stream
@@ -248,6 +250,49 @@ class _BoardDefinitions:
 
 _definitions = _BoardDefinitions()
 
+
+class _FinalizedWindows:
+    """Windows of boards finalised in the last 30 days, re-read every 30 s: the consumer
+    checks new deltas against them to count events that arrive too late."""
+
+    max_age = 30.0
+    horizon = timedelta(days=30)
+
+    def __init__(self) -> None:
+        self._boards: list[Board] = []
+        self._loaded_at = -self.max_age
+
+    def get(self) -> list[Board]:
+        if time.monotonic() - self._loaded_at > self.max_age:
+            self._boards = list(
+                Board.objects.filter(
+                    finalized_at__isnull=False, ends_at__gt=timezone_now() - self.horizon
+                ).only("pk", "metric", "starts_at", "ends_at")
+            )
+            self._loaded_at = time.monotonic()
+        return self._boards
+
+
+_finalized = _FinalizedWindows()
+
+
+def deltas_count_late(*, rows: Sequence[DeltaRow]) -> int:
+    """Count new deltas that fall in an already finalised window on those boards (in the
+    caller's transaction); they are stored but change no final result. Returns the total."""
+    late: dict[int, int] = {}
+    for board in _finalized.get():
+        count = sum(
+            1
+            for row in rows
+            if row.metric == board.metric and board.starts_at <= row.created_at < board.ends_at
+        )
+        if count:
+            late[board.pk] = count
+    for board_id, count in late.items():
+        Board.objects.filter(pk=board_id).update(late_events=F("late_events") + count)
+    return sum(late.values())
+
+
 _COMBINE = {
     Aggregation.SUM: lambda old, new: old + new,
     Aggregation.MAX: max,
@@ -390,6 +435,12 @@ def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> Cac
             logger.warning("cache drift on board=%s: rebuilding from PostgreSQL", board.slug)
             report.drifted.append(board.slug)
             cache_build_board(board, force=True)
+    for action, slugs in (
+        ("warmed", report.warmed),
+        ("evicted", report.evicted),
+        ("drifted", report.drifted),
+    ):
+        metrics.CACHE_SYNC.labels(action).inc(len(slugs))
     return report
 
 

@@ -8,7 +8,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
+from ingestion.consumer import DecodedBatch, store_batch
+from ingestion.events import ScoreEvent
 from leaderboards import tasks
 from leaderboards.models import Aggregation, Board, FinalStanding
 from leaderboards.services import (
@@ -112,8 +115,16 @@ def test_cache_sync_warms_live_boards_evicts_finalised_and_repairs_drift(store, 
     assert store.state(ended) is None
 
     store.redis.zadd(f"lb:{{{live.pk}}}:z", {"ghost": -1_000})  # drift: not in PostgreSQL
+    drifted = (
+        REGISTRY.get_sample_value("leaderboards_cache_sync_boards_total", {"action": "drifted"})
+        or 0
+    )
     report = cache_sync(sample=10)
     assert report.drifted == [live.slug]
+    assert (
+        REGISTRY.get_sample_value("leaderboards_cache_sync_boards_total", {"action": "drifted"})
+        == drifted + 1
+    )
     assert "ghost" not in {s.player_id for s in store.top(live, 0, 10).standings}
 
 
@@ -123,3 +134,24 @@ def test_tasks_run_eagerly_and_return_what_they_did(settings, store):
     assert tasks.boards_finalize.apply().get() == [board.pk]
     assert tasks.board_finalize.apply(args=[board.pk]).get() is False
     assert tasks.cache_sync.apply().get()["checked"] >= 0
+
+
+def test_events_for_a_finalised_window_are_stored_and_counted(monkeypatch, admin_client):
+    monkeypatch.setattr("leaderboards.services._finalized.max_age", 0.0)
+    board = ended_board()
+    board_finalize(board.pk)
+    before = REGISTRY.get_sample_value("leaderboards_events_after_finalization_total") or 0
+    batch = DecodedBatch(next_offsets={0: 1})
+    for player, at in [("zed", START + timedelta(hours=3)), ("zed", END)]:  # in, just after
+        batch.events.append((0, ScoreEvent(player, "score", 5, at, None, uuid.uuid4())))
+
+    stored = store_batch(topic="t", batch=batch)
+
+    assert (len(stored.new), stored.late) == (2, 1)
+    after = REGISTRY.get_sample_value("leaderboards_events_after_finalization_total")
+    assert after == before + 1
+    board.refresh_from_db()
+    assert board.late_events == 1
+    assert FinalStanding.objects.filter(board=board, player__external_id="zed").count() == 0
+    html = admin_client.get(f"/admin/leaderboards/board/{board.pk}/change/").content.decode()
+    assert "Late events" in html

@@ -51,7 +51,7 @@ class Feed:
                 )
             )
         batch.next_offsets[partition] = first + max(len(scores), 1)
-        new, _ = store_batch(topic=self.topic, batch=batch)
+        new = store_batch(topic=self.topic, batch=batch).new
         self.positions[partition] = batch.next_offsets[partition]
         return new, {partition: (start, batch.next_offsets[partition])}
 
