@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from leaderboards import services
+from leaderboards import rollups, services
 from leaderboards.models import Board
 
 
@@ -41,7 +41,9 @@ def cache_rebuild(board_id: int) -> str:
 
 @shared_task
 def rollups_advance() -> dict:
-    from leaderboards.rollups import rollups_advance as advance
-
-    progress = advance()
-    return {"watermark": progress.new_watermark.isoformat() if progress.new_watermark else None}
+    progress = rollups.rollups_advance()
+    return {
+        "watermark": progress.watermark.isoformat() if progress.watermark else None,
+        "hourly_rows": progress.hourly_rows,
+        "daily_rows": progress.daily_rows,
+    }
