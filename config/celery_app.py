@@ -3,9 +3,15 @@ periodic schedule kept here in code."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
+from django.conf import settings
+from prometheus_client import start_http_server
+
+logger = logging.getLogger(__name__)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -22,3 +28,13 @@ app.conf.beat_schedule = {
     # Live boards stay cached, dropped ones come back, finalised ones leave, drift is caught.
     "cache-sync": {"task": "leaderboards.tasks.cache_sync", "schedule": 30.0},
 }
+
+
+@worker_ready.connect
+def serve_worker_metrics(**_kwargs) -> None:
+    """Prometheus metrics of the tasks (cache sync) on WORKER_METRICS_PORT. The worker runs a
+    thread pool (see the Procfile), so tasks count in this process's registry."""
+    port = settings.WORKER_METRICS_PORT
+    if port:
+        start_http_server(port)
+        logger.info("worker metrics on http://0.0.0.0:%d/metrics", port)

@@ -139,6 +139,8 @@ INGEST_MAX_ABS_DELTA = env_int("INGEST_MAX_ABS_DELTA", 1_000_000_000)
 
 # The consumer serves its Prometheus metrics on this port (0: no metrics server).
 CONSUMER_METRICS_PORT = env_int("CONSUMER_METRICS_PORT", 9108)
+# The Celery worker serves its metrics (cache sync) here (0: none).
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9109)
 
 # Celery: Redis is the broker unless told otherwise; the schedule is in config/celery_app.py.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL

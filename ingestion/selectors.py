@@ -18,7 +18,7 @@ from django.utils import timezone
 from ingestion.kafka import client_config
 from ingestion.models import ConsumerOffset, RejectedEvent
 from leaderboards.models import Board
-from leaderboards.store import _keys, get_store
+from leaderboards.store import get_store
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def board_cache_status(*, limit: int = CACHE_STATUS_BOARDS) -> CacheReport:
         status = []
         for board in Board.objects.filter(live | Q(pk__in=cached_ids)).order_by(*order)[:limit]:
             state = store.state(board)
-            members = store.redis.zcard(_keys(board.pk)[1]) if state == "ready" else None
+            members = store.size(board) if state == "ready" else None
             status.append(BoardCache(board, board.pk in cached_ids, state, members))
     except redis.RedisError as exc:
         logger.warning("dashboard: redis unavailable: %s", exc)

@@ -408,6 +408,10 @@ class BoardStore:
 
     # -- reads (None means: not cached, ask PostgreSQL) -------------------------------------
 
+    def size(self, board: Board) -> int:
+        """Players in the board's cached set (0 when it is not cached)."""
+        return self.redis.zcard(_keys(board.pk)[1])
+
     def state(self, board: Board) -> str | None:
         state = self.redis.hget(_keys(board.pk)[0], "state")
         return state.decode() if state else None

@@ -25,6 +25,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
     # Consumers join (and killed ones are noticed) within seconds rather than tens of them.
     os.environ.setdefault("KAFKA_SESSION_TIMEOUT_MS", "6000")
+    # Test consumers and workers serve no metrics port unless a test asks for one.
+    os.environ.setdefault("CONSUMER_METRICS_PORT", "0")
+    os.environ.setdefault("WORKER_METRICS_PORT", "0")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
     _stack = contextlib.ExitStack()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -22,7 +24,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
-def worker(redis_client, settings):
+def metrics_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def worker(redis_client, settings, metrics_port):
     """`celery -A config worker` against the test database and the test Redis."""
     db = settings.DATABASES["default"]
     credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
@@ -31,6 +40,7 @@ def worker(redis_client, settings):
         "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
         "LEADERBOARD_FINALIZE_GRACE_SECONDS": "0",
+        "WORKER_METRICS_PORT": str(metrics_port),
     }
     app.conf.broker_url = app.conf.result_backend = settings.REDIS_URL
     process = subprocess.Popen(
@@ -73,3 +83,11 @@ def test_a_worker_finalises_ended_boards_sent_to_it(worker):
     assert Board.objects.get(pk=board.pk).finalized_at is not None
     assert FinalStanding.objects.filter(board=board).count() == 1
     assert tasks.board_finalize.delay(board.pk).get(timeout=30) is False  # idempotent
+
+
+def test_the_worker_serves_the_cache_sync_counters(worker, metrics_port):
+    tasks.cache_sync.delay().get(timeout=60)
+
+    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read()
+
+    assert b'leaderboards_cache_sync_boards_total{action="warmed"}' in body
