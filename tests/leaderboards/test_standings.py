@@ -1,0 +1,295 @@
+"""Standings from rollups and the delta log (leaderboards/standings.py) against the plain
+GROUP BY over the log, which is the definition they must match."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leaderboards.models import Aggregation, SortOrder
+from leaderboards.rollups import SAFETY_MARGIN, rollups_advance
+from leaderboards.standings import (
+    Window,
+    standings_around,
+    standings_count,
+    standings_for_players,
+    standings_page,
+    standings_ranked_stream,
+    standings_stream,
+)
+from tests.factories import PlayerFactory
+from tests.leaderboards.test_rollups import DAY0, INGESTED, MS, Delta, advance_past, insert_deltas
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+# Ids whose byte order differs from a case-insensitive or numeric one, to check tie order.
+PLAYER_IDS = ["p10", "p2", "P3", "a", "Zed"]
+
+
+def same(window: Window) -> None:
+    """Every read of `window` is the same with and without rollups."""
+    pages = [standings_page(window, offset=0, limit=100, use_rollups=u) for u in (True, False)]
+    assert pages[0] == pages[1]
+    assert standings_page(window, offset=1, limit=2) == standings_page(
+        window, offset=1, limit=2, use_rollups=False
+    )
+    assert standings_count(window) == standings_count(window, use_rollups=False)
+    assert sorted(standings_stream(window)) == sorted(standings_stream(window, use_rollups=False))
+    assert list(standings_ranked_stream(window)) == list(
+        standings_ranked_stream(window, use_rollups=False)
+    )
+    assert standings_for_players(window, PLAYER_IDS[:3]) == standings_for_players(
+        window, PLAYER_IDS[:3], use_rollups=False
+    )
+    assert standings_around(window, "p2", 1) == standings_around(window, "p2", 1, use_rollups=False)
+
+
+def clear() -> None:
+    with connection.cursor() as cursor:
+        for table in ("hourlyrollup", "dailyrollup", "rollupwatermark", "scoredelta"):
+            cursor.execute(f"DELETE FROM leaderboards_{table}")
+
+
+def player_pks() -> list[int]:
+    return [PlayerFactory(external_id=external_id).pk for external_id in PLAYER_IDS]
+
+
+# -- the property ------------------------------------------------------------------------
+
+SPAN_MS = 2 * 24 * 3_600_000
+# A moment many deltas share, for ties on event time.
+BUSY = DAY0 + timedelta(hours=13, minutes=20)
+
+
+@st.composite
+def moments(draw) -> datetime:
+    """Times over two days, often on or a millisecond off an hour or a day boundary."""
+    kind = draw(st.sampled_from(["any", "hour", "day", "busy"]))
+    if kind == "busy":
+        return BUSY
+    if kind == "any":
+        ms = draw(st.integers(0, SPAN_MS))
+    else:
+        step = 3_600_000 if kind == "hour" else 86_400_000
+        ms = draw(st.integers(0, SPAN_MS // step)) * step + draw(st.sampled_from([-1, 0, 0, 1]))
+    return DAY0 + timedelta(milliseconds=max(ms, 0))
+
+
+deltas_strategy = st.lists(
+    st.tuples(
+        st.integers(0, len(PLAYER_IDS) - 1),
+        st.sampled_from(["score", "score", "score", "time"]),
+        st.integers(-20, 20),
+        moments(),
+        st.integers(0, 3),  # the ingest phase
+        st.sampled_from([0, 0, 1]),  # milliseconds into the phase
+        st.uuids(),
+    ),
+    max_size=50,
+)
+# After each ingest phase, maybe a rollup run, with the watermark just before, at, or
+# after the phase's deltas (or well after).
+advances_strategy = st.lists(
+    st.one_of(st.none(), st.sampled_from([-MS, timedelta(0), 3 * MS, HOUR])),
+    min_size=4,
+    max_size=4,
+)
+
+
+def bounds(deltas) -> st.SearchStrategy:
+    """A window bound: open, any moment, or right at or next to one of the deltas."""
+    near = [
+        created + shift
+        for _, metric, _, created, *_ in deltas
+        if metric == "score"
+        for shift in (-MS, 0 * MS, MS)
+    ]
+    options = [st.none(), moments()] + ([st.sampled_from(near)] * 3 if near else [])
+    return st.one_of(*options)
+
+
+@pytest.mark.django_db
+@settings(max_examples=40, deadline=None)
+@given(deltas=deltas_strategy, advances=advances_strategy, data=st.data())
+def test_rollup_standings_equal_the_raw_computation(deltas, advances, data):
+    clear()
+    pks = player_pks()
+    for phase, advance in enumerate(advances):
+        ingested = INGESTED + phase * HOUR
+        insert_deltas(
+            [
+                Delta(pks[p], metric, value, created, ingested + offset * MS, key)
+                for p, metric, value, created, at, offset, key in deltas
+                if at == phase
+            ]
+        )
+        if advance is not None:
+            rollups_advance(now=ingested + advance + SAFETY_MARGIN)
+    for _ in range(3):
+        start, end = data.draw(st.tuples(bounds(deltas), bounds(deltas)), label="window")
+        if start is not None and end is not None and start >= end:
+            start, end = end, start + MS
+        for aggregation in Aggregation.values:
+            for order in SortOrder.values:
+                same(Window("score", start, end, aggregation, order))
+
+
+# -- which grain serves which part --------------------------------------------------------
+
+
+def bump(table: str, bucket: datetime, by: int) -> None:
+    """Falsify one rollup row, to see whether a query reads it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE leaderboards_{table} SET total = total + %s WHERE bucket = %s",
+            [by, bucket],
+        )
+
+
+def sum_for(start: datetime | None, end: datetime | None) -> int:
+    page = standings_page(Window("score", start, end), offset=0, limit=1)
+    return page.standings[0].score
+
+
+@pytest.mark.django_db
+def test_whole_days_come_from_daily_rollups_whole_hours_from_hourly_and_edges_from_the_log():
+    ann = PlayerFactory(external_id="ann").pk
+    times = [DAY0 + HOUR * h + timedelta(minutes=30) for h in range(0, 48, 3)]
+    insert_deltas([Delta(ann, "score", 1, t, INGESTED) for t in times])
+    advance_past(INGESTED)
+    bump("dailyrollup", DAY0, 1_000)
+    bump("hourlyrollup", DAY0 + 3 * HOUR, 100)
+
+    def log(start, end):
+        return sum(1 for t in times if (start is None or t >= start) and (end is None or t < end))
+
+    # A whole day: the daily row (falsified by 1,000), not the hourly ones.
+    assert sum_for(DAY0, DAY0 + DAY) == log(DAY0, DAY0 + DAY) + 1_000
+    assert sum_for(None, DAY0 + DAY) == log(None, DAY0 + DAY) + 1_000
+    assert sum_for(DAY0, None) == log(DAY0, None) + 1_000
+    # Whole hours but not the whole day: the hourly rows (one falsified by 100).
+    assert sum_for(DAY0 + HOUR, DAY0 + DAY) == log(DAY0 + HOUR, DAY0 + DAY) + 100
+    assert sum_for(DAY0 + 4 * HOUR, DAY0 + 2 * DAY) == log(DAY0 + 4 * HOUR, DAY0 + 2 * DAY)
+    # Partial hours at the edges come from the log.
+    start = DAY0 + 3 * HOUR + timedelta(minutes=31)
+    assert sum_for(start, DAY0 + DAY) == log(start, DAY0 + DAY)
+    start = DAY0 + 2 * HOUR + timedelta(minutes=29)
+    assert sum_for(start, DAY0 + 5 * HOUR) == log(start, DAY0 + 5 * HOUR) + 100
+    # Less than an hour, or no whole hour inside: the log only.
+    start = DAY0 + 3 * HOUR + timedelta(minutes=10)
+    assert sum_for(start, start + timedelta(minutes=59)) == 1
+
+
+@pytest.mark.django_db
+def test_deltas_past_the_watermark_are_read_from_the_log():
+    ann = PlayerFactory(external_id="ann").pk
+    insert_deltas([Delta(ann, "score", 5, DAY0 + HOUR, INGESTED)])
+    advance_past(INGESTED)
+    # A late event for the same (already rolled-up) hour, after the watermark.
+    insert_deltas([Delta(ann, "score", 7, DAY0 + HOUR, INGESTED + DAY)])
+
+    assert sum_for(DAY0, DAY0 + DAY) == 12
+    same(Window("score", DAY0, DAY0 + DAY, Aggregation.LAST))
+
+
+@pytest.mark.django_db
+def test_without_a_watermark_standings_read_the_log():
+    ann = PlayerFactory(external_id="ann").pk
+    insert_deltas([Delta(ann, "score", 5, DAY0 + HOUR, INGESTED)])
+
+    assert sum_for(DAY0, DAY0 + DAY) == 5
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("use_rollups", [True, False])
+def test_the_stream_gives_the_exact_epoch_milliseconds_of_a_last_score(use_rollups):
+    ann, bob = (PlayerFactory(external_id=name).pk for name in ("ann", "bob"))
+    ann_at = DAY0 + timedelta(hours=2, milliseconds=123)
+    bob_at = datetime(1969, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)  # before the epoch
+    insert_deltas(
+        [
+            Delta(ann, "score", 4, ann_at - MS, INGESTED),
+            Delta(ann, "score", 9, ann_at, INGESTED),
+            Delta(bob, "score", 6, bob_at, INGESTED),
+        ]
+    )
+    advance_past(INGESTED)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+
+    last = Window("score", None, None, Aggregation.LAST)
+    assert sorted(standings_stream(last, use_rollups=use_rollups)) == [
+        ("ann", 9, (ann_at - epoch) // MS),
+        ("bob", 6, -1),
+    ]
+    summed = Window("score", None, None, Aggregation.SUM)
+    assert sorted(standings_stream(summed, use_rollups=use_rollups)) == [
+        ("ann", 13, None),
+        ("bob", 6, None),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_page_past_the_end_still_counts_the_players():
+    ann = PlayerFactory(external_id="ann").pk
+    insert_deltas([Delta(ann, "score", 5, DAY0 + HOUR, INGESTED)])
+    advance_past(INGESTED)
+    window = Window("score", DAY0, DAY0 + DAY)
+
+    page = standings_page(window, offset=5, limit=10)
+
+    assert (page.count, page.standings) == (1, [])
+    assert standings_page(window, offset=0, limit=0).count == 1
+
+
+@pytest.mark.django_db
+def test_ties_at_the_page_boundary_are_ranked_and_ordered_as_without_rollups():
+    pks = player_pks()
+    insert_deltas(
+        [Delta(pk, "score", 7, DAY0 + HOUR, INGESTED, uuid.uuid4()) for pk in pks]
+        + [Delta(pks[0], "score", 8, DAY0 + 2 * HOUR, INGESTED)]
+    )
+    advance_past(INGESTED)
+    window = Window("score", DAY0, DAY0 + DAY, Aggregation.MAX)
+
+    for offset in range(len(pks)):
+        assert standings_page(window, offset=offset, limit=2) == standings_page(
+            window, offset=offset, limit=2, use_rollups=False
+        )
+    ranks = [(s.rank, s.player_id) for s in standings_page(window, offset=0, limit=10).standings]
+    assert ranks == [(1, "p10"), (2, "P3"), (2, "Zed"), (2, "a"), (2, "p2")]
+
+
+@pytest.mark.django_db
+def test_a_tie_on_event_and_arrival_time_goes_to_the_higher_dedupe_key_wherever_it_is_read():
+    ann = PlayerFactory(external_id="ann").pk
+    low, high = uuid.UUID(int=1), uuid.UUID(int=2)
+    rolled_up = DAY0 + timedelta(hours=13, minutes=20)
+    insert_deltas(
+        [
+            Delta(ann, "score", 2, rolled_up, INGESTED, high),
+            Delta(ann, "score", 1, rolled_up, INGESTED, low),
+        ]
+    )
+    advance_past(INGESTED)
+    past_watermark = rolled_up + HOUR
+    insert_deltas(
+        [
+            Delta(ann, "score", 4, past_watermark, INGESTED + DAY, uuid.UUID(int=4)),
+            Delta(ann, "score", 3, past_watermark, INGESTED + DAY, uuid.UUID(int=3)),
+        ]
+    )
+
+    for start, end, last in [
+        (DAY0, rolled_up + MS, 2),  # whole hours, then the log at the end
+        (DAY0, DAY0 + DAY, 4),  # a rolled-up day and the tail past the watermark
+        (rolled_up - timedelta(minutes=1), rolled_up + timedelta(minutes=1), 2),  # the log
+        (rolled_up - timedelta(minutes=1), DAY0 + DAY, 4),  # edge, hours and tail
+    ]:
+        window = Window("score", start, end, Aggregation.LAST)
+        assert standings_page(window, offset=0, limit=1).standings[0].score == last
+        same(window)
