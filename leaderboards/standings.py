@@ -284,13 +284,17 @@ def _parallel_restore(cursor, previous: str) -> None:
 
 @contextmanager
 def _cursor(scores: _Scores) -> Iterator:
-    """A cursor in a transaction of its own (or a savepoint) for one query."""
+    """A cursor for one query; a rollup query gets a transaction (or a savepoint) of its
+    own to switch parallel workers off in."""
+    if not scores.rollups:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
     with transaction.atomic(), connection.cursor() as cursor:
-        previous = _parallel_off(cursor) if scores.rollups else None
+        previous = _parallel_off(cursor)
         yield cursor
-        # On an error the savepoint's rollback undoes the setting instead.
-        if previous is not None:
-            _parallel_restore(cursor, previous)
+        # Matters inside a caller's transaction; on an error, the rollback undoes it.
+        _parallel_restore(cursor, previous)
 
 
 def _server_side(scores: _Scores, sql: str, name: str, chunk: int) -> Iterator[tuple]:

@@ -1,0 +1,54 @@
+"""`manage.py bench_standings`: a 7-day top-50 from rollups against the raw GROUP BY.
+
+With no DATABASE_URL in the environment it starts an embedded PostgreSQL whose data stays
+in `.devstack/bench-standings/`, so a second run reuses the 10,000,000 deltas; with it set
+it measures (and loads into, once) the database it names. The last line is the headline:
+the sum of a UTC week, top 50. The logic lives in leaderboards/bench.py.
+"""
+
+import os
+import subprocess
+import sys
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from config import embedded
+from leaderboards.bench import run_benchmark
+
+STATE_DIR = embedded.STATE_DIR / "bench-standings"
+
+
+class Command(BaseCommand):
+    help = "Time a 7-day standings query from rollups against the raw GROUP BY."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--deltas", type=int, default=10_000_000)
+        parser.add_argument("--players", type=int, default=100_000)
+        parser.add_argument(
+            "--repeat", type=int, default=7, help="timed runs of the headline query (others: 3)"
+        )
+
+    def handle(self, *args, **options):
+        if not os.environ.get("DATABASE_URL"):
+            self.stdout.write(f"starting embedded PostgreSQL with its data in {STATE_DIR}")
+            STATE_DIR.mkdir(parents=True, exist_ok=True)
+            services = embedded.EmbeddedServices(
+                names=("postgres",), state_dir=STATE_DIR, durable=True
+            )
+            try:
+                services.start()
+                # Settings are read at start-up: run again in a process that sees the URL.
+                env = {**os.environ, **services.env()}
+                code = subprocess.call([sys.executable, "manage.py", *sys.argv[1:]], env=env)
+            finally:
+                services.stop()
+            sys.exit(code)
+        call_command("migrate", verbosity=0)
+        timing = run_benchmark(
+            deltas=options["deltas"],
+            players=options["players"],
+            repeat=options["repeat"],
+            report=lambda line: self.stdout.write(line),
+        )
+        self.stdout.write(f"standings: {timing}")
