@@ -11,7 +11,13 @@ that inserted it (`now()`), and that transaction may commit long after. The new 
 is therefore never later than the start of any transaction still running (from
 pg_stat_activity), and a few seconds behind `now()` for one that is just starting. So
 every delta that will ever carry an `ingested_at` below the watermark is already
-committed and visible when it is merged.
+committed and visible when it is merged. Two assumptions: deltas are written with the
+default `ingested_at` (a backfill that sets it in the past must reset the rollups), and
+by the role that runs this, or it holds pg_read_all_stats (pg_stat_activity hides other
+roles' transaction start). A transaction left open holds the watermark back: standings
+stay right, they just read a longer tail from the log.
+
+Run it every minute or so (a periodic task); it is safe twice at once and idempotent.
 """
 
 from __future__ import annotations
