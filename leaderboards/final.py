@@ -22,7 +22,7 @@ def final_standings_freeze(window: Window, *, board_id: int) -> int:
     sql = (
         "INSERT INTO leaderboards_finalstanding (board_id, position, rank, player_id, score)"
         " SELECT %(board_id)s,"
-        f"  ROW_NUMBER() OVER (ORDER BY s.score {direction}, p.external_id COLLATE \"C\"),"
+        f'  ROW_NUMBER() OVER (ORDER BY s.score {direction}, p.external_id COLLATE "C"),'
         f"  RANK() OVER (ORDER BY s.score {direction}), s.player_id, s.score"
         f" FROM ({scores}) s JOIN players_player p ON p.id = s.player_id"
     )

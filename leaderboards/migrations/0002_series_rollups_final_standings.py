@@ -9,105 +9,224 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leaderboards', '0001_initial'),
-        ('players', '0001_initial'),
+        ("leaderboards", "0001_initial"),
+        ("players", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RollupWatermark',
+            name="RollupWatermark",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ingested_before', models.DateTimeField()),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ingested_before", models.DateTimeField()),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.AddField(
-            model_name='board',
-            name='finalized_at',
+            model_name="board",
+            name="finalized_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='Series',
+            name="Series",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('metric', models.CharField(default='score', max_length=64)),
-                ('period', models.CharField(choices=[('daily', 'Daily'), ('weekly', 'Weekly'), ('monthly', 'Monthly')], max_length=8)),
-                ('reset_time', models.TimeField(default=datetime.time(0, 0))),
-                ('reset_weekday', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MaxValueValidator(6)])),
-                ('timezone', models.CharField(default='UTC', max_length=64)),
-                ('aggregation', models.CharField(choices=[('sum', 'Sum of deltas'), ('max', 'Best submitted value'), ('min', 'Lowest submitted value'), ('last', 'Latest submitted value')], default='sum', max_length=8)),
-                ('sort_order', models.CharField(choices=[('desc', 'Highest first'), ('asc', 'Lowest first')], default='desc', max_length=4)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("metric", models.CharField(default="score", max_length=64)),
+                (
+                    "period",
+                    models.CharField(
+                        choices=[("daily", "Daily"), ("weekly", "Weekly"), ("monthly", "Monthly")],
+                        max_length=8,
+                    ),
+                ),
+                ("reset_time", models.TimeField(default=datetime.time(0, 0))),
+                (
+                    "reset_weekday",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[django.core.validators.MaxValueValidator(6)],
+                    ),
+                ),
+                ("timezone", models.CharField(default="UTC", max_length=64)),
+                (
+                    "aggregation",
+                    models.CharField(
+                        choices=[
+                            ("sum", "Sum of deltas"),
+                            ("max", "Best submitted value"),
+                            ("min", "Lowest submitted value"),
+                            ("last", "Latest submitted value"),
+                        ],
+                        default="sum",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "sort_order",
+                    models.CharField(
+                        choices=[("desc", "Highest first"), ("asc", "Lowest first")],
+                        default="desc",
+                        max_length=4,
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        db_default=django.db.models.functions.datetime.Now(), editable=False
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'series',
-                'ordering': ['slug'],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('period', 'weekly'), _negated=True), ('reset_weekday__isnull', False), _connector='OR'), name='series_weekly_needs_weekday')],
+                "verbose_name_plural": "series",
+                "ordering": ["slug"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("period", "weekly"), _negated=True),
+                            ("reset_weekday__isnull", False),
+                            _connector="OR",
+                        ),
+                        name="series_weekly_needs_weekday",
+                    )
+                ],
             },
         ),
         migrations.AddField(
-            model_name='board',
-            name='series',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='boards', to='leaderboards.series'),
+            model_name="board",
+            name="series",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="boards",
+                to="leaderboards.series",
+            ),
         ),
         migrations.CreateModel(
-            name='DailyRollup',
+            name="DailyRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('metric', models.CharField(max_length=64)),
-                ('bucket', models.DateTimeField()),
-                ('total', models.BigIntegerField()),
-                ('best', models.BigIntegerField()),
-                ('worst', models.BigIntegerField()),
-                ('count', models.BigIntegerField()),
-                ('last', models.BigIntegerField()),
-                ('last_at', models.DateTimeField()),
-                ('last_ingested_at', models.DateTimeField()),
-                ('last_key', models.UUIDField()),
-                ('player', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='players.player')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("metric", models.CharField(max_length=64)),
+                ("bucket", models.DateTimeField()),
+                ("total", models.BigIntegerField()),
+                ("best", models.BigIntegerField()),
+                ("worst", models.BigIntegerField()),
+                ("count", models.BigIntegerField()),
+                ("last", models.BigIntegerField()),
+                ("last_at", models.DateTimeField()),
+                ("last_ingested_at", models.DateTimeField()),
+                ("last_key", models.UUIDField()),
+                (
+                    "player",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="players.player",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('metric', 'bucket', 'player'), name='daily_rollup_key')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("metric", "bucket", "player"), name="daily_rollup_key"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='FinalStanding',
+            name="FinalStanding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('rank', models.PositiveIntegerField()),
-                ('score', models.BigIntegerField()),
-                ('board', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='final_standings', to='leaderboards.board')),
-                ('player', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='players.player')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("rank", models.PositiveIntegerField()),
+                ("score", models.BigIntegerField()),
+                (
+                    "board",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="final_standings",
+                        to="leaderboards.board",
+                    ),
+                ),
+                (
+                    "player",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="players.player",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['board', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('board', 'position'), name='final_board_position'), models.UniqueConstraint(fields=('board', 'player'), name='final_board_player')],
+                "ordering": ["board", "position"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("board", "position"), name="final_board_position"
+                    ),
+                    models.UniqueConstraint(fields=("board", "player"), name="final_board_player"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HourlyRollup',
+            name="HourlyRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('metric', models.CharField(max_length=64)),
-                ('bucket', models.DateTimeField()),
-                ('total', models.BigIntegerField()),
-                ('best', models.BigIntegerField()),
-                ('worst', models.BigIntegerField()),
-                ('count', models.BigIntegerField()),
-                ('last', models.BigIntegerField()),
-                ('last_at', models.DateTimeField()),
-                ('last_ingested_at', models.DateTimeField()),
-                ('last_key', models.UUIDField()),
-                ('player', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='players.player')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("metric", models.CharField(max_length=64)),
+                ("bucket", models.DateTimeField()),
+                ("total", models.BigIntegerField()),
+                ("best", models.BigIntegerField()),
+                ("worst", models.BigIntegerField()),
+                ("count", models.BigIntegerField()),
+                ("last", models.BigIntegerField()),
+                ("last_at", models.DateTimeField()),
+                ("last_ingested_at", models.DateTimeField()),
+                ("last_key", models.UUIDField()),
+                (
+                    "player",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="players.player",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('metric', 'bucket', 'player'), name='hourly_rollup_key')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("metric", "bucket", "player"), name="hourly_rollup_key"
+                    )
+                ],
             },
         ),
     ]

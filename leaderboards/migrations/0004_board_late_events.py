@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leaderboards', '0003_rollup_indexes'),
+        ("leaderboards", "0003_rollup_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='board',
-            name='late_events',
+            model_name="board",
+            name="late_events",
             field=models.PositiveIntegerField(db_default=0, default=0, editable=False),
         ),
     ]
