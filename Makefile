@@ -16,7 +16,7 @@ TOOLS := $(CURDIR)/.devstack/tools
 # The uv on PATH, else our own copy in a small tools venv (installed on first use).
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 
-.PHONY: help install run test lint bench
+.PHONY: help install run test lint bench bench-standings
 
 help:
 	@echo "make run      start everything (embedded PostgreSQL, Valkey, Kafka; web on PORT=$(PORT),"
@@ -24,6 +24,7 @@ help:
 	@echo "make test     run the test suite (extra pytest arguments: make test ARGS='-k foo')"
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make bench    run manage.py bench_ingest (extra arguments: ARGS=...)"
+	@echo "make bench-standings  run manage.py bench_standings (10M deltas, kept in .devstack/)"
 	@echo "make install  install uv if missing and the locked dependencies into .venv"
 
 $(TOOLS)/bin/uv:
@@ -55,3 +56,7 @@ lint: install
 bench: install
 	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" \
 	  $(VENV)/bin/python manage.py bench_ingest $(ARGS)
+
+bench-standings: install
+	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" \
+	  $(VENV)/bin/python manage.py bench_standings $(ARGS)
