@@ -137,6 +137,17 @@ ENTRY_PAGE_EXAMPLE = OpenApiExample(
 
 
 @extend_schema_serializer(component_name="Board")
+def created_or_400(create, data: dict, *, conflict: str):
+    """Run a create service; its validation errors, and a lost race for the same slug after
+    the uniqueness check, become 400 answers naming the field."""
+    try:
+        return create(**data)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.message_dict) from exc
+    except IntegrityError as exc:
+        raise serializers.ValidationError({"slug": [conflict]}) from exc
+
+
 class BoardOutputSerializer(serializers.ModelSerializer):
     series = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     url = serializers.HyperlinkedIdentityField(view_name="api-board-detail", lookup_field="slug")
@@ -256,15 +267,9 @@ class BoardListApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            board = board_create(**serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
-        except IntegrityError as exc:
-            # Lost a race with another create of the same slug, after the uniqueness check.
-            raise serializers.ValidationError(
-                {"slug": ["Board with this Slug already exists."]}
-            ) from exc
+        board = created_or_400(
+            board_create, serializer.validated_data, conflict="Board with this Slug already exists."
+        )
         data = self.OutputSerializer(board, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
 

@@ -3,8 +3,6 @@ list its past windows. Board and entry shapes are those of leaderboards/apis.py.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -37,6 +35,7 @@ from leaderboards.apis import (
     BoardOutputSerializer,
     PageFilterSerializer,
     _entries_response,
+    created_or_400,
 )
 from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Period, Series, SortOrder
 from leaderboards.selectors import board_entries
@@ -181,14 +180,11 @@ class SeriesListApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            series = series_create(**serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
-        except IntegrityError as exc:
-            raise serializers.ValidationError(
-                {"slug": ["Series with this Slug already exists."]}
-            ) from exc
+        series = created_or_400(
+            series_create,
+            serializer.validated_data,
+            conflict="Series with this Slug already exists.",
+        )
         data = self.OutputSerializer(series, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
 
