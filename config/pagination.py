@@ -1,6 +1,7 @@
 """The API's one pagination class: DRF's limit/offset, with a ceiling on the page size."""
 
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
 
 MAX_PAGE_SIZE = 1000
 
@@ -15,3 +16,11 @@ class Pagination(LimitOffsetPagination):
         self.count = count
         self.offset = offset
         self.limit = limit
+
+
+def paginated_response(request, view, queryset, serializer_class) -> Response:
+    """One page of a queryset, serialised, as {count, next, previous, results}."""
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    data = serializer_class(page, many=True, context={"request": request}).data
+    return paginator.get_paginated_response(data)

@@ -32,7 +32,7 @@ from config.openapi import (
     page_of,
     validation_error,
 )
-from config.pagination import Pagination
+from config.pagination import paginated_response
 from config.permissions import ApiKeyRequired
 from ingestion.events import (
     DEFAULT_METRIC,
@@ -135,9 +135,7 @@ class RejectedEventListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         events = RejectedEvent.objects.filter(**filters.validated_data)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(events, request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        return paginated_response(request, self, events, self.OutputSerializer)
 
 
 _encoder = msgspec.json.Encoder()

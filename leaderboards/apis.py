@@ -35,7 +35,7 @@ from config.openapi import (
     page_of,
     validation_error,
 )
-from config.pagination import MAX_PAGE_SIZE, Pagination
+from config.pagination import MAX_PAGE_SIZE, Pagination, paginated_response
 from leaderboards.models import METRIC_MAX_LENGTH, METRIC_PATTERN, Aggregation, Board, SortOrder
 from leaderboards.selectors import (
     board_around,
@@ -217,10 +217,7 @@ class BoardListApi(APIView):
         },
     )
     def get(self, request):
-        paginator = Pagination()
-        page = paginator.paginate_queryset(Board.objects.all(), request, view=self)
-        data = self.OutputSerializer(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
+        return paginated_response(request, self, Board.objects.all(), self.OutputSerializer)
 
     @extend_schema(
         operation_id="boards_create",

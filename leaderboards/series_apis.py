@@ -25,7 +25,7 @@ from config.openapi import (
     page_of,
     validation_error,
 )
-from config.pagination import Pagination
+from config.pagination import paginated_response
 from leaderboards.apis import (
     BOARD_EXAMPLE,
     BOARD_PAGE,
@@ -138,10 +138,7 @@ class SeriesListApi(APIView):
         },
     )
     def get(self, request):
-        paginator = Pagination()
-        page = paginator.paginate_queryset(Series.objects.all(), request, view=self)
-        data = self.OutputSerializer(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
+        return paginated_response(request, self, Series.objects.all(), self.OutputSerializer)
 
     @extend_schema(
         operation_id="series_create",
@@ -276,7 +273,5 @@ class SeriesBoardsApi(APIView):
     )
     def get(self, request, slug: str):
         series = _series(slug)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(series.boards.order_by("-starts_at"), request, view=self)
-        data = BoardOutputSerializer(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
+        boards = series.boards.order_by("-starts_at")
+        return paginated_response(request, self, boards, BoardOutputSerializer)
