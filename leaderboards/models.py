@@ -237,6 +237,15 @@ class DailyRollup(RollupBase):
         ]
 
 
+class WeeklyRollup(RollupBase):
+    """ISO weeks: buckets start on Monday 00:00 UTC."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "bucket", "player"], name="weekly_rollup_key")
+        ]
+
+
 class RollupWatermark(models.Model):
     """Rollups hold every delta ingested before `ingested_before` (one row)."""
 

@@ -1,8 +1,9 @@
-"""Hourly and daily rollups of the score delta log, filled behind a watermark.
+"""Hourly, daily and weekly rollups of the score delta log, filled behind a watermark.
 
 `rollups_advance` merges every delta ingested in [previous watermark, new watermark) into
-HourlyRollup and DailyRollup (UTC buckets of `created_at`), so a late event lands in the
-old bucket it belongs to, and moves the watermark in the same transaction. Standings
+HourlyRollup, DailyRollup and WeeklyRollup (UTC buckets of `created_at`; weeks start on
+Monday), so a late event lands in the old bucket it belongs to, and moves the watermark in
+the same transaction. Standings
 (leaderboards/standings.py) then read whole buckets from the rollups and only the edges of
 a window, and deltas ingested at or after the watermark, from the log.
 
@@ -60,8 +61,8 @@ SELECT min(ingested_at) FROM leaderboards_scoredelta
  WHERE ingested_at > %(lo)s AND ingested_at < %(hi)s
 """
 
-# One statement merges a chunk into both grains: the chunk's deltas are aggregated per
-# hour, and those hours per day. `last` is the value of the latest event by (created_at,
+# One statement merges a chunk into every grain: the chunk's deltas are aggregated per
+# hour, those hours per day, and those days per (ISO) week. `last` is the value of the latest event by (created_at,
 # ingested_at, dedupe_key), the order the delta log's `last` uses; the whole-row array keeps
 # that event's fields together, and PostgreSQL sorts once for the GROUP BY and for it.
 _MERGE_SQL = """
@@ -83,9 +84,19 @@ days AS (
       FROM hours
      GROUP BY 1, 2, 3
 ),
+weeks AS (
+    SELECT metric, date_trunc('week', bucket, 'UTC') AS bucket, player_id,
+           sum(total) AS total, max(best) AS best, min(worst) AS worst, sum(count) AS count,
+           (array_agg(e ORDER BY (e).created_at DESC, (e).ingested_at DESC,
+                      (e).dedupe_key DESC))[1] AS e
+      FROM days
+     GROUP BY 1, 2, 3
+),
 hourly AS ({hourly}),
-daily AS ({daily})
-SELECT (SELECT count(*) FROM hourly), (SELECT count(*) FROM daily)
+daily AS ({daily}),
+weekly AS ({weekly})
+SELECT (SELECT count(*) FROM hourly), (SELECT count(*) FROM daily),
+       (SELECT count(*) FROM weekly)
 """
 _UPSERT_SQL = """
     INSERT INTO leaderboards_{table} AS r (metric, bucket, player_id, total, best, worst, count,
@@ -112,6 +123,7 @@ _LATER = (
 _MERGE = _MERGE_SQL.format(
     hourly=_UPSERT_SQL.format(table="hourlyrollup", source="hours", later=_LATER),
     daily=_UPSERT_SQL.format(table="dailyrollup", source="days", later=_LATER),
+    weekly=_UPSERT_SQL.format(table="weeklyrollup", source="weeks", later=_LATER),
 )
 
 
@@ -125,6 +137,7 @@ class RollupProgress:
     watermark: datetime | None
     hourly_rows: int
     daily_rows: int
+    weekly_rows: int
     chunks: int
     seconds: float
 
@@ -136,6 +149,7 @@ class _Chunk:
     target: datetime
     hourly_rows: int = 0
     daily_rows: int = 0
+    weekly_rows: int = 0
 
 
 def rollups_advance(*, now: datetime | None = None) -> RollupProgress:
@@ -160,6 +174,7 @@ def rollups_advance(*, now: datetime | None = None) -> RollupProgress:
         watermark=steps[-1].watermark,
         hourly_rows=sum(step.hourly_rows for step in merged),
         daily_rows=sum(step.daily_rows for step in merged),
+        weekly_rows=sum(step.weekly_rows for step in merged),
         chunks=len(merged),
         seconds=time.monotonic() - started,
     )
@@ -197,9 +212,9 @@ def _advance_chunk(cursor, *, now: datetime | None, limit: datetime | None) -> _
     # Sorting a chunk of a million deltas in memory rather than on disk.
     cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute(_MERGE, {"lo": low, "hi": high})
-    hourly_rows, daily_rows = cursor.fetchone()
+    hourly_rows, daily_rows, weekly_rows = cursor.fetchone()
     _watermark_save(cursor, row_id, high)
-    return _Chunk(previous, high, target, hourly_rows, daily_rows)
+    return _Chunk(previous, high, target, hourly_rows, daily_rows, weekly_rows)
 
 
 def rollup_watermark() -> datetime | None:

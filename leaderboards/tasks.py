@@ -46,4 +46,5 @@ def rollups_advance() -> dict:
         "watermark": progress.watermark.isoformat() if progress.watermark else None,
         "hourly_rows": progress.hourly_rows,
         "daily_rows": progress.daily_rows,
+        "weekly_rows": progress.weekly_rows,
     }

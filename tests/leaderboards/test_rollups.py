@@ -1,4 +1,4 @@
-"""Hourly and daily rollups behind the watermark (leaderboards/rollups.py).
+"""Hourly, daily and weekly rollups behind the watermark (leaderboards/rollups.py).
 
 Deltas are written with explicit ingest times where the test needs to place them around
 the watermark; `advance_past(t)` moves the watermark just beyond t.
@@ -6,6 +6,7 @@ the watermark; `advance_past(t)` moves the watermark just beyond t.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 import uuid
@@ -19,16 +20,19 @@ from django.db import connection
 from django.utils import timezone
 
 from leaderboards import rollups
-from leaderboards.models import DailyRollup, HourlyRollup, RollupWatermark
+from leaderboards.models import DailyRollup, HourlyRollup, RollupWatermark, WeeklyRollup
 from leaderboards.rollups import SAFETY_MARGIN, rollup_watermark, rollups_advance
 from leaderboards.standings import Window, standings_page
 from tests.factories import PlayerFactory
 
 MS = timedelta(milliseconds=1)
-# Event times in the recent past, on a day boundary, so the rollup buckets are plain.
+# Event times in the recent past, from a Monday (a week boundary), so the buckets are plain.
 DAY0 = timezone.now().astimezone(UTC).replace(
     hour=0, minute=0, second=0, microsecond=0
 ) - timedelta(days=10)
+DAY0 -= timedelta(days=DAY0.weekday())
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MONDAY = datetime(1970, 1, 5, tzinfo=UTC)  # where ISO weeks start
 INGESTED = DAY0 + timedelta(days=5)
 
 
@@ -60,12 +64,14 @@ def advance_past(moment: datetime) -> rollups.RollupProgress:
     return rollups_advance(now=moment + SAFETY_MARGIN + MS)
 
 
-def expected_rollups(deltas: list[Delta], grain: timedelta) -> dict[tuple, tuple]:
-    """(metric, bucket, player_id) -> (total, best, worst, count, last, last_at)."""
+def expected_rollups(
+    deltas: list[Delta], grain: timedelta, origin: datetime = EPOCH
+) -> dict[tuple, tuple]:
+    """(metric, bucket, player_id) -> (total, best, worst, count, last, last_at), for
+    buckets `grain` long from `origin` on."""
     groups: dict[tuple, list[Delta]] = defaultdict(list)
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     for d in deltas:
-        bucket = epoch + (d.created_at - epoch) // grain * grain
+        bucket = origin + (d.created_at - origin) // grain * grain
         groups[(d.metric, bucket, d.player_id)].append(d)
     expected = {}
     for key, group in groups.items():
@@ -92,6 +98,7 @@ def stored_rollups(model) -> dict[tuple, tuple]:
 def assert_rollups_hold(deltas: list[Delta]) -> None:
     assert stored_rollups(HourlyRollup) == expected_rollups(deltas, timedelta(hours=1))
     assert stored_rollups(DailyRollup) == expected_rollups(deltas, timedelta(days=1))
+    assert stored_rollups(WeeklyRollup) == expected_rollups(deltas, timedelta(weeks=1), MONDAY)
 
 
 @pytest.fixture
@@ -103,7 +110,7 @@ def day(n: int, hours: float = 0, ms: int = 0) -> datetime:
     return DAY0 + timedelta(days=n, hours=hours, milliseconds=ms)
 
 
-def test_rollups_hold_every_hour_and_day_of_the_deltas(players):
+def test_rollups_hold_every_hour_day_and_week_of_the_deltas(players):
     ann, bob, _ = players
     deltas = [
         Delta(ann, "score", 5, day(0, 1, 10), INGESTED),
@@ -113,6 +120,9 @@ def test_rollups_hold_every_hour_and_day_of_the_deltas(players):
         Delta(bob, "score", 9, day(0, 1, 30), INGESTED),
         Delta(bob, "time", 42, day(0, 1, 30), INGESTED),
         Delta(bob, "time", 40, day(0, 23.999), INGESTED),
+        # The last millisecond of DAY0's week (a Sunday), and the first of the next.
+        Delta(ann, "score", 3, day(7, 0, -1), INGESTED),
+        Delta(ann, "score", 2, day(7), INGESTED),
     ]
     insert_deltas(deltas)
 
@@ -120,7 +130,7 @@ def test_rollups_hold_every_hour_and_day_of_the_deltas(players):
 
     assert_rollups_hold(deltas)
     assert (progress.previous, progress.watermark) == (None, INGESTED + MS)
-    assert (progress.hourly_rows, progress.daily_rows) == (6, 4)
+    assert (progress.hourly_rows, progress.daily_rows, progress.weekly_rows) == (8, 6, 4)
     assert rollup_watermark() == INGESTED + MS
 
 
@@ -189,14 +199,38 @@ def test_running_again_changes_nothing(players):
     ]
     insert_deltas(deltas)
     advance_past(INGESTED)
-    hours, days = stored_rollups(HourlyRollup), stored_rollups(DailyRollup)
+    grains = (HourlyRollup, DailyRollup, WeeklyRollup)
+    stored = [stored_rollups(grain) for grain in grains]
 
     again = advance_past(INGESTED)
 
     assert (again.previous, again.watermark) == (INGESTED + MS, INGESTED + MS)
-    assert (again.hourly_rows, again.daily_rows, again.chunks) == (0, 0, 0)
-    assert (stored_rollups(HourlyRollup), stored_rollups(DailyRollup)) == (hours, days)
+    assert (again.hourly_rows, again.daily_rows, again.weekly_rows, again.chunks) == (0, 0, 0, 0)
+    assert [stored_rollups(grain) for grain in grains] == stored
     assert RollupWatermark.objects.count() == 1
+
+
+def test_the_weekly_backfill_of_migration_0005_gives_what_the_rollups_merge(players):
+    ann, bob, _ = players
+    deltas = [
+        Delta(ann, "score", 5, day(0, 1), INGESTED),
+        Delta(ann, "score", -2, day(3, 12), INGESTED),
+        Delta(ann, "score", 9, day(6, 23.5), INGESTED - MS),
+        Delta(ann, "score", 4, day(8), INGESTED),
+        Delta(bob, "score", 1, day(2), INGESTED),
+        Delta(bob, "time", 30, day(9, 1), INGESTED),
+    ]
+    insert_deltas(deltas)
+    advance_past(INGESTED)
+    merged = stored_rollups(WeeklyRollup)
+    WeeklyRollup.objects.all().delete()
+
+    migration = importlib.import_module("leaderboards.migrations.0005_weekly_rollups")
+    with connection.cursor() as cursor:
+        cursor.execute(migration.BACKFILL_SQL)
+
+    assert stored_rollups(WeeklyRollup) == merged
+    assert len(merged) == 4
 
 
 def test_the_watermark_never_moves_back(players):
