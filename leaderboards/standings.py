@@ -5,12 +5,15 @@ deltas of one metric whose `created_at` lies in [starts_at, ends_at). Ranks are 
 ranks (1 + the number of players with a strictly better score); within a tie, players are
 ordered by external id, byte-wise, the same order Redis gives.
 
-Scores come from the rollups (leaderboards/rollups.py) where they fit: daily rows for the
-whole UTC days of the window, hourly rows for the whole hours around them, and the delta
-log for the partial hours at the edges and for deltas ingested at or after the rollup
-watermark (which the rollups do not hold yet). The answer is the same as the plain
-GROUP BY over the log (`use_rollups=False`), only cheaper: a week is at most seven rows per
-player instead of every one of their events.
+Scores come from the rollups (leaderboards/rollups.py) where they fit, the coarsest grain
+first: weekly rows for the whole ISO weeks (from Monday 00:00 UTC) of the window, daily
+rows for the whole UTC days around them, hourly rows for the whole hours around those, and
+the delta log for the partial hours at the edges and for deltas ingested at or after the
+rollup watermark (which the rollups do not hold yet). A window that is exactly one bucket
+(a UTC day, an ISO week) reads that bucket's rows, one per player, and joins the tail to
+them instead of grouping everything again. The answer is the same as the plain GROUP BY
+over the log (`use_rollups=False`), only cheaper: a week is one row per player instead of
+every one of their events.
 """
 
 from __future__ import annotations
@@ -64,8 +67,6 @@ _COMBINE = {
     Aggregation.MIN: "MIN(u.v)",
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_HOUR = timedelta(hours=1)
-_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,29 +91,52 @@ class Window:
 Span = tuple[datetime | None, datetime | None]  # [start, end); None = open
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """How a window splits: daily and hourly rollup spans, raw edges, and the span the
-    rollups cover (whose deltas ingested from the watermark on are read raw)."""
-
-    days: list[Span]
-    hours: list[Span]
-    edges: list[Span]
-    covered: Span
-
-
 def _utc(moment: datetime) -> datetime:
     # Naive times reach PostgreSQL as timestamps read in the session zone, UTC.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _floor(moment: datetime, grain: timedelta) -> datetime:
-    return _EPOCH + (_utc(moment) - _EPOCH) // grain * grain
+@dataclass(frozen=True, slots=True)
+class _Grain:
+    """A rollup table and its buckets: `step` long, starting at `origin` + k * `step`."""
+
+    table: str
+    step: timedelta
+    origin: datetime
+
+    def floor(self, moment: datetime) -> datetime:
+        return self.origin + (_utc(moment) - self.origin) // self.step * self.step
+
+    def ceil(self, moment: datetime) -> datetime:
+        floor = self.floor(moment)
+        return floor if floor == _utc(moment) else floor + self.step
 
 
-def _ceil(moment: datetime, grain: timedelta) -> datetime:
-    floor = _floor(moment, grain)
-    return floor if floor == _utc(moment) else floor + grain
+_HOURS = _Grain("leaderboards_hourlyrollup", timedelta(hours=1), _EPOCH)
+# ISO weeks, as date_trunc('week', ...) in rollups.py: 1970-01-05 was a Monday.
+_GRAINS = (  # the coarsest first
+    _Grain("leaderboards_weeklyrollup", timedelta(weeks=1), datetime(1970, 1, 5, tzinfo=UTC)),
+    _Grain("leaderboards_dailyrollup", timedelta(days=1), _EPOCH),
+    _HOURS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How a window splits: spans of whole rollup buckets, raw edges, and the span the
+    rollups cover (whose deltas ingested from the watermark on are read raw)."""
+
+    buckets: list[tuple[_Grain, Span]]
+    edges: list[Span]
+    covered: Span
+
+    def single_bucket(self) -> _Grain | None:
+        """The grain of which the window is exactly one bucket (a UTC day, an ISO week):
+        its rows hold each player once."""
+        if len(self.buckets) != 1 or self.edges:
+            return None
+        grain, (lo, hi) = self.buckets[0]
+        return grain if lo is not None and hi is not None and hi - lo == grain.step else None
 
 
 def _before(a: datetime | None, b: datetime | None) -> bool:
@@ -120,31 +144,38 @@ def _before(a: datetime | None, b: datetime | None) -> bool:
     return a is None or b is None or a < b
 
 
+def _split(span: Span, grains: Sequence[_Grain]) -> tuple[list[tuple[_Grain, Span]], list[Span]]:
+    """Whole buckets of the coarsest grain that fits, the rest of the span split the same
+    way by the finer grains, and what is left when none fits (raw edges)."""
+    if not grains:
+        return [], [span]
+    grain, finer = grains[0], grains[1:]
+    lo, hi = span
+    inner = (None if lo is None else grain.ceil(lo), None if hi is None else grain.floor(hi))
+    if not _before(*inner):
+        return _split(span, finer)
+    buckets, edges = [(grain, inner)], []
+    for side in ((lo, inner[0]), (inner[1], hi)):
+        if side[0] is not None and side[1] is not None and side[0] < side[1]:
+            side_buckets, side_edges = _split(side, finer)
+            buckets += side_buckets
+            edges += side_edges
+    return buckets, edges
+
+
 def _plan(window: Window) -> _Plan | None:
-    """The split of the window into rollup buckets and raw edges, the coarsest grain
-    first; None when it holds no whole hour (then it is all raw)."""
+    """The split of the window into rollup buckets and raw edges; None when it holds no
+    whole hour (then it is all raw)."""
     start = None if window.starts_at is None else _utc(window.starts_at)
     end = None if window.ends_at is None else _utc(window.ends_at)
-    hour_lo = None if start is None else _ceil(start, _HOUR)
-    hour_hi = None if end is None else _floor(end, _HOUR)
-    if not _before(hour_lo, hour_hi):
+    covered = (
+        None if start is None else _HOURS.ceil(start),
+        None if end is None else _HOURS.floor(end),
+    )
+    if not _before(*covered):
         return None
-    day_lo = None if start is None else _ceil(start, _DAY)
-    day_hi = None if end is None else _floor(end, _DAY)
-    days, hours, edges = [], [], []
-    if _before(day_lo, day_hi):
-        days.append((day_lo, day_hi))
-        if hour_lo is not None and hour_lo < day_lo:
-            hours.append((hour_lo, day_lo))
-        if hour_hi is not None and day_hi < hour_hi:
-            hours.append((day_hi, hour_hi))
-    else:
-        hours.append((hour_lo, hour_hi))
-    if start is not None and start < hour_lo:
-        edges.append((start, hour_lo))
-    if end is not None and hour_hi < end:
-        edges.append((hour_hi, end))
-    return _Plan(days, hours, edges, covered=(hour_lo, hour_hi))
+    buckets, edges = _split((start, end), _GRAINS)
+    return _Plan(buckets, edges, covered)
 
 
 class _Params(dict):
@@ -166,33 +197,77 @@ def _span_conditions(params: _Params, column: str, span: Span) -> str:
     return conditions
 
 
-def _rows_sql(window: Window, plan: _Plan, watermark: datetime, params: _Params) -> str:
-    """UNION ALL of every piece of the window, one row per rollup row or delta."""
-    metric = params.add(window.metric)
-    rollup_columns = _ROLLUP_COLUMNS[window.aggregation]
-    delta_columns = _DELTA_COLUMNS[window.aggregation]
-    parts = []
-    for table, spans in (("dailyrollup", plan.days), ("hourlyrollup", plan.hours)):
-        for span in spans:
-            parts.append(
-                f"SELECT player_id, {rollup_columns} FROM leaderboards_{table}"
-                f" WHERE metric = {metric}{_span_conditions(params, 'bucket', span)}"
-            )
-    for span in plan.edges:
-        parts.append(
-            f"SELECT player_id, {delta_columns} FROM leaderboards_scoredelta"
-            f" WHERE metric = {metric}{_span_conditions(params, 'created_at', span)}"
-        )
+def _bucket_rows_sql(window: Window, grain: _Grain, span: Span, metric: str, params: _Params):
+    return (
+        f"SELECT player_id, {_ROLLUP_COLUMNS[window.aggregation]} FROM {grain.table}"
+        f" WHERE metric = {metric}{_span_conditions(params, 'bucket', span)}"
+    )
+
+
+def _raw_rows_sql(window: Window, plan: _Plan, watermark: datetime, metric: str, params: _Params):
+    """UNION ALL of the deltas the rollups do not hold: the edges, and the tail past the
+    watermark."""
+    columns = _DELTA_COLUMNS[window.aggregation]
+    parts = [
+        f"SELECT player_id, {columns} FROM leaderboards_scoredelta"
+        f" WHERE metric = {metric}{_span_conditions(params, 'created_at', span)}"
+        for span in plan.edges
+    ]
     # The tail past the watermark. The watermark read before this statement is for the
     # planner (it makes the ingest-time index the obvious path); the one read inside it,
     # never earlier since the watermark only moves on, is the one the rollups match.
     parts.append(
-        f"SELECT player_id, {delta_columns} FROM leaderboards_scoredelta"
+        f"SELECT player_id, {columns} FROM leaderboards_scoredelta"
         f" WHERE ingested_at >= {params.add(watermark)}"
         f" AND ingested_at >= coalesce(({WATERMARK_SQL}), '-infinity')"
         f" AND metric = {metric}{_span_conditions(params, 'created_at', plan.covered)}"
     )
     return " UNION ALL ".join(parts)
+
+
+def _grouped_sql(window: Window, rows: str) -> str:
+    """One row per player of `rows`: (player_id, v), and for `last` the (at, ing, key) of
+    the latest event, whose value v is."""
+    if window.aggregation == Aggregation.LAST:
+        return (
+            f"SELECT DISTINCT ON (u.player_id) u.* FROM ({rows}) u"
+            " ORDER BY u.player_id, u.at DESC, u.ing DESC, u.key DESC"
+        )
+    return (
+        f"SELECT u.player_id, {_COMBINE[window.aggregation]} AS v FROM ({rows}) u"
+        " GROUP BY u.player_id"
+    )
+
+
+def _epoch_ms(moment: str) -> str:
+    return f"floor(extract(epoch FROM {moment}) * 1000)::bigint"
+
+
+# How a bucket's row (a) and the tail's (b) of one player combine; either may be missing.
+_JOIN_COMBINE = {
+    Aggregation.SUM: "coalesce(a.v, 0) + coalesce(b.v, 0)",
+    Aggregation.MAX: "greatest(a.v, b.v)",
+    Aggregation.MIN: "least(a.v, b.v)",
+}
+_A_IS_LATER = "b.player_id IS NULL OR (a.at, a.ing, a.key) > (b.at, b.ing, b.key)"
+
+
+def _joined_sql(window: Window, bucket_rows: str, tail: str, *, last_ms: bool) -> str:
+    """Scores of a window that is one bucket: its rollup rows, one per player, joined with
+    the tail rather than grouped again with it. A tail is small (a minute of deltas), so
+    this reads the rows once and builds no hash table of every player."""
+    if window.aggregation == Aggregation.LAST:
+        score = f"CASE WHEN {_A_IS_LATER} THEN a.v ELSE b.v END"
+        at = f"CASE WHEN {_A_IS_LATER} THEN a.at ELSE b.at END"
+        extra = f", {_epoch_ms(at)} AS last_ms" if last_ms else ""
+    else:
+        score = _JOIN_COMBINE[window.aggregation]
+        extra = ", NULL::bigint AS last_ms" if last_ms else ""
+    return (
+        f"SELECT coalesce(a.player_id, b.player_id) AS player_id, {score} AS score{extra}"
+        f" FROM ({bucket_rows}) a FULL JOIN ({_grouped_sql(window, tail)}) b"
+        " ON b.player_id = a.player_id"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,20 +286,21 @@ def _rollup_scores(window: Window, *, last_ms: bool = False) -> _Scores | None:
     if watermark is None:
         return None
     params = _Params()
-    rows = _rows_sql(window, plan, watermark, params)
+    metric = params.add(window.metric)
+    buckets = [
+        _bucket_rows_sql(window, grain, span, metric, params) for grain, span in plan.buckets
+    ]
+    raw = _raw_rows_sql(window, plan, watermark, metric, params)
+    if plan.single_bucket():
+        return _Scores(_joined_sql(window, buckets[0], raw, last_ms=last_ms), dict(params), True)
     if window.aggregation == Aggregation.LAST:
-        extra = ", floor(extract(epoch FROM u.at) * 1000)::bigint AS last_ms" if last_ms else ""
-        sql = (
-            f"SELECT DISTINCT ON (u.player_id) u.player_id, u.v AS score{extra}"
-            f" FROM ({rows}) u ORDER BY u.player_id, u.at DESC, u.ing DESC, u.key DESC"
-        )
+        extra = f", {_epoch_ms('g.at')} AS last_ms" if last_ms else ""
     else:
         extra = ", NULL::bigint AS last_ms" if last_ms else ""
-        sql = (
-            f"SELECT u.player_id, {_COMBINE[window.aggregation]} AS score{extra}"
-            f" FROM ({rows}) u GROUP BY u.player_id"
-        )
-    return _Scores(sql, dict(params), rollups=True)
+    grouped = _grouped_sql(window, " UNION ALL ".join([*buckets, raw]))
+    return _Scores(
+        f"SELECT g.player_id, g.v AS score{extra} FROM ({grouped}) g", dict(params), True
+    )
 
 
 def _window_conditions(window: Window) -> tuple[list[str], dict]:
@@ -430,7 +506,7 @@ def standings_stream(
         conditions, params = _window_conditions(window)
         scores = _Scores(
             "SELECT DISTINCT ON (d.player_id) d.player_id, d.delta AS score,"
-            "  floor(extract(epoch FROM d.created_at) * 1000)::bigint AS last_ms"
+            f"  {_epoch_ms('d.created_at')} AS last_ms"
             " FROM leaderboards_scoredelta d"
             f" WHERE {' AND '.join(conditions)}"
             " ORDER BY d.player_id, d.created_at DESC, d.ingested_at DESC, d.dedupe_key DESC",

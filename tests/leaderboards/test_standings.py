@@ -27,6 +27,7 @@ from tests.leaderboards.test_rollups import DAY0, INGESTED, MS, Delta, advance_p
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+WEEK = timedelta(weeks=1)
 # Ids whose byte order differs from a case-insensitive or numeric one, to check tie order.
 PLAYER_IDS = ["p10", "p2", "P3", "a", "Zed"]
 
@@ -51,7 +52,13 @@ def same(window: Window) -> None:
 
 def clear() -> None:
     with connection.cursor() as cursor:
-        for table in ("hourlyrollup", "dailyrollup", "rollupwatermark", "scoredelta"):
+        for table in (
+            "hourlyrollup",
+            "dailyrollup",
+            "weeklyrollup",
+            "rollupwatermark",
+            "scoredelta",
+        ):
             cursor.execute(f"DELETE FROM leaderboards_{table}")
 
 
@@ -61,23 +68,35 @@ def player_pks() -> list[int]:
 
 # -- the property ------------------------------------------------------------------------
 
-SPAN_MS = 2 * 24 * 3_600_000
+# Event times from the weekend before DAY0 (a Monday) into the week after, so whole hours,
+# days and ISO weeks all occur.
+FIRST = DAY0 - 2 * DAY
+SPAN = 11 * DAY
 # A moment many deltas share, for ties on event time.
 BUSY = DAY0 + timedelta(hours=13, minutes=20)
 
 
 @st.composite
 def moments(draw) -> datetime:
-    """Times over two days, often on or a millisecond off an hour or a day boundary."""
-    kind = draw(st.sampled_from(["any", "hour", "day", "busy"]))
+    """Times over the span, often on or a millisecond off an hour, day or week boundary."""
+    kind = draw(st.sampled_from(["any", "hour", "day", "week", "busy"]))
     if kind == "busy":
         return BUSY
     if kind == "any":
-        ms = draw(st.integers(0, SPAN_MS))
-    else:
-        step = 3_600_000 if kind == "hour" else 86_400_000
-        ms = draw(st.integers(0, SPAN_MS // step)) * step + draw(st.sampled_from([-1, 0, 0, 1]))
-    return DAY0 + timedelta(milliseconds=max(ms, 0))
+        return FIRST + draw(st.integers(0, SPAN // MS)) * MS
+    step = {"hour": HOUR, "day": DAY, "week": WEEK}[kind]
+    origin = DAY0 if kind == "week" else FIRST
+    boundary = origin + draw(st.integers(0, (FIRST + SPAN - origin) // step)) * step
+    return max(boundary + draw(st.sampled_from([-1, 0, 0, 1])) * MS, FIRST)
+
+
+@st.composite
+def one_bucket(draw) -> tuple[datetime, datetime]:
+    """Exactly one hour, UTC day or ISO week of the span (read without grouping)."""
+    step = draw(st.sampled_from([HOUR, DAY, WEEK]))
+    origin = DAY0 - WEEK if step == WEEK else FIRST
+    start = origin + draw(st.integers(0, (FIRST + SPAN - origin) // step)) * step
+    return start, start + step
 
 
 deltas_strategy = st.lists(
@@ -131,7 +150,9 @@ def test_rollup_standings_equal_the_raw_computation(deltas, advances, data):
         if advance is not None:
             rollups_advance(now=ingested + advance + SAFETY_MARGIN)
     for _ in range(3):
-        start, end = data.draw(st.tuples(bounds(deltas), bounds(deltas)), label="window")
+        start, end = data.draw(
+            st.one_of(st.tuples(bounds(deltas), bounds(deltas)), one_bucket()), label="window"
+        )
         if start is not None and end is not None and start >= end:
             start, end = end, start + MS
         for aggregation in Aggregation.values:
@@ -157,21 +178,28 @@ def sum_for(start: datetime | None, end: datetime | None) -> int:
 
 
 @pytest.mark.django_db
-def test_whole_days_come_from_daily_rollups_whole_hours_from_hourly_and_edges_from_the_log():
+def test_each_part_of_a_window_comes_from_the_coarsest_grain_that_fits_and_edges_from_the_log():
     ann = PlayerFactory(external_id="ann").pk
     times = [DAY0 + HOUR * h + timedelta(minutes=30) for h in range(0, 48, 3)]
+    times.append(DAY0 + WEEK + HOUR)  # in the next week
     insert_deltas([Delta(ann, "score", 1, t, INGESTED) for t in times])
     advance_past(INGESTED)
+    bump("weeklyrollup", DAY0, 10_000)
     bump("dailyrollup", DAY0, 1_000)
     bump("hourlyrollup", DAY0 + 3 * HOUR, 100)
 
     def log(start, end):
         return sum(1 for t in times if (start is None or t >= start) and (end is None or t < end))
 
-    # A whole day: the daily row (falsified by 1,000), not the hourly ones.
+    # A whole week: the weekly row (falsified by 10,000), not the daily or hourly ones.
+    assert sum_for(DAY0, DAY0 + WEEK) == log(DAY0, DAY0 + WEEK) + 10_000
+    assert sum_for(None, None) == log(None, None) + 10_000
+    assert sum_for(DAY0, None) == log(DAY0, None) + 10_000
+    assert sum_for(DAY0 - DAY, DAY0 + WEEK + 2 * DAY) == log(None, None) + 10_000
+    # A whole day but no whole week: the daily row (falsified by 1,000).
     assert sum_for(DAY0, DAY0 + DAY) == log(DAY0, DAY0 + DAY) + 1_000
     assert sum_for(None, DAY0 + DAY) == log(None, DAY0 + DAY) + 1_000
-    assert sum_for(DAY0, None) == log(DAY0, None) + 1_000
+    assert sum_for(DAY0, DAY0 + WEEK - HOUR) == log(DAY0, DAY0 + WEEK) + 1_000
     # Whole hours but not the whole day: the hourly rows (one falsified by 100).
     assert sum_for(DAY0 + HOUR, DAY0 + DAY) == log(DAY0 + HOUR, DAY0 + DAY) + 100
     assert sum_for(DAY0 + 4 * HOUR, DAY0 + 2 * DAY) == log(DAY0 + 4 * HOUR, DAY0 + 2 * DAY)
@@ -187,14 +215,24 @@ def test_whole_days_come_from_daily_rollups_whole_hours_from_hourly_and_edges_fr
 
 @pytest.mark.django_db
 def test_deltas_past_the_watermark_are_read_from_the_log():
-    ann = PlayerFactory(external_id="ann").pk
+    ann, bob = (PlayerFactory(external_id=name).pk for name in ("ann", "bob"))
     insert_deltas([Delta(ann, "score", 5, DAY0 + HOUR, INGESTED)])
     advance_past(INGESTED)
-    # A late event for the same (already rolled-up) hour, after the watermark.
-    insert_deltas([Delta(ann, "score", 7, DAY0 + HOUR, INGESTED + DAY)])
+    # A late event for the same (already rolled-up) hour, after the watermark, and a player
+    # with nothing rolled up yet.
+    insert_deltas(
+        [
+            Delta(ann, "score", 7, DAY0 + HOUR, INGESTED + DAY),
+            Delta(bob, "score", 3, DAY0 + 2 * HOUR, INGESTED + DAY),
+        ]
+    )
 
     assert sum_for(DAY0, DAY0 + DAY) == 12
-    same(Window("score", DAY0, DAY0 + DAY, Aggregation.LAST))
+    # One bucket (its rows joined with the tail), and several.
+    for start, end in ((DAY0, DAY0 + DAY), (DAY0, DAY0 + WEEK), (DAY0, DAY0 + 2 * DAY)):
+        for aggregation in Aggregation.values:
+            for order in SortOrder.values:
+                same(Window("score", start, end, aggregation, order))
 
 
 @pytest.mark.django_db
