@@ -34,6 +34,7 @@ SPAN = timedelta(days=30)
 SESSION_EVENTS = 5
 BATCH = 1_000_000  # a multiple of SESSION_EVENTS: a session never spans two batches
 TOP = 50
+GRAINS = ("hourly", "daily", "weekly")
 
 _PLAYERS_SQL = """
 INSERT INTO players_player (external_id)
@@ -105,8 +106,8 @@ def _bench_deltas() -> int:
 
 def _delete_partial_load() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
-        for table in ("leaderboards_hourlyrollup", "leaderboards_dailyrollup"):
-            cursor.execute(f"DELETE FROM {table} WHERE metric = %s", [METRIC])
+        for grain in GRAINS:
+            cursor.execute(f"DELETE FROM leaderboards_{grain}rollup WHERE metric = %s", [METRIC])
         cursor.execute("DELETE FROM leaderboards_scoredelta WHERE metric = %s", [METRIC])
 
 
@@ -171,13 +172,15 @@ def ensure_data(*, deltas: int, players: int, report: Callable[[str], None]) -> 
 
 
 def windows() -> dict[str, Window]:
-    """The 7-day windows measured, ending where the data ends (midnight UTC)."""
+    """The 7-day windows measured: the last whole ISO week (UTC) of the data, whatever day
+    it was loaded on, and two that end near its end."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT max(created_at) FROM leaderboards_scoredelta WHERE metric = %s", [METRIC]
         )
         last: datetime = cursor.fetchone()[0]
     end = last.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    end -= timedelta(days=end.weekday())  # back to a Monday
     week = timedelta(days=7)
     # Aligned to the hour only, like a weekly board in Europe/Berlin in winter (local
     # midnight is 23:00 UTC): six days and 24 hours.
@@ -194,18 +197,20 @@ def windows() -> dict[str, Window]:
 def _profile(window: Window) -> str:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*), count(DISTINCT player_id) FROM leaderboards_dailyrollup"
-            " WHERE metric = %s AND bucket >= %s AND bucket < %s",
-            [METRIC, window.starts_at, window.ends_at],
-        )
-        rows, players = cursor.fetchone()
-        cursor.execute(
-            "SELECT count(*) FROM leaderboards_scoredelta"
+            "SELECT count(*), count(DISTINCT player_id) FROM leaderboards_scoredelta"
             " WHERE metric = %s AND created_at >= %s AND created_at < %s",
             [METRIC, window.starts_at, window.ends_at],
         )
-        deltas = cursor.fetchone()[0]
-    return f"{deltas:,} deltas, {players:,} players, {rows:,} daily rollup rows"
+        deltas, players = cursor.fetchone()
+        rows = []
+        for grain in ("daily", "weekly"):
+            cursor.execute(
+                f"SELECT count(*) FROM leaderboards_{grain}rollup"
+                " WHERE metric = %s AND bucket >= %s AND bucket < %s",
+                [METRIC, window.starts_at, window.ends_at],
+            )
+            rows.append(f"{cursor.fetchone()[0]:,} {grain}")
+    return f"{deltas:,} deltas, {players:,} players; rollup rows: {', '.join(rows)}"
 
 
 def time_window(window: Window, *, repeat: int) -> Timing:
@@ -233,18 +238,19 @@ def run_benchmark(
     ensure_data(deltas=deltas, players=players, report=report)
     progress = rollups_advance()
     report(
-        f"rollups_advance: {progress.hourly_rows:,} hourly and {progress.daily_rows:,} daily"
-        f" rows merged in {progress.chunks} transaction(s), {progress.seconds:.1f} s"
+        f"rollups_advance: {progress.hourly_rows:,} hourly, {progress.daily_rows:,} daily and"
+        f" {progress.weekly_rows:,} weekly rows merged in {progress.chunks} transaction(s),"
+        f" {progress.seconds:.1f} s"
     )
-    _vacuum("leaderboards_hourlyrollup", "leaderboards_dailyrollup")
+    _vacuum(*(f"leaderboards_{grain}rollup" for grain in GRAINS))
     with connection.cursor() as cursor:
         counts = []
-        for grain in ("hourly", "daily"):
+        for grain in GRAINS:
             cursor.execute(
                 f"SELECT count(*) FROM leaderboards_{grain}rollup WHERE metric = %s", [METRIC]
             )
             counts.append(f"{cursor.fetchone()[0]:,} {grain}")
-    report(f"rollups of the {deltas:,} deltas: {' and '.join(counts)} rows")
+    report(f"rollups of the {deltas:,} deltas: {', '.join(counts)} rows")
     measured = windows()
     for name, window in measured.items():
         report(f"{name}: [{window.starts_at:%Y-%m-%d %H:%M}, {window.ends_at:%Y-%m-%d %H:%M}) UTC")

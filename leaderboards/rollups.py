@@ -62,9 +62,10 @@ SELECT min(ingested_at) FROM leaderboards_scoredelta
 """
 
 # One statement merges a chunk into every grain: the chunk's deltas are aggregated per
-# hour, those hours per day, and those days per (ISO) week. `last` is the value of the latest event by (created_at,
-# ingested_at, dedupe_key), the order the delta log's `last` uses; the whole-row array keeps
-# that event's fields together, and PostgreSQL sorts once for the GROUP BY and for it.
+# hour, those hours per day, and those days per (ISO) week. `last` is the value of the
+# latest event by (created_at, ingested_at, dedupe_key), the order the delta log's `last`
+# uses; the whole-row array keeps that event's fields together, and PostgreSQL sorts once
+# for the GROUP BY and for it.
 _MERGE_SQL = """
 WITH hours AS MATERIALIZED (
     SELECT d.metric, date_trunc('hour', d.created_at, 'UTC') AS bucket, d.player_id,
