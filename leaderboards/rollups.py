@@ -77,27 +77,22 @@ WITH hours AS MATERIALIZED (
      WHERE d.ingested_at >= %(lo)s AND d.ingested_at < %(hi)s
      GROUP BY 1, 2, 3
 ),
-days AS (
-    SELECT metric, date_trunc('day', bucket, 'UTC') AS bucket, player_id,
-           sum(total) AS total, max(best) AS best, min(worst) AS worst, sum(count) AS count,
-           (array_agg(e ORDER BY (e).created_at DESC, (e).ingested_at DESC,
-                      (e).dedupe_key DESC))[1] AS e
-      FROM hours
-     GROUP BY 1, 2, 3
-),
-weeks AS (
-    SELECT metric, date_trunc('week', bucket, 'UTC') AS bucket, player_id,
-           sum(total) AS total, max(best) AS best, min(worst) AS worst, sum(count) AS count,
-           (array_agg(e ORDER BY (e).created_at DESC, (e).ingested_at DESC,
-                      (e).dedupe_key DESC))[1] AS e
-      FROM days
-     GROUP BY 1, 2, 3
-),
+days AS ({days}),
+weeks AS ({weeks}),
 hourly AS ({hourly}),
 daily AS ({daily}),
 weekly AS ({weekly})
 SELECT (SELECT count(*) FROM hourly), (SELECT count(*) FROM daily),
        (SELECT count(*) FROM weekly)
+"""
+# A coarser grain's rows from a finer one's (CTE `source`), `unit` as date_trunc takes it.
+_COARSER_SQL = """
+    SELECT metric, date_trunc('{unit}', bucket, 'UTC') AS bucket, player_id,
+           sum(total) AS total, max(best) AS best, min(worst) AS worst, sum(count) AS count,
+           (array_agg(e ORDER BY (e).created_at DESC, (e).ingested_at DESC,
+                      (e).dedupe_key DESC))[1] AS e
+      FROM {source}
+     GROUP BY 1, 2, 3
 """
 _UPSERT_SQL = """
     INSERT INTO leaderboards_{table} AS r (metric, bucket, player_id, total, best, worst, count,
@@ -122,6 +117,8 @@ _LATER = (
     " > (r.last_at, r.last_ingested_at, r.last_key)"
 )
 _MERGE = _MERGE_SQL.format(
+    days=_COARSER_SQL.format(unit="day", source="hours"),
+    weeks=_COARSER_SQL.format(unit="week", source="days"),
     hourly=_UPSERT_SQL.format(table="hourlyrollup", source="hours", later=_LATER),
     daily=_UPSERT_SQL.format(table="dailyrollup", source="days", later=_LATER),
     weekly=_UPSERT_SQL.format(table="weeklyrollup", source="weeks", later=_LATER),
