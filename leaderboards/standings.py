@@ -130,13 +130,12 @@ class _Plan:
     edges: list[Span]
     covered: Span
 
-    def single_bucket(self) -> _Grain | None:
-        """The grain of which the window is exactly one bucket (a UTC day, an ISO week):
-        its rows hold each player once."""
+    def is_one_bucket(self) -> bool:
+        """Whether the window is exactly one bucket of a grain (a UTC day, an ISO week)."""
         if len(self.buckets) != 1 or self.edges:
-            return None
+            return False
         grain, (lo, hi) = self.buckets[0]
-        return grain if lo is not None and hi is not None and hi - lo == grain.step else None
+        return lo is not None and hi is not None and hi - lo == grain.step
 
 
 def _before(a: datetime | None, b: datetime | None) -> bool:
@@ -197,14 +196,18 @@ def _span_conditions(params: _Params, column: str, span: Span) -> str:
     return conditions
 
 
-def _bucket_rows_sql(window: Window, grain: _Grain, span: Span, metric: str, params: _Params):
+def _bucket_rows_sql(
+    window: Window, grain: _Grain, span: Span, metric: str, params: _Params
+) -> str:
     return (
         f"SELECT player_id, {_ROLLUP_COLUMNS[window.aggregation]} FROM {grain.table}"
         f" WHERE metric = {metric}{_span_conditions(params, 'bucket', span)}"
     )
 
 
-def _raw_rows_sql(window: Window, plan: _Plan, watermark: datetime, metric: str, params: _Params):
+def _raw_rows_sql(
+    window: Window, plan: _Plan, watermark: datetime, metric: str, params: _Params
+) -> str:
     """UNION ALL of the deltas the rollups do not hold: the edges, and the tail past the
     watermark."""
     columns = _DELTA_COLUMNS[window.aggregation]
@@ -244,30 +247,14 @@ def _epoch_ms(moment: str) -> str:
 
 
 # How a bucket's row (a) and the tail's (b) of one player combine; either may be missing.
+_A_IS_LATER = "b.player_id IS NULL OR (a.at, a.ing, a.key) > (b.at, b.ing, b.key)"
 _JOIN_COMBINE = {
     Aggregation.SUM: "coalesce(a.v, 0) + coalesce(b.v, 0)",
     Aggregation.MAX: "greatest(a.v, b.v)",
     Aggregation.MIN: "least(a.v, b.v)",
+    Aggregation.LAST: f"CASE WHEN {_A_IS_LATER} THEN a.v ELSE b.v END",
 }
-_A_IS_LATER = "b.player_id IS NULL OR (a.at, a.ing, a.key) > (b.at, b.ing, b.key)"
-
-
-def _joined_sql(window: Window, bucket_rows: str, tail: str, *, last_ms: bool) -> str:
-    """Scores of a window that is one bucket: its rollup rows, one per player, joined with
-    the tail rather than grouped again with it. A tail is small (a minute of deltas), so
-    this reads the rows once and builds no hash table of every player."""
-    if window.aggregation == Aggregation.LAST:
-        score = f"CASE WHEN {_A_IS_LATER} THEN a.v ELSE b.v END"
-        at = f"CASE WHEN {_A_IS_LATER} THEN a.at ELSE b.at END"
-        extra = f", {_epoch_ms(at)} AS last_ms" if last_ms else ""
-    else:
-        score = _JOIN_COMBINE[window.aggregation]
-        extra = ", NULL::bigint AS last_ms" if last_ms else ""
-    return (
-        f"SELECT coalesce(a.player_id, b.player_id) AS player_id, {score} AS score{extra}"
-        f" FROM ({bucket_rows}) a FULL JOIN ({_grouped_sql(window, tail)}) b"
-        " ON b.player_id = a.player_id"
-    )
+_JOIN_LAST_AT = f"CASE WHEN {_A_IS_LATER} THEN a.at ELSE b.at END"
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,16 +278,26 @@ def _rollup_scores(window: Window, *, last_ms: bool = False) -> _Scores | None:
         _bucket_rows_sql(window, grain, span, metric, params) for grain, span in plan.buckets
     ]
     raw = _raw_rows_sql(window, plan, watermark, metric, params)
-    if plan.single_bucket():
-        return _Scores(_joined_sql(window, buckets[0], raw, last_ms=last_ms), dict(params), True)
-    if window.aggregation == Aggregation.LAST:
-        extra = f", {_epoch_ms('g.at')} AS last_ms" if last_ms else ""
+    if plan.is_one_bucket():
+        # Its rows hold each player once: they are joined with the tail (a minute of deltas)
+        # rather than grouped again with it, so no hash table of every player is built.
+        player, score = "coalesce(a.player_id, b.player_id)", _JOIN_COMBINE[window.aggregation]
+        at = _JOIN_LAST_AT
+        source = (
+            f"({buckets[0]}) a FULL JOIN ({_grouped_sql(window, raw)}) b"
+            " ON b.player_id = a.player_id"
+        )
     else:
-        extra = ", NULL::bigint AS last_ms" if last_ms else ""
-    grouped = _grouped_sql(window, " UNION ALL ".join([*buckets, raw]))
-    return _Scores(
-        f"SELECT g.player_id, g.v AS score{extra} FROM ({grouped}) g", dict(params), True
-    )
+        player, score, at = "g.player_id", "g.v", "g.at"
+        source = f"({_grouped_sql(window, ' UNION ALL '.join([*buckets, raw]))}) g"
+    if not last_ms:
+        extra = ""
+    elif window.aggregation == Aggregation.LAST:
+        extra = f", {_epoch_ms(at)} AS last_ms"
+    else:
+        extra = ", NULL::bigint AS last_ms"
+    sql = f"SELECT {player} AS player_id, {score} AS score{extra} FROM {source}"
+    return _Scores(sql, dict(params), rollups=True)
 
 
 def _window_conditions(window: Window) -> tuple[list[str], dict]:
