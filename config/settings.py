@@ -100,6 +100,12 @@ DATABASES = {
         DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
     )
 }
+# libpq waits forever for a server that takes the connection but never answers; bounded, a
+# readiness probe or a consumer retry fails in seconds instead. A URL's ?connect_timeout=
+# wins.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
+)
 
 REDIS_URL = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
 # The leaderboard store talks to Redis directly (redis-py); Django's cache uses the same

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
+from django.db import connections
 
 from config import health
 
@@ -62,6 +65,27 @@ def test_readyz_fails_kafka_within_its_timeout_when_no_broker_answers(settings):
     assert kafka["ms"] < (health.KAFKA_TIMEOUT_SECONDS + 1) * 1000
     assert report["checks"]["database"]["ok"] is True
     assert report["checks"]["redis"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_the_database_check_fails_within_the_connect_timeout_when_nothing_answers(
+    settings, monkeypatch
+):
+    # The kernel completes the handshake into the listen queue, but nobody ever answers:
+    # without a connect timeout libpq would wait for ever.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        database = connections.create_connection("default")
+        database.settings_dict = {**database.settings_dict, "PORT": silent.getsockname()[1]}
+        database.settings_dict["HOST"] = "127.0.0.1"
+        monkeypatch.setattr(health, "connection", database)
+
+        result = health.run_check(health.check_database)
+
+    timeout = settings.DATABASES["default"]["OPTIONS"]["connect_timeout"]
+    assert timeout == 5
+    assert result["ok"] is False
+    assert "timeout" in result["error"]
+    assert timeout * 1000 <= result["ms"] < (timeout + 2) * 1000
 
 
 def test_a_check_that_raises_is_reported_with_its_error_and_never_raises():
