@@ -10,7 +10,8 @@ Two ways in:
 - `python -m config.embedded serve postgres|valkey|kafka` runs one service in the foreground
   (the Procfile behind `make run` uses it) and stops it cleanly on SIGTERM or Ctrl-C.
 - `EmbeddedServices` starts all three as child processes on free ports under a scratch folder
-  (tests, `bench_ingest`) and stops them again.
+  (tests) and stops them again; `run_again_with_embedded` runs a benchmark command against
+  them.
 """
 
 from __future__ import annotations
@@ -318,14 +319,17 @@ ENV_VARS = {"postgres": "DATABASE_URL", "valkey": "REDIS_URL", "kafka": "KAFKA_B
 
 
 @contextlib.contextmanager
-def services_for_unset_env(*, durable: bool = False) -> Iterator[EmbeddedServices | None]:
-    """Start embedded services for whichever of the three URLs the environment leaves unset,
-    and export their URLs for the duration of the block."""
-    missing = tuple(name for name in SERVICES if not os.environ.get(ENV_VARS[name]))
+def services_for_unset_env(
+    names: tuple[str, ...] = SERVICES, *, state_dir: Path | None = None, durable: bool = False
+) -> Iterator[EmbeddedServices | None]:
+    """Start embedded services for whichever of `names`' URLs the environment leaves unset
+    (their data under `state_dir`, or a scratch folder), and export their URLs for the
+    duration of the block."""
+    missing = tuple(name for name in names if not os.environ.get(ENV_VARS[name]))
     if not missing:
         yield None
         return
-    services = EmbeddedServices(names=missing, durable=durable)
+    services = EmbeddedServices(names=missing, state_dir=state_dir, durable=durable)
     try:
         services.start()
         os.environ.update(services.env())
@@ -334,6 +338,27 @@ def services_for_unset_env(*, durable: bool = False) -> Iterator[EmbeddedService
         services.stop()
         for name in missing:
             os.environ.pop(ENV_VARS[name], None)
+
+
+def run_again_with_embedded(
+    names: tuple[str, ...] = SERVICES,
+    *,
+    state_dir: Path | None = None,
+    report: Callable[[str], None] = print,
+) -> int | None:
+    """For a management command that needs `names`: None when the environment names them
+    all (run here). Otherwise start embedded ones for those it leaves unset, run this same
+    command again in a process that sees their URLs (settings are read at start-up), stop
+    them, and return its exit code."""
+    missing = [name for name in names if not os.environ.get(ENV_VARS[name])]
+    if not missing:
+        return None
+    where = f", data in {state_dir}" if state_dir else ""
+    report(f"starting embedded {', '.join(missing)} for the run{where}")
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    with services_for_unset_env(names, state_dir=state_dir, durable=True):
+        return subprocess.call([sys.executable, *sys.argv], env=os.environ)
 
 
 def serve(name: str) -> int:

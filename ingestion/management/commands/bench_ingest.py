@@ -5,14 +5,12 @@ embedded services of its own (on free ports, removed afterwards) and runs itself
 against them; with them set it measures the services they name.
 """
 
-import os
-import subprocess
 import sys
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from config.embedded import ENV_VARS, services_for_unset_env
+from config.embedded import run_again_with_embedded
 from ingestion.bench import run_benchmark
 
 
@@ -27,11 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=5_000)
 
     def handle(self, *args, **options):
-        if not all(os.environ.get(var) for var in ENV_VARS.values()):
-            self.stdout.write("starting embedded PostgreSQL, Valkey and Tansu for the run")
-            with services_for_unset_env(durable=True):
-                # Settings are read at start-up: run again in a process that sees the URLs.
-                code = subprocess.call([sys.executable, "manage.py", *sys.argv[1:]], env=os.environ)
+        code = run_again_with_embedded(report=self.stdout.write)
+        if code is not None:
             sys.exit(code)
         call_command("migrate", verbosity=0)
         result = run_benchmark(

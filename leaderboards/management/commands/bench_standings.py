@@ -6,8 +6,6 @@ it measures (and loads into, once) the database it names. The last line is the h
 the sum of a UTC week, top 50. The logic lives in leaderboards/bench.py.
 """
 
-import os
-import subprocess
 import sys
 
 from django.core.management import call_command
@@ -30,19 +28,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        if not os.environ.get("DATABASE_URL"):
-            self.stdout.write(f"starting embedded PostgreSQL with its data in {STATE_DIR}")
-            STATE_DIR.mkdir(parents=True, exist_ok=True)
-            services = embedded.EmbeddedServices(
-                names=("postgres",), state_dir=STATE_DIR, durable=True
-            )
-            try:
-                services.start()
-                # Settings are read at start-up: run again in a process that sees the URL.
-                env = {**os.environ, **services.env()}
-                code = subprocess.call([sys.executable, "manage.py", *sys.argv[1:]], env=env)
-            finally:
-                services.stop()
+        code = embedded.run_again_with_embedded(
+            ("postgres",), state_dir=STATE_DIR, report=self.stdout.write
+        )
+        if code is not None:
             sys.exit(code)
         call_command("migrate", verbosity=0)
         timing = run_benchmark(
