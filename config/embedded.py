@@ -62,7 +62,8 @@ DEFAULT_REDIS_URL = redis_url(DEFAULT_PORTS["valkey"])
 DEFAULT_KAFKA_BOOTSTRAP = kafka_bootstrap(DEFAULT_PORTS["kafka"])
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -279,7 +280,7 @@ class EmbeddedServices:
         if self.state_dir is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="leaderboards-services-"))
         for name in self.names:
-            self.ports.setdefault(name, _free_port())
+            self.ports.setdefault(name, free_port())
 
     def start(self, name: str | None = None) -> EmbeddedServices:
         for each in [name] if name else self.names:

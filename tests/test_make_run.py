@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import Resolver404, resolve
 
-from config.embedded import database_url, kafka_bootstrap, redis_url
+from config.embedded import database_url, free_port, kafka_bootstrap, redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.django_db

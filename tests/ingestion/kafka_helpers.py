@@ -65,8 +65,11 @@ def consume_until_idle(topic: str, idle: float = 3.0, **kwargs) -> list[BatchRes
     return results
 
 
-def consumer_process(topic: str, group: str, **popen) -> subprocess.Popen:
-    """`manage.py consume_scores` in a child process against the test database."""
+def consumer_process(
+    topic: str, group: str, *args: str, env: dict[str, str] | None = None, **popen
+) -> subprocess.Popen:
+    """`manage.py consume_scores` in a child process against the test database; `args` go
+    on its command line, `env` over its environment."""
     db = settings.DATABASES["default"]
     credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
     env = {
@@ -76,6 +79,7 @@ def consumer_process(topic: str, group: str, **popen) -> subprocess.Popen:
         "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
         "INGEST_BATCH_SIZE": "500",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        **(env or {}),
     }
     return subprocess.Popen(
         [
@@ -88,6 +92,7 @@ def consumer_process(topic: str, group: str, **popen) -> subprocess.Popen:
             group,
             "--report-every",
             "1",
+            *args,
         ],
         cwd=BASE_DIR,
         env=env,

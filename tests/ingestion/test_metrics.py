@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django_prometheus.middleware import Metrics
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
@@ -25,6 +20,7 @@ from prometheus_client.metrics import MetricWrapperBase
 import ingestion.metrics
 import leaderboards.metrics
 import leaderboards.selectors
+from config.embedded import free_port
 from config.logging import ContextFilter
 from ingestion.consumer import BatchResult, ScoreConsumer
 from ingestion.events import Reason
@@ -35,6 +31,7 @@ from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import (
     BASE_DIR,
     consume_until_idle,
+    consumer_process,
     produce,
     score_events,
     stop,
@@ -181,28 +178,6 @@ def test_every_batch_logs_under_a_batch_id_of_its_own(topic, consumer_log_record
     assert not [r for r in outside if hasattr(r, "batch_id")]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _consume_scores(topic: str, *args: str) -> subprocess.Popen:
-    """`manage.py consume_scores` against the test database (as kafka_helpers does)."""
-    db = settings.DATABASES["default"]
-    credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "CONSUMER_METRICS_PORT": "0",  # --metrics-port must win over the setting
-    }
-    command = [sys.executable, "manage.py", "consume_scores", "--topic", topic, *args]
-    return subprocess.Popen(command, cwd=BASE_DIR, env=env, stderr=subprocess.PIPE, text=True)
-
-
 def _scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return response.read().decode()
@@ -210,8 +185,16 @@ def _scrape(port: int) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_consumer_serves_its_metrics_on_the_metrics_port(topic):
-    port = _free_port()
-    process = _consume_scores(topic, "--group", f"metrics-{topic}", "--metrics-port", str(port))
+    port = free_port()
+    process = consumer_process(
+        topic,
+        f"metrics-{topic}",
+        "--metrics-port",
+        str(port),
+        env={"CONSUMER_METRICS_PORT": "0"},  # --metrics-port must win over the setting
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         produce(((k, v) for k, v, _, _ in score_events(30, players=5)), topic)
         produce([(b"p1", b"{not json")], topic)
