@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import factory
 
-from leaderboards.models import Board
+from leaderboards.models import Board, ScoreDelta
 from players.models import Player
 
 
@@ -28,3 +29,16 @@ class BoardFactory(factory.django.DjangoModelFactory):
     metric = "score"
     starts_at = datetime(2026, 1, 1, tzinfo=UTC)
     ends_at = None
+
+
+class ScoreDeltaFactory(factory.django.DjangoModelFactory):
+    """One stored event, e.g. ScoreDeltaFactory(player__external_id="p1", delta=5)."""
+
+    class Meta:
+        model = ScoreDelta
+
+    dedupe_key = factory.LazyFunction(uuid.uuid4)
+    player = factory.SubFactory(PlayerFactory)
+    metric = "score"
+    delta = 1
+    created_at = factory.LazyFunction(lambda: datetime.now(UTC))

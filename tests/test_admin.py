@@ -3,7 +3,6 @@ a board ranks drops its Redis copy."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -12,10 +11,9 @@ from rest_framework_api_key.models import APIKey
 
 from ingestion.models import ConsumerOffset, RejectedEvent
 from leaderboards import selectors
-from leaderboards.models import ScoreDelta
 from leaderboards.selectors import board_entries
 from leaderboards.store import reset_store
-from tests.factories import BoardFactory, PlayerFactory
+from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -156,12 +154,8 @@ def board_form(board, **changes) -> dict:
 @pytest.fixture
 def cached_board(store):
     board = BoardFactory(slug="b", starts_at=datetime(2026, 1, 1, tzinfo=UTC))
-    ScoreDelta.objects.create(
-        dedupe_key=uuid.uuid4(),
-        player=PlayerFactory(external_id="p1"),
-        metric="score",
-        delta=5,
-        created_at=datetime(2026, 1, 2, tzinfo=UTC),
+    ScoreDeltaFactory(
+        player__external_id="p1", delta=5, created_at=datetime(2026, 1, 2, tzinfo=UTC)
     )
     board_entries(board, offset=0, limit=10)
     assert store.state(board) == "ready"

@@ -3,7 +3,6 @@ real broker, the latest rejections and the board cache; staff only."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,10 +11,9 @@ from django.utils import timezone
 
 from ingestion.models import RejectedEvent
 from ingestion.selectors import events_per_minute
-from leaderboards.models import ScoreDelta
 from leaderboards.selectors import board_entries
 from leaderboards.store import reset_store
-from tests.factories import BoardFactory, PlayerFactory
+from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 from tests.ingestion.kafka_helpers import consume_until_idle, produce, score_events
 
 DASHBOARD = "admin:ingestion_dashboard"
@@ -90,14 +88,7 @@ def test_events_per_minute_counts_each_minute_of_the_last_hour():
     now = timezone.now()
     player = PlayerFactory()
     for ingested_at in [now - timedelta(minutes=5)] * 3 + [now - timedelta(minutes=70), now]:
-        ScoreDelta.objects.create(
-            dedupe_key=uuid.uuid4(),
-            player=player,
-            metric="score",
-            delta=1,
-            created_at=ingested_at,
-            ingested_at=ingested_at,
-        )
+        ScoreDeltaFactory(player=player, created_at=ingested_at, ingested_at=ingested_at)
     RejectedEvent.objects.create(topic="t", partition=0, offset=1, raw=b"x", reason="r")
     RejectedEvent.objects.filter(topic="t").update(received_at=now - timedelta(minutes=2))
 

@@ -4,7 +4,6 @@ fragments the board page polls to update itself."""
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,8 +11,7 @@ from django.contrib.staticfiles import finders
 from django.urls import reverse
 from django.utils import timezone
 
-from leaderboards.models import ScoreDelta
-from tests.factories import BoardFactory, PlayerFactory
+from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,13 +33,7 @@ def _clean_redis(store):
 
 def add_scores(scores: dict[str, int], *, at: datetime = AT, metric: str = "score") -> None:
     for player_id, delta in scores.items():
-        ScoreDelta.objects.create(
-            dedupe_key=uuid.uuid4(),
-            player=PlayerFactory(external_id=player_id),
-            metric=metric,
-            delta=delta,
-            created_at=at,
-        )
+        ScoreDeltaFactory(player__external_id=player_id, metric=metric, delta=delta, created_at=at)
 
 
 def rows(html: str) -> list[tuple[int, str, str]]:

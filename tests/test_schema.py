@@ -8,7 +8,6 @@ answer must match the schema.
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -25,8 +24,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from ingestion.models import RejectedEvent
-from leaderboards.models import Board, ScoreDelta
-from tests.factories import PlayerFactory
+from leaderboards.models import Board
+from tests.factories import PlayerFactory, ScoreDeltaFactory
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 # Operations a client needs an API key for; every other one is public.
@@ -175,10 +174,8 @@ def seed_documented_board() -> None:
         ("p77", "Grace", 870),
         ("p9", "Linus", 870),
     ]:
-        ScoreDelta.objects.create(
-            dedupe_key=uuid.uuid4(),
+        ScoreDeltaFactory(
             player=PlayerFactory(external_id=external_id, display_name=name),
-            metric="score",
             delta=score,
             created_at=DOCUMENTED_START.replace(hour=1),
         )

@@ -12,9 +12,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from leaderboards.models import ScoreDelta
 from tests.browser.conftest import emulate_phone, screenshot
-from tests.factories import BoardFactory, PlayerFactory
+from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 from tests.ingestion.kafka_helpers import consume_until_idle, produce, score_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,10 +23,8 @@ LIVE_UPDATE_TIMEOUT = 20
 
 def add_scores(scores: dict[str, int]) -> None:
     for player_id, delta in scores.items():
-        ScoreDelta.objects.create(
-            dedupe_key=uuid.uuid4(),
-            player=PlayerFactory(external_id=player_id),
-            metric="score",
+        ScoreDeltaFactory(
+            player__external_id=player_id,
             delta=delta,
             created_at=datetime.now(UTC) - timedelta(minutes=5),
         )

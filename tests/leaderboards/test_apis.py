@@ -6,16 +6,15 @@ and must give the same answers.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from rest_framework.test import APIClient
 
 from leaderboards import selectors
-from leaderboards.models import Board, ScoreDelta
+from leaderboards.models import Board
 from leaderboards.store import get_store, reset_store
-from tests.factories import BoardFactory, PlayerFactory
+from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -56,13 +55,7 @@ def source(request):
 
 
 def add_score(player_id: str, delta: int, *, at: datetime = AT, metric: str = "score"):
-    ScoreDelta.objects.create(
-        dedupe_key=uuid.uuid4(),
-        player=PlayerFactory(external_id=player_id),
-        metric=metric,
-        delta=delta,
-        created_at=at,
-    )
+    ScoreDeltaFactory(player__external_id=player_id, metric=metric, delta=delta, created_at=at)
 
 
 def add_scores(scores: dict[str, int], **kwargs) -> None:
