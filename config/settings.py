@@ -1,4 +1,5 @@
-"""Settings, every deploy-time value from the environment.
+"""Settings, every deploy-time value from the environment, read strictly (config/env.py): a
+value that cannot be read stops start-up, naming the variable.
 
 Unset service URLs fall back to the embedded services `make run` starts (see
 `config/embedded.py`), so a fresh clone runs with no configuration at all.
@@ -6,44 +7,24 @@ Unset service URLs fall back to the embedded services `make run` starts (see
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.embedded import DEFAULT_DATABASE_URL, DEFAULT_KAFKA_BOOTSTRAP, DEFAULT_REDIS_URL
+from config.env import env_bool, env_choice, env_int, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
-
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or ("insecure-local-only-key" if DEBUG else None)
 if SECRET_KEY is None:
-    from django.core.exceptions import ImproperlyConfigured
-
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for local development).")
-ALLOWED_HOSTS = [
-    host.strip()
-    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
-    if host.strip()
-]
-CSRF_TRUSTED_ORIGINS = [
-    origin.strip()
-    for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",")
-    if origin.strip()
-]
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -97,14 +78,16 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 DATABASES = {
     "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
+        DATABASE_URL,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
     )
 }
 # libpq waits forever for a server that takes the connection but never answers; bounded, a
 # readiness probe or a consumer retry fails in seconds instead. A URL's ?connect_timeout=
 # wins.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-    "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
+    "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=0)
 )
 
 REDIS_URL = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
@@ -128,25 +111,25 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 KAFKA_BOOTSTRAP_SERVERS = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_KAFKA_BOOTSTRAP
 KAFKA_TOPIC = os.environ.get("KAFKA_TOPIC", "score-events")
 KAFKA_CONSUMER_GROUP = os.environ.get("KAFKA_CONSUMER_GROUP", "leaderboards")
-KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 6)
-KAFKA_TOPIC_REPLICATION = env_int("KAFKA_TOPIC_REPLICATION", 1)
+KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 6, minimum=1)
+KAFKA_TOPIC_REPLICATION = env_int("KAFKA_TOPIC_REPLICATION", 1, minimum=1)
 # How long the group waits for a silent consumer before handing its partitions to the
 # others (a killed consumer holds them that long). Joining a group takes about a third of
 # it on the embedded broker.
-KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 10_000)
+KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 10_000, minimum=1)
 
 # Ingestion: the consumer's batch size and how long it waits to fill one.
-INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 5000)
-INGEST_BATCH_TIMEOUT_MS = env_int("INGEST_BATCH_TIMEOUT_MS", 200)
+INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 5000, minimum=1)
+INGEST_BATCH_TIMEOUT_MS = env_int("INGEST_BATCH_TIMEOUT_MS", 200, minimum=0)
 # Events stamped further in the future than this are rejected.
-INGEST_MAX_CLOCK_SKEW_SECONDS = env_int("INGEST_MAX_CLOCK_SKEW_SECONDS", 300)
+INGEST_MAX_CLOCK_SKEW_SECONDS = env_int("INGEST_MAX_CLOCK_SKEW_SECONDS", 300, minimum=0)
 # Larger deltas are rejected as absurd (a protection against bugs in game servers).
-INGEST_MAX_ABS_DELTA = env_int("INGEST_MAX_ABS_DELTA", 1_000_000_000)
+INGEST_MAX_ABS_DELTA = env_int("INGEST_MAX_ABS_DELTA", 1_000_000_000, minimum=1)
 
 # The consumer serves its Prometheus metrics on this port (0: no metrics server).
-CONSUMER_METRICS_PORT = env_int("CONSUMER_METRICS_PORT", 9108)
+CONSUMER_METRICS_PORT = env_int("CONSUMER_METRICS_PORT", 9108, minimum=0)
 # The Celery worker serves its metrics (cache sync) here (0: none).
-WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9109)
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9109, minimum=0)
 
 # Celery: Redis is the broker unless told otherwise; the schedule is in config/celery_app.py.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
@@ -160,12 +143,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Late events still count for this long after a window ends; then its results freeze.
-LEADERBOARD_FINALIZE_GRACE_SECONDS = env_int("LEADERBOARD_FINALIZE_GRACE_SECONDS", 600)
+LEADERBOARD_FINALIZE_GRACE_SECONDS = env_int("LEADERBOARD_FINALIZE_GRACE_SECONDS", 600, minimum=0)
 # Cached boards compared with PostgreSQL on each cache sync.
-LEADERBOARD_DRIFT_SAMPLE = env_int("LEADERBOARD_DRIFT_SAMPLE", 3)
+LEADERBOARD_DRIFT_SAMPLE = env_int("LEADERBOARD_DRIFT_SAMPLE", 3, minimum=0)
 
 # Redis leaderboard store: how long a board may stay "building" before it counts as dead.
-LEADERBOARD_BUILD_TIMEOUT_SECONDS = env_int("LEADERBOARD_BUILD_TIMEOUT_SECONDS", 120)
+LEADERBOARD_BUILD_TIMEOUT_SECONDS = env_int("LEADERBOARD_BUILD_TIMEOUT_SECONDS", 120, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -251,11 +234,9 @@ SPECTACULAR_SETTINGS = {
 # Logs: readable lines under `make run` (DEBUG), one JSON object per line in production;
 # LOG_FORMAT=plain|json overrides. Every line carries the fields of config.logging's
 # context (request_id, batch_id, ...), which ContextFilter on the handler puts there.
-LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("plain" if DEBUG else "json")
-if LOG_FORMAT not in {"plain", "json"}:
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", ("plain", "json"))
+# The level names logging knows (DEBUG, INFO, WARNING, ...), in any case.
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", tuple(logging.getLevelNamesMapping()))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -271,7 +252,7 @@ LOGGING = {
             "filters": ["context"],
         }
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Django's own handlers (a DEBUG-only console, mail to admins) are replaced by ours,
         # so its records come out once, in the same format as the rest.

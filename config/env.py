@@ -1,0 +1,71 @@
+"""Settings from the environment, read strictly (config/settings.py uses these).
+
+A value a helper cannot read stops start-up with ImproperlyConfigured naming the variable,
+the value and what would do, rather than quietly meaning something else (`DJANGO_DEBUG=ture`
+used to mean off). An unset or empty (or all-blank) variable means the default.
+
+Nothing here imports Django's settings or an app: the settings module imports this one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def _value(name: str) -> str | None:
+    """The variable, stripped; None when it is unset or blank."""
+    return os.environ.get(name, "").strip() or None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """1/true/yes/on or 0/false/no/off, in any case."""
+    value = _value(name)
+    if value is None:
+        return default
+    if value.lower() in TRUE_WORDS:
+        return True
+    if value.lower() in FALSE_WORDS:
+        return False
+    accepted = ", ".join(f"{yes}/{no}" for yes, no in zip(TRUE_WORDS, FALSE_WORDS, strict=True))
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean: use {accepted}.")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """A whole number (in decimal), no less than `minimum` when one is given."""
+    value = _value(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not an integer: use whole digits, e.g. {default}."
+        ) from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={value!r} is too small: use {minimum} or more.")
+    return number
+
+
+def env_list(name: str, default: Sequence[str]) -> list[str]:
+    """Comma-separated items, each stripped; empty items are skipped."""
+    value = _value(name)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_choice(name: str, default: str, choices: Sequence[str]) -> str:
+    """One of `choices`, in any case; returned spelled as in `choices`."""
+    value = _value(name)
+    if value is None:
+        return default
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}.")

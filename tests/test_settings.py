@@ -1,0 +1,155 @@
+"""Settings read the environment strictly (config/env.py): a value they cannot read stops
+start-up, naming the variable, instead of quietly meaning something else."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_choice, env_int, env_list
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+NAME = "LEADERBOARDS_TEST_SETTING"
+
+
+@pytest.fixture
+def setenv(monkeypatch):
+    """Set NAME to a value for the test (None: unset it)."""
+
+    def set_to(value: str | None) -> None:
+        if value is None:
+            monkeypatch.delenv(NAME, raising=False)
+        else:
+            monkeypatch.setenv(NAME, value)
+
+    return set_to
+
+
+@pytest.mark.parametrize("value", ["1", "true", "TRUE", "Yes", "on", " on "])
+def test_bool_true_spellings(setenv, value):
+    setenv(value)
+    assert env_bool(NAME, False) is True
+
+
+@pytest.mark.parametrize("value", ["0", "false", "False", "NO", "off", " off\n"])
+def test_bool_false_spellings(setenv, value):
+    setenv(value)
+    assert env_bool(NAME, True) is False
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+@pytest.mark.parametrize("default", [True, False])
+def test_bool_unset_or_empty_is_the_default(setenv, value, default):
+    setenv(value)
+    assert env_bool(NAME, default) is default
+
+
+@pytest.mark.parametrize("value", ["ture", "2", "enabled", "y", "-1"])
+def test_bool_refuses_what_it_cannot_read(setenv, value):
+    setenv(value)
+    with pytest.raises(ImproperlyConfigured) as caught:
+        env_bool(NAME, False)
+    assert str(caught.value) == (
+        f"{NAME}={value!r} is not a boolean: use 1/0, true/false, yes/no, on/off."
+    )
+
+
+@pytest.mark.parametrize(("value", "number"), [("42", 42), (" 7 ", 7), ("-3", -3), ("0", 0)])
+def test_int_reads_whole_numbers(setenv, value, number):
+    setenv(value)
+    assert env_int(NAME, 5) == number
+
+
+@pytest.mark.parametrize("value", [None, "", " "])
+def test_int_unset_or_empty_is_the_default(setenv, value):
+    setenv(value)
+    assert env_int(NAME, 5000) == 5000
+
+
+@pytest.mark.parametrize("value", ["5k", "1.5", "1e3", "0x10", "five"])
+def test_int_refuses_what_it_cannot_read(setenv, value):
+    setenv(value)
+    with pytest.raises(ImproperlyConfigured) as caught:
+        env_int(NAME, 5000)
+    assert str(caught.value) == (
+        f"{NAME}={value!r} is not an integer: use whole digits, e.g. 5000."
+    )
+
+
+def test_int_minimum(setenv):
+    setenv("1")
+    assert env_int(NAME, 5, minimum=1) == 1
+    setenv("0")
+    with pytest.raises(ImproperlyConfigured, match=rf"^{NAME}='0' is too small: use 1 or more\."):
+        env_int(NAME, 5, minimum=1)
+
+
+def test_int_minimum_does_not_apply_to_the_default(setenv):
+    setenv(None)
+    assert env_int(NAME, 0, minimum=1) == 0
+
+
+def test_list(setenv):
+    setenv(" a.example, b.example ,,")
+    assert env_list(NAME, ["localhost"]) == ["a.example", "b.example"]
+    setenv("")
+    assert env_list(NAME, ["localhost"]) == ["localhost"]
+    setenv(None)
+    assert env_list(NAME, []) == []
+
+
+def test_choice(setenv):
+    setenv("JSON")
+    assert env_choice(NAME, "plain", ("plain", "json")) == "json"
+    setenv("")
+    assert env_choice(NAME, "plain", ("plain", "json")) == "plain"
+    setenv("yaml")
+    with pytest.raises(ImproperlyConfigured, match=rf"^{NAME}='yaml' is not one of: plain, json\."):
+        env_choice(NAME, "plain", ("plain", "json"))
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """`code` in a fresh process with the project's settings, under `env`."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SECRET_KEY": "test-only-secret-key",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_typo_in_a_real_variable_stops_start_up():
+    result = run_python("import django; django.setup()", DJANGO_DEBUG="ture")
+    assert result.returncode != 0
+    assert (
+        "django.core.exceptions.ImproperlyConfigured: DJANGO_DEBUG='ture' is not a boolean"
+        in result.stderr
+    )
+
+
+def test_a_bad_number_in_a_real_variable_stops_start_up():
+    result = run_python("import django; django.setup()", INGEST_BATCH_SIZE="5k")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: INGEST_BATCH_SIZE='5k' is not an integer" in result.stderr
+
+
+def test_the_same_variables_spelled_right_are_read():
+    result = run_python(
+        "from django.conf import settings; print(settings.DEBUG, settings.INGEST_BATCH_SIZE)",
+        DJANGO_DEBUG="TRUE",
+        INGEST_BATCH_SIZE="500",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "500"]
