@@ -147,6 +147,22 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Keep the project's logging (JSON in production) in the worker too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Time limits per task run, so a stuck task (a hung connection, a lock that never comes)
+# frees its worker instead of holding it for ever. The longest task, rollups_advance, takes
+# about 35 s for 10M new deltas; a series rollover or the cache build of a 1M-player board,
+# a few seconds. 300 s leaves room for a long backlog after an outage. At the soft limit
+# the task gets SoftTimeLimitExceeded: its open transaction rolls back, what it committed
+# stays (rollups_advance commits chunk by chunk), and the next scheduled run carries on
+# (every task is safe to repeat). The hard limit, a minute later, kills a run that did not
+# stop. Only the prefork pool (the
+# default, production) enforces them; the threads pool of `make run` does not.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_SOFT_TIME_LIMIT={CELERY_TASK_SOFT_TIME_LIMIT} must be below "
+        f"CELERY_TASK_TIME_LIMIT={CELERY_TASK_TIME_LIMIT}, or the soft limit never fires."
+    )
 
 # Late events still count for this long after a window ends; then its results freeze.
 LEADERBOARD_FINALIZE_GRACE_SECONDS = env_int("LEADERBOARD_FINALIZE_GRACE_SECONDS", 600, minimum=0)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_choice, env_int, env_list
@@ -153,3 +154,26 @@ def test_the_same_variables_spelled_right_are_read():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "500"]
+
+
+def test_celery_reads_the_time_limits():
+    from config.celery_app import app
+
+    assert (app.conf.task_soft_time_limit, app.conf.task_time_limit) == (
+        settings.CELERY_TASK_SOFT_TIME_LIMIT,
+        settings.CELERY_TASK_TIME_LIMIT,
+    )
+    assert settings.CELERY_TASK_SOFT_TIME_LIMIT < settings.CELERY_TASK_TIME_LIMIT
+
+
+def test_a_soft_time_limit_at_or_above_the_hard_one_stops_start_up():
+    result = run_python(
+        "import django; django.setup()",
+        CELERY_TASK_SOFT_TIME_LIMIT="60",
+        CELERY_TASK_TIME_LIMIT="60",
+    )
+    assert result.returncode != 0
+    assert (
+        "ImproperlyConfigured: CELERY_TASK_SOFT_TIME_LIMIT=60 must be below "
+        "CELERY_TASK_TIME_LIMIT=60" in result.stderr
+    )
