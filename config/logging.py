@@ -33,10 +33,6 @@ def log_context(**fields: object) -> Iterator[None]:
         _context.reset(token)
 
 
-def current_context() -> dict[str, object]:
-    return dict(_context.get() or {})
-
-
 class ContextFilter(logging.Filter):
     """Puts the current context's fields on every record passing through.
 
