@@ -4,7 +4,12 @@ Documentation only: none of it takes part in serving an API request."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 
 from config.pagination import MAX_PAGE_SIZE
@@ -16,7 +21,10 @@ API_KEY_AUTH = [{"ApiKeyAuth": []}]
 EXAMPLE_BASE_URL = "https://leaderboards.example.com/api/v1"
 
 
+@extend_schema_serializer(component_name="Error")
 class ErrorSerializer(serializers.Serializer):
+    """Every error body without fields: 401/403/404, 400s about the whole request, 503."""
+
     detail = serializers.CharField()
 
 
@@ -61,17 +69,22 @@ LIST_PAGE_PARAMETERS = [
 ]
 
 
+# The body of every 400 that names fields (config/exceptions.py makes services' errors
+# look the same), as one component; every other error body is `Error`.
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object",
+    "description": (
+        "Each offending field (or `non_field_errors`) maps to a list of messages; a "
+        "body that is not valid JSON gets `detail` instead."
+    ),
+    "additionalProperties": True,
+}
+
+
 def validation_error(example: dict) -> OpenApiResponse:
     """A 400 in DRF's shape, with an example of this operation's own."""
     return OpenApiResponse(
-        response={
-            "type": "object",
-            "description": (
-                "Each offending field (or `non_field_errors`) maps to a list of messages; a "
-                "body that is not valid JSON gets `detail` instead."
-            ),
-            "additionalProperties": True,
-        },
+        response={"$ref": "#/components/schemas/ValidationError"},
         description="Invalid input.",
         examples=[OpenApiExample("Invalid input", value=example)],
     )
@@ -150,6 +163,10 @@ PLAIN_VIEW_PATHS = {
 
 def add_plain_views(result: dict, generator, request, public) -> dict:
     """drf-spectacular post-processing hook (SPECTACULAR_SETTINGS): documents the API's
-    plain Django views, which the generator only finds among DRF views."""
+    plain Django views, which the generator only finds among DRF views, and the
+    ValidationError body that validation_error() refers to."""
     result.setdefault("paths", {}).update(PLAIN_VIEW_PATHS)
+    result.setdefault("components", {}).setdefault("schemas", {})["ValidationError"] = (
+        VALIDATION_ERROR_SCHEMA
+    )
     return result

@@ -24,3 +24,13 @@ def paginated_response(request, view, queryset, serializer_class) -> Response:
     page = paginator.paginate_queryset(queryset, request, view=view)
     data = serializer_class(page, many=True, context={"request": request}).data
     return paginator.get_paginated_response(data)
+
+
+def counted_page_response(
+    request, *, count: int, offset: int, limit: int, results: list
+) -> Response:
+    """A page a selector has already counted and sliced, as {count, next, previous,
+    results}, with links as for a queryset page."""
+    paginator = Pagination()
+    paginator.paginate_counted(request, count=count, offset=offset, limit=limit)
+    return paginator.get_paginated_response(results)

@@ -207,6 +207,8 @@ REST_FRAMEWORK = {
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # One error path: services' ValidationError, Http404 and ServiceUnavailable included.
+    "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
 }
 
 # The OpenAPI schema (/api/schema/) and its Swagger UI (/api/docs/), served from our own

@@ -9,13 +9,14 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from ingestion.models import ConsumerOffset, RejectedEvent
+from ingestion.models import RejectedEvent
 from ingestion.selectors import (
     board_cache_status,
     consumer_lag,
     events_per_minute,
     rejected_events_recent,
 )
+from leaderboards.models import ConsumerOffset
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

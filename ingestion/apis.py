@@ -7,9 +7,9 @@ every event of the request is valid, so a client can fix and resend the whole re
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 
-import msgspec
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -23,6 +23,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.exceptions import BadRequest
 from config.openapi import (
     API_KEY_AUTH,
     API_KEY_MISSING,
@@ -37,20 +38,15 @@ from config.permissions import ApiKeyRequired
 from ingestion.events import (
     DEFAULT_METRIC,
     EVENT_ID_MAX_LENGTH,
-    Reason,
-    Rejection,
     ingest_limits,
-    validate_event,
+    validate_events,
 )
 from ingestion.models import RejectedEvent
-from ingestion.services import KafkaUnavailable, events_publish
+from ingestion.services import events_publish
 from leaderboards.models import METRIC_MAX_LENGTH, METRIC_PATTERN
 from players.models import PLAYER_ID_MAX_LENGTH
 
 MAX_EVENTS_PER_REQUEST = 1000
-# Far above any real event, far below Kafka's message size limit: an item this big is a
-# client bug, refused up front rather than failing halfway through a produce.
-MAX_EVENT_BYTES = 64 * 1024
 
 
 class RejectedEventListApi(APIView):
@@ -136,9 +132,6 @@ class RejectedEventListApi(APIView):
         filters.is_valid(raise_exception=True)
         events = RejectedEvent.objects.filter(**filters.validated_data)
         return paginated_response(request, self, events, self.OutputSerializer)
-
-
-_encoder = msgspec.json.Encoder()
 
 
 @extend_schema_field(
@@ -297,31 +290,14 @@ class EventCreateApi(APIView):
     def post(self, request):
         payloads = request.data if isinstance(request.data, list) else [request.data]
         if not payloads:
-            return _bad_request("Send one event object or a non-empty list of events.")
+            raise BadRequest("Send one event object or a non-empty list of events.")
         if len(payloads) > MAX_EVENTS_PER_REQUEST:
-            return _bad_request(
+            raise BadRequest(
                 f"At most {MAX_EVENTS_PER_REQUEST} events per request, got {len(payloads)}."
             )
-        limits = ingest_limits()
-        now = datetime.now(UTC)
-        accepted, errors = [], []
-        for index, payload in enumerate(payloads):
-            result = validate_event(payload, limits=limits, now=now, fallback_time=now)
-            if isinstance(result, Rejection):
-                errors.append({"index": index, "reason": result.reason, "detail": result.detail})
-            elif (size := len(_encoder.encode(payload))) > MAX_EVENT_BYTES:
-                detail = f"event is {size} bytes as JSON, at most {MAX_EVENT_BYTES}"
-                errors.append({"index": index, "reason": Reason.TOO_LONG, "detail": detail})
-            else:
-                accepted.append((result.player_id, payload))
-        if errors:
+        checked = validate_events(payloads, limits=ingest_limits(), now=datetime.now(UTC))
+        if checked.errors:
+            errors = [asdict(error) for error in checked.errors]
             return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            events_publish(events=accepted)
-        except KafkaUnavailable as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        return Response({"accepted": len(accepted)}, status=status.HTTP_202_ACCEPTED)
-
-
-def _bad_request(detail: str) -> Response:
-    return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+        events_publish(events=checked.accepted)  # Kafka down: a 503 (config/exceptions.py)
+        return Response({"accepted": len(checked.accepted)}, status=status.HTTP_202_ACCEPTED)

@@ -25,9 +25,10 @@ import msgspec
 
 from ingestion.fake import EventSource, format_time
 from ingestion.kafka import ensure_topic, make_producer
-from ingestion.selectors import offsets_for_topic
+from leaderboards.cache import cache_build_board
+from leaderboards.deltas import offsets_for_topic
 from leaderboards.models import Board
-from leaderboards.services import board_create, cache_build_board
+from leaderboards.services import board_create
 from leaderboards.store import get_store
 
 BASE_DIR = Path(__file__).resolve().parent.parent

@@ -55,14 +55,14 @@ from ingestion.events import (
     ingest_limits,
 )
 from ingestion.kafka import client_config, ensure_topic
-from ingestion.selectors import offsets_for_topic
-from ingestion.services import RejectedMessage, offsets_save, rejected_events_store
-from leaderboards.services import (
+from ingestion.services import RejectedMessage, rejected_events_store
+from leaderboards.cache import cache_apply_batch, cache_drop_all
+from leaderboards.deltas import (
     DeltaRow,
-    cache_apply_batch,
-    cache_drop_all,
     deltas_count_late,
     deltas_insert_batch,
+    offsets_for_topic,
+    offsets_save,
 )
 from leaderboards.windows import EPOCH
 from players.services import players_ensure

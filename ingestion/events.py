@@ -8,6 +8,7 @@ and the HTTP write endpoint.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
@@ -22,6 +23,9 @@ from players.models import PLAYER_ID_MAX_LENGTH
 
 DEFAULT_METRIC = "score"
 EVENT_ID_MAX_LENGTH = 128
+# Far above any real event, far below Kafka's message size limit: an event sent over HTTP
+# this big is a client bug, refused up front rather than failing halfway through a produce.
+MAX_EVENT_BYTES = 64 * 1024
 # Anything stamped before this is a unit mistake (seconds sent as milliseconds) or junk.
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -92,10 +96,45 @@ def decode_event(
     return validate_event(payload, limits=limits, now=now, fallback_time=fallback_time)
 
 
+@dataclass(frozen=True, slots=True)
+class EventError:
+    """What is wrong with the event at `index` of a request."""
+
+    index: int
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedEvents:
+    accepted: list[tuple[str, Any]]  # (player_id, payload) of each valid event, in order
+    errors: list[EventError]
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def validate_events(payloads: Sequence[Any], *, limits: Limits, now: datetime) -> CheckedEvents:
+    """Check the events of one HTTP request by the consumer's rules, an absent
+    `created_at` meaning `now`; an event too large to produce is invalid too."""
+    accepted, errors = [], []
+    for index, payload in enumerate(payloads):
+        result = validate_event(payload, limits=limits, now=now, fallback_time=now)
+        if isinstance(result, Rejection):
+            errors.append(EventError(index, result.reason, result.detail))
+        elif (size := len(_encoder.encode(payload))) > MAX_EVENT_BYTES:
+            detail = f"event is {size} bytes as JSON, at most {MAX_EVENT_BYTES}"
+            errors.append(EventError(index, Reason.TOO_LONG, detail))
+        else:
+            accepted.append((result.player_id, payload))
+    return CheckedEvents(accepted, errors)
+
+
 def validate_event(
     payload: Any, *, limits: Limits, now: datetime, fallback_time: datetime | None = None
 ) -> ScoreEvent | Rejection:
-    """Check a decoded event against the contract in DESIGN.md."""
+    """Check a decoded event: its fields, types and ranges, as the API's ScoreEvent
+    schema documents them for producers."""
     if not isinstance(payload, dict):
         return Rejection(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {_kind(payload)}")
 

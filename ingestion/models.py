@@ -1,26 +1,8 @@
-"""What the consumer keeps besides the deltas: its offsets and the events it had to reject."""
+"""What the consumer keeps besides the deltas and their offsets (leaderboards/models.py): the
+events it had to reject."""
 
 from django.db import models
 from django.db.models.functions import Now
-
-
-class ConsumerOffset(models.Model):
-    """The next offset to read per topic-partition, written in the same transaction as the
-    deltas it covers: the database, not Kafka, is the truth about what has been stored."""
-
-    topic = models.CharField(max_length=255)
-    partition = models.IntegerField()
-    next_offset = models.BigIntegerField()
-    updated_at = models.DateTimeField(db_default=Now())
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["topic", "partition"], name="offset_topic_partition")
-        ]
-        ordering = ["topic", "partition"]
-
-    def __str__(self) -> str:
-        return f"{self.topic}[{self.partition}] @ {self.next_offset}"
 
 
 class RejectedEvent(models.Model):

@@ -12,12 +12,12 @@ import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from ingestion.kafka import client_config
-from ingestion.models import ConsumerOffset, RejectedEvent
-from leaderboards.models import Board
+from ingestion.models import RejectedEvent
+from leaderboards.models import Board, ConsumerOffset
 from leaderboards.store import get_store
 
 logger = logging.getLogger(__name__)
@@ -25,11 +25,6 @@ logger = logging.getLogger(__name__)
 # How long the dashboard waits for the broker before it shows "broker unreachable".
 BROKER_TIMEOUT_SECONDS = 2.0
 CACHE_STATUS_BOARDS = 100
-
-
-def offsets_for_topic(*, topic: str) -> dict[int, int]:
-    """Next offset to read per partition, as stored with the deltas."""
-    return dict(ConsumerOffset.objects.filter(topic=topic).values_list("partition", "next_offset"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,24 +206,21 @@ class CacheReport:
 def board_cache_status(*, limit: int = CACHE_STATUS_BOARDS) -> CacheReport:
     """For the live boards and any other cached one: are they in Redis, in what state,
     with how many players. A Redis that does not answer is reported, not raised."""
-    now = timezone.now()
-    live = Q(starts_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+    live = Board.objects.live(timezone.now())
     order = [F("ends_at").asc(nulls_last=True), "slug"]
     try:
         store = get_store()
         cached_ids = store.cached_board_ids()
         status = []
-        for board in Board.objects.filter(live | Q(pk__in=cached_ids)).order_by(*order)[:limit]:
+        boards = live | Board.objects.filter(pk__in=cached_ids)
+        for board in boards.order_by(*order)[:limit]:
             state = store.state(board)
             members = store.size(board) if state == "ready" else None
             status.append(BoardCache(board, board.pk in cached_ids, state, members))
     except redis.RedisError as exc:
         logger.warning("dashboard: redis unavailable: %s", exc)
         return CacheReport(
-            boards=[
-                BoardCache(board, None, None, None)
-                for board in Board.objects.filter(live).order_by(*order)[:limit]
-            ],
+            boards=[BoardCache(board, None, None, None) for board in live.order_by(*order)[:limit]],
             redis_error=f"Redis unavailable: {exc}",
         )
     return CacheReport(boards=status, redis_error=None)

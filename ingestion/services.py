@@ -1,4 +1,4 @@
-"""Writes of the ingestion room: consumer offsets, rejected events, events sent over HTTP."""
+"""Writes of the ingestion room: rejected events, and events sent over HTTP into Kafka."""
 
 from __future__ import annotations
 
@@ -10,16 +10,10 @@ from confluent_kafka import KafkaException
 from django.conf import settings
 from django.db import connection
 
+from config.exceptions import ServiceUnavailable
 from ingestion import kafka
 
 logger = logging.getLogger(__name__)
-
-_SAVE_OFFSETS_SQL = """
-INSERT INTO ingestion_consumeroffset (topic, partition, next_offset, updated_at)
-SELECT %s, * FROM unnest(%s::int[], %s::bigint[]), now()
-ON CONFLICT (topic, partition)
-DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = EXCLUDED.updated_at
-"""
 
 _STORE_REJECTED_SQL = """
 INSERT INTO ingestion_rejectedevent (topic, partition, "offset", key, raw, reason, detail)
@@ -38,18 +32,6 @@ class RejectedMessage:
     raw: bytes
     reason: str
     detail: str
-
-
-def offsets_save(*, topic: str, next_offsets: dict[int, int]) -> None:
-    """Record the next offset to read per partition. Runs in the caller's transaction, the
-    one that stores the deltas those offsets cover."""
-    if not next_offsets:
-        return
-    partitions = sorted(next_offsets)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _SAVE_OFFSETS_SQL, [topic, partitions, [next_offsets[p] for p in partitions]]
-        )
 
 
 def rejected_events_store(*, rejected: Sequence[RejectedMessage]) -> None:
@@ -71,7 +53,7 @@ def rejected_events_store(*, rejected: Sequence[RejectedMessage]) -> None:
         )
 
 
-class KafkaUnavailable(Exception):
+class KafkaUnavailable(ServiceUnavailable):
     pass
 
 

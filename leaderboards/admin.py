@@ -1,44 +1,25 @@
-"""Admin for operators: series and boards. Editing what a board ranks drops its Redis copy,
-so the next read rebuilds it from PostgreSQL under the new definition."""
+"""Admin for operators: series and boards. Saving and deleting a board go through its
+services (leaderboards/services.py), which drop the Redis copy when what it ranks changed."""
 
 import calendar
-import logging
 
 import redis
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from leaderboards.cache import cache_build_board
 from leaderboards.exports import board_csv_response
 from leaderboards.models import Board, BoardStatus, Series
 from leaderboards.selectors import board_entries
 from leaderboards.services import (
+    board_delete,
     board_finalize,
-    cache_build_board,
-    cache_drop_board,
+    board_update,
     series_ensure_windows,
 )
-
-logger = logging.getLogger(__name__)
-
-# Fields that change a board's standings; a name or slug edit keeps the cache.
-RANKING_FIELDS = {"metric", "starts_at", "ends_at", "aggregation", "sort_order"}
-
-
-def _drop_cache_after_commit(board_id: int) -> None:
-    # After the commit: a read between the drop and the commit would rebuild the cache
-    # from the old definition.
-    def drop() -> None:
-        try:
-            cache_drop_board(board_id)
-        except redis.RedisError as exc:
-            # With Redis down the cache is rebuilt from PostgreSQL when it returns.
-            logger.warning("could not drop the cache of board %s: %s", board_id, exc)
-
-    transaction.on_commit(drop)
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -49,19 +30,9 @@ class StatusFilter(admin.SimpleListFilter):
         return BoardStatus.choices
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        open_now = Q(ends_at__isnull=True) | Q(ends_at__gt=now)
-        filters = {
-            BoardStatus.UPCOMING: Q(starts_at__gt=now),
-            BoardStatus.LIVE: Q(starts_at__lte=now) & open_now,
-            BoardStatus.ENDED: Q(ends_at__lte=now, finalized_at__isnull=True),
-            BoardStatus.FINALIZED: Q(finalized_at__isnull=False),
-        }
-        if self.value() in filters:
-            queryset = queryset.filter(filters[self.value()])
-            if self.value() != BoardStatus.FINALIZED:
-                queryset = queryset.filter(finalized_at__isnull=True)
-        return queryset
+        if self.value() not in BoardStatus.values:
+            return queryset
+        return queryset.with_status(self.value(), timezone.now())
 
 
 @admin.register(Board)
@@ -138,20 +109,20 @@ class BoardAdmin(admin.ModelAdmin):
         return board_csv_response(queryset.get())
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change and RANKING_FIELDS & set(form.changed_data):
-            _drop_cache_after_commit(obj.pk)
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # The form has set the new values on `obj`; the service compares them with the
+        # stored board to know whether its cached copy must go.
+        stored = Board.objects.get(pk=obj.pk)
+        board_update(board=stored, data={field: getattr(obj, field) for field in form.changed_data})
 
     def delete_model(self, request, obj):
-        board_id = obj.pk
-        super().delete_model(request, obj)
-        _drop_cache_after_commit(board_id)
+        board_delete(board=obj)
 
     def delete_queryset(self, request, queryset):
-        board_ids = list(queryset.values_list("pk", flat=True))
-        super().delete_queryset(request, queryset)
-        for board_id in board_ids:
-            _drop_cache_after_commit(board_id)
+        for board in queryset:
+            board_delete(board=board)
 
 
 @admin.register(Series)

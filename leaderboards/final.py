@@ -10,24 +10,24 @@ from collections.abc import Iterator, Sequence
 
 from django.db import connection
 
-from leaderboards.standings import Window, scores_sql
-from leaderboards.store import Page, Standing
+from leaderboards.ranking import Page, Standing, Window
+from leaderboards.scores import window_scores
 
 
 def final_standings_freeze(window: Window, *, board_id: int) -> int:
     """Write the window's ranking as the board's final standings (in the caller's
     transaction); returns the number of players ranked."""
-    scores, params = scores_sql(window)
+    scores = window_scores(window)
     direction = "DESC" if window.sort_order == "desc" else "ASC"
     sql = (
         "INSERT INTO leaderboards_finalstanding (board_id, position, rank, player_id, score)"
         " SELECT %(board_id)s,"
         f'  ROW_NUMBER() OVER (ORDER BY s.score {direction}, p.external_id COLLATE "C"),'
         f"  RANK() OVER (ORDER BY s.score {direction}), s.player_id, s.score"
-        f" FROM ({scores}) s JOIN players_player p ON p.id = s.player_id"
+        f" FROM ({scores.sql}) s JOIN players_player p ON p.id = s.player_id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, {**params, "board_id": board_id})
+        cursor.execute(sql, {**scores.params, "board_id": board_id})
         return cursor.rowcount
 
 

@@ -1,4 +1,7 @@
-"""Boards (time windows over a metric) and the score delta log they are computed from."""
+"""Boards (time windows over a metric), the score delta log they are computed from, the
+consumer offsets stored with it, and what is derived from it: rollups and final standings."""
+
+from __future__ import annotations
 
 import datetime
 import re
@@ -93,6 +96,39 @@ class Series(models.Model):
             raise ValidationError(errors)
 
 
+class BoardQuerySet(models.QuerySet):
+    """Boards by where their window stands at `now`, as Board.status_at tells it."""
+
+    def finalized(self) -> BoardQuerySet:
+        return self.filter(finalized_at__isnull=False)
+
+    def upcoming(self, now: datetime.datetime) -> BoardQuerySet:
+        return self.filter(finalized_at__isnull=True, starts_at__gt=now)
+
+    def live(
+        self, now: datetime.datetime, *, grace: datetime.timedelta | None = None
+    ) -> BoardQuerySet:
+        """Open at `now` and not finalised; with `grace`, also those that ended less than
+        `grace` ago (their late events still count)."""
+        open_after = now - grace if grace else now
+        return self.filter(finalized_at__isnull=True, starts_at__lte=now).filter(
+            models.Q(ends_at__isnull=True) | models.Q(ends_at__gt=open_after)
+        )
+
+    def ended(self, now: datetime.datetime) -> BoardQuerySet:
+        """Past their window, not finalised yet."""
+        return self.filter(finalized_at__isnull=True, ends_at__lte=now)
+
+    def with_status(self, status: str, now: datetime.datetime) -> BoardQuerySet:
+        if status == BoardStatus.UPCOMING:
+            return self.upcoming(now)
+        if status == BoardStatus.LIVE:
+            return self.live(now)
+        if status == BoardStatus.ENDED:
+            return self.ended(now)
+        return self.finalized()
+
+
 class Board(models.Model):
     """A ranking of one metric over the window [starts_at, ends_at); ends_at null = open."""
 
@@ -113,6 +149,8 @@ class Board(models.Model):
     # Events stored for this window after it was finalised: kept, but not in its results.
     late_events = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    objects = BoardQuerySet.as_manager()
 
     class Meta:
         ordering = ["-starts_at", "slug"]
@@ -177,6 +215,26 @@ class ScoreDelta(models.Model):
         return (
             f"{self.player_id} {self.metric} {self.delta:+d} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
         )
+
+
+class ConsumerOffset(models.Model):
+    """The next offset to read per topic-partition, written in the same transaction as the
+    deltas it covers: the database, not Kafka, is the truth about what has been stored, and
+    a cache build reads these with its snapshot to know which batches it already holds."""
+
+    topic = models.CharField(max_length=255)
+    partition = models.IntegerField()
+    next_offset = models.BigIntegerField()
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["topic", "partition"], name="offset_topic_partition")
+        ]
+        ordering = ["topic", "partition"]
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}] @ {self.next_offset}"
 
 
 class FinalStanding(models.Model):

@@ -1,46 +1,33 @@
-"""Reads of boards: from Redis when the board is cached, from PostgreSQL otherwise.
+"""Reads of boards: from Redis when the board is cached, from PostgreSQL otherwise, from
+the frozen rows once it is final; with players' display names.
 
-A board missing from Redis is built on first read. When Redis is down, reads go to
-PostgreSQL for a few seconds before Redis is tried again, so no request fails or waits on a
-dead cache.
+A board missing from Redis is built on first read, and when Redis is down reads go to
+PostgreSQL (leaderboards/cache.py's cached_read).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import logging
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
-import redis
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
-from leaderboards import metrics
+from leaderboards.cache import cached_read
 from leaderboards.final import final_around, final_for_players, final_page, final_stream
 from leaderboards.models import Board
-from leaderboards.services import cache_build_board
+from leaderboards.ranking import Page, Standing, Window
 from leaderboards.standings import (
-    Window,
     standings_around,
     standings_for_players,
     standings_page,
     standings_ranked_stream,
 )
-from leaderboards.store import Page, Standing, get_store
 from players.selectors import player_display_names
-
-logger = logging.getLogger(__name__)
-
-REDIS_RETRY_AFTER_SECONDS = 5.0
-_redis_down_until = 0.0
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,35 +41,7 @@ class Entry:
 def boards_live(*, now: datetime | None = None) -> list[Board]:
     """Boards whose window is open now, the ones ending soonest first (open-ended last)."""
     now = now or timezone.now()
-    return list(
-        Board.objects.filter(starts_at__lte=now)
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-        .order_by(F("ends_at").asc(nulls_last=True), "slug")
-    )
-
-
-def _cached(board: Board, read: Callable[..., T | None]) -> T | None:
-    """Run `read(store)` against Redis, building the board first if it is not cached.
-    None means: answer from PostgreSQL."""
-    global _redis_down_until
-    if time.monotonic() < _redis_down_until:
-        metrics.fallback_redis_backoff.inc()
-        return None
-    store = get_store()
-    try:
-        result = read(store)
-        if result is not None:
-            metrics.CACHE_HITS.inc()
-            return result
-        metrics.CACHE_MISSES.inc()
-        outcome = cache_build_board(board)
-        metrics.CACHE_REBUILDS.labels(outcome).inc()
-        return read(store) if outcome == "ready" else None
-    except redis.RedisError as exc:
-        _redis_down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
-        metrics.fallback_redis_error.inc()
-        logger.warning("redis unavailable, reading board %s from PostgreSQL: %s", board.slug, exc)
-        return None
+    return list(Board.objects.live(now).order_by(F("ends_at").asc(nulls_last=True), "slug"))
 
 
 def _with_names(standings: Sequence[Standing]) -> list[Entry]:
@@ -97,7 +56,7 @@ def board_entries(board: Board, *, offset: int, limit: int) -> tuple[int, list[E
     if board.finalized_at is not None:
         page = final_page(board.pk, offset=offset, limit=limit)
     else:
-        page = _cached(board, lambda store: store.top(board, offset, limit))
+        page = cached_read(board, lambda store: store.top(board, offset, limit))
         if page is None:
             page = standings_page(Window.of_board(board), offset=offset, limit=limit)
     return page.count, _with_names(page.standings)
@@ -108,7 +67,7 @@ def board_around(board: Board, *, player_id: str, n: int) -> list[Entry]:
     if board.finalized_at is not None:
         page: Page | None = final_around(board.pk, player_id, n)
     else:
-        page = _cached(board, lambda store: store.around(board, player_id, n))
+        page = cached_read(board, lambda store: store.around(board, player_id, n))
         if page is None:
             page = standings_around(Window.of_board(board), player_id, n)
     return _with_names(page.standings)
@@ -119,7 +78,7 @@ def board_ranks(board: Board, *, player_ids: Sequence[str]) -> list[Entry]:
     if board.finalized_at is not None:
         found = final_for_players(board.pk, player_ids)
     else:
-        found = _cached(board, lambda store: store.ranks(board, player_ids))
+        found = cached_read(board, lambda store: store.ranks(board, player_ids))
         if found is None:
             found = standings_for_players(Window.of_board(board), player_ids)
     ordered = sorted(found.values(), key=lambda s: (s.rank, s.player_id.encode()))

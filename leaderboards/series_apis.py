@@ -1,5 +1,6 @@
 """The API of recurring series: define one, reach its current window without its slug, and
-list its past windows. Board and entry shapes are those of leaderboards/apis.py."""
+list its past windows. The shapes of boards, series and entries are
+leaderboards/serializers.py's; the examples, leaderboards/openapi.py's."""
 
 from __future__ import annotations
 
@@ -8,97 +9,26 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
     extend_schema,
-    extend_schema_field,
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.openapi import (
-    API_KEY_AUTH,
-    API_KEY_MISSING,
-    EXAMPLE_BASE_URL,
-    LIST_PAGE_PARAMETERS,
-    not_found,
-    page_example,
-    page_of,
-    validation_error,
-)
-from config.pagination import paginated_response
-from leaderboards.apis import (
-    BOARD_EXAMPLE,
-    BOARD_PAGE,
-    ENTRY_PAGE,
-    ENTRY_PAGE_EXAMPLE,
-    METRIC_REGEX,
-    BoardOutputSerializer,
-    PageFilterSerializer,
-    _entries_response,
-    created_or_400,
-)
+from config.openapi import API_KEY_AUTH, API_KEY_MISSING, LIST_PAGE_PARAMETERS, validation_error
+from config.pagination import counted_page_response, paginated_response
+from leaderboards import openapi as docs
 from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Period, Series, SortOrder
 from leaderboards.selectors import board_entries
-from leaderboards.services import series_create, series_current_board
-
-
-@extend_schema_field(
-    {"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", "example": "02:00"}
+from leaderboards.serializers import (
+    METRIC_REGEX,
+    BoardOutputSerializer,
+    EntryOutputSerializer,
+    PageFilterSerializer,
+    SeriesOutputSerializer,
+    WallClockTimeField,
 )
-class WallClockTimeField(serializers.TimeField):
-    """A time of day as HH:MM (seconds accepted on input). OpenAPI's `time` format would
-    demand seconds and an offset, which a wall-clock reset time does not have."""
-
-
-@extend_schema_serializer(component_name="Series")
-class SeriesOutputSerializer(serializers.ModelSerializer):
-    reset_time = WallClockTimeField(format="%H:%M")
-    url = serializers.HyperlinkedIdentityField(view_name="api-series-detail", lookup_field="slug")
-    current_url = serializers.HyperlinkedIdentityField(
-        view_name="api-series-current", lookup_field="slug"
-    )
-    boards_url = serializers.HyperlinkedIdentityField(
-        view_name="api-series-boards", lookup_field="slug"
-    )
-
-    class Meta:
-        model = Series
-        fields = [
-            "slug",
-            "name",
-            "metric",
-            "period",
-            "reset_time",
-            "reset_weekday",
-            "timezone",
-            "aggregation",
-            "sort_order",
-            "url",
-            "current_url",
-            "boards_url",
-        ]
-
-
-def _series(slug: str) -> Series:
-    return get_object_or_404(Series, slug=slug)
-
-
-SERIES_EXAMPLE = {
-    "slug": "weekly",
-    "name": "Weekly",
-    "metric": "score",
-    "period": "weekly",
-    "reset_time": "02:00",
-    "reset_weekday": 0,
-    "timezone": "Europe/Berlin",
-    "aggregation": "sum",
-    "sort_order": "desc",
-    "url": f"{EXAMPLE_BASE_URL}/series/weekly/",
-    "current_url": f"{EXAMPLE_BASE_URL}/series/weekly/current/",
-    "boards_url": f"{EXAMPLE_BASE_URL}/series/weekly/boards/",
-}
-SERIES_PAGE = page_of("SeriesPage", SeriesOutputSerializer(many=True))
-SERIES_NOT_FOUND = not_found("No Series matches the given query.")
+from leaderboards.services import series_create, series_current_board
 
 
 class SeriesListApi(APIView):
@@ -126,14 +56,9 @@ class SeriesListApi(APIView):
         parameters=LIST_PAGE_PARAMETERS,
         responses={
             200: OpenApiResponse(
-                SERIES_PAGE,
+                docs.SERIES_PAGE,
                 description="One page of series.",
-                examples=[
-                    OpenApiExample(
-                        "First page",
-                        value=page_example("series/", [SERIES_EXAMPLE], count=3, limit=1),
-                    )
-                ],
+                examples=[docs.SERIES_PAGE_EXAMPLE],
             )
         },
     )
@@ -157,31 +82,12 @@ class SeriesListApi(APIView):
             ),
             403: API_KEY_MISSING,
         },
-        examples=[
-            OpenApiExample(
-                "Weekly",
-                summary="Weekly, from Monday 02:00 Berlin time",
-                request_only=True,
-                value={
-                    "slug": "weekly",
-                    "name": "Weekly",
-                    "period": "weekly",
-                    "reset_time": "02:00",
-                    "reset_weekday": 0,
-                    "timezone": "Europe/Berlin",
-                },
-            ),
-            OpenApiExample("Created", response_only=True, status_codes=[201], value=SERIES_EXAMPLE),
-        ],
+        examples=docs.SERIES_CREATE_EXAMPLES,
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        series = created_or_400(
-            series_create,
-            serializer.validated_data,
-            conflict="Series with this Slug already exists.",
-        )
+        series = series_create(**serializer.validated_data)
         data = self.OutputSerializer(series, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
 
@@ -194,13 +100,15 @@ class SeriesDetailApi(APIView):
             200: OpenApiResponse(
                 SeriesOutputSerializer,
                 description="The series.",
-                examples=[OpenApiExample("Weekly", value=SERIES_EXAMPLE)],
+                examples=[OpenApiExample("Weekly", value=docs.SERIES_EXAMPLE)],
             ),
-            404: SERIES_NOT_FOUND,
+            404: docs.SERIES_NOT_FOUND,
         },
     )
     def get(self, request, slug: str):
-        data = SeriesOutputSerializer(_series(slug), context={"request": request}).data
+        data = SeriesOutputSerializer(
+            get_object_or_404(Series, slug=slug), context={"request": request}
+        ).data
         return Response(data)
 
 
@@ -214,13 +122,13 @@ class SeriesCurrentApi(APIView):
             200: OpenApiResponse(
                 BoardOutputSerializer,
                 description="The board of the window running now.",
-                examples=[OpenApiExample("This week", value=BOARD_EXAMPLE)],
+                examples=[OpenApiExample("This week", value=docs.BOARD_EXAMPLE)],
             ),
-            404: SERIES_NOT_FOUND,
+            404: docs.SERIES_NOT_FOUND,
         },
     )
     def get(self, request, slug: str):
-        board = series_current_board(_series(slug))
+        board = series_current_board(get_object_or_404(Series, slug=slug))
         return Response(BoardOutputSerializer(board, context={"request": request}).data)
 
 
@@ -233,19 +141,24 @@ class SeriesCurrentEntriesApi(APIView):
         parameters=[PageFilterSerializer],
         responses={
             200: OpenApiResponse(
-                ENTRY_PAGE, description="One page of entries.", examples=[ENTRY_PAGE_EXAMPLE]
+                docs.ENTRY_PAGE,
+                description="One page of entries.",
+                examples=[docs.ENTRY_PAGE_EXAMPLE],
             ),
             400: validation_error({"limit": ["Ensure this value is less than or equal to 1000."]}),
-            404: SERIES_NOT_FOUND,
+            404: docs.SERIES_NOT_FOUND,
         },
     )
     def get(self, request, slug: str):
-        board = series_current_board(_series(slug))
+        board = series_current_board(get_object_or_404(Series, slug=slug))
         filters = PageFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         offset, limit = filters.validated_data["offset"], filters.validated_data["limit"]
         count, entries = board_entries(board, offset=offset, limit=limit)
-        return _entries_response(request, count=count, entries=entries, offset=offset, limit=limit)
+        results = EntryOutputSerializer(entries, many=True).data
+        return counted_page_response(
+            request, count=count, offset=offset, limit=limit, results=results
+        )
 
 
 class SeriesBoardsApi(APIView):
@@ -257,21 +170,14 @@ class SeriesBoardsApi(APIView):
         parameters=LIST_PAGE_PARAMETERS,
         responses={
             200: OpenApiResponse(
-                BOARD_PAGE,
+                docs.BOARD_PAGE,
                 description="One page of the series' boards.",
-                examples=[
-                    OpenApiExample(
-                        "First page",
-                        value=page_example(
-                            "series/weekly/boards/", [BOARD_EXAMPLE], count=9, limit=1
-                        ),
-                    )
-                ],
+                examples=[docs.SERIES_BOARDS_PAGE_EXAMPLE],
             ),
-            404: SERIES_NOT_FOUND,
+            404: docs.SERIES_NOT_FOUND,
         },
     )
     def get(self, request, slug: str):
-        series = _series(slug)
+        series = get_object_or_404(Series, slug=slug)
         boards = series.boards.order_by("-starts_at")
         return paginated_response(request, self, boards, BoardOutputSerializer)

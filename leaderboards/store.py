@@ -1,6 +1,7 @@
 """The Redis leaderboard store: one sorted set per cached board.
 
-Key names and Lua scripts live here and nowhere else. Every key of a board carries the
+Key names live here and nowhere else; the Lua scripts are the files of leaderboards/lua/,
+each saying what it takes and returns. Every key of a board carries the
 hash tag `{lb:<id>}`, so a board and its bookkeeping share one Redis Cluster slot and each
 script touches a single slot.
 
@@ -12,6 +13,8 @@ Per board:
                       that the set does not yet contain.
 - `lb:{<id>}:pending` batches that arrived while the board was being built.
 - `lb:{<id>}:build`   the set under construction.
+- `lb:{<id>}:t`       for `last` boards, each member's event time (epoch ms);
+  `lb:{<id>}:build-t` the same under construction.
 
 And `lb:cached`, the set of board ids that are cached (the seed design's leaderboardSync).
 
@@ -31,6 +34,7 @@ Ties then fall in member (external id) byte order, the tie order PostgreSQL uses
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,193 +43,48 @@ import redis
 from django.conf import settings
 
 from leaderboards.models import Aggregation, Board, SortOrder
+from leaderboards.ranking import Page, Standing, competition_ranked
 
 CACHED_SET = "lb:cached"
 MAX_PENDING_BATCHES = 10_000
 BUILD_CHUNK = 5_000
 
 
-def _keys(board_id: int) -> tuple[str, str, str, str, str, str]:
-    """meta, zset, pending, build, times, build times: every key of one board."""
-    tag = f"lb:{{{board_id}}}"
-    return (
-        f"{tag}:meta",
-        f"{tag}:z",
-        f"{tag}:pending",
-        f"{tag}:build",
-        f"{tag}:t",
-        f"{tag}:build-t",
-    )
-
-
-# Applies a JSON batch {op, units} to a ready board; returns 1, or 0 when a unit does not
-# line up with the board's fences (the board is stale).
-_APPLY_UNITS = """
-local function apply_units(meta, zset, times, payload)
-  local batch = cjson.decode(payload)
-  local op = batch.op
-  for _, unit in ipairs(batch.units) do
-    local field = 'p:' .. unit[1]
-    local fence = tonumber(redis.call('HGET', meta, field) or '-1')
-    local from, to = tonumber(unit[2]), tonumber(unit[3])
-    if to <= fence then
-      -- the snapshot already holds these offsets
-    elseif from == fence then
-      local values = unit[4]
-      if op == 'last' then
-        -- {member, value, event time ms}: a later (or equally timed, later arriving)
-        -- event replaces the score
-        for i = 1, #values, 3 do
-          local seen = tonumber(redis.call('HGET', times, values[i]) or '-1e18')
-          if values[i + 2] >= seen then
-            redis.call('ZADD', zset, values[i + 1], values[i])
-            redis.call('HSET', times, values[i], values[i + 2])
-          end
-        end
-      end
-      for i = 1, (op == 'last') and 0 or #values, 2 do
-        if op == 'incr' then
-          redis.call('ZINCRBY', zset, values[i + 1], values[i])
-        elseif op == 'gt' then
-          redis.call('ZADD', zset, 'GT', values[i + 1], values[i])
-        else
-          redis.call('ZADD', zset, 'LT', values[i + 1], values[i])
-        end
-      end
-      redis.call('HSET', meta, field, to)
-    else
-      return 0
-    end
-  end
-  return 1
-end
-"""
-
-# KEYS meta zset pending times; ARGV payload max_pending definition
-_APPLY = (
-    _APPLY_UNITS
-    + """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return 'absent' end
-if redis.call('HGET', KEYS[1], 'def') ~= ARGV[3] then return 'redefined' end
-if state == 'building' then
-  if redis.call('RPUSH', KEYS[3], ARGV[1]) > tonumber(ARGV[2]) then
-    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-    return 'stale'
-  end
-  redis.call('PEXPIRE', KEYS[3], redis.call('PTTL', KEYS[1]))
-  return 'queued'
-end
-if apply_units(KEYS[1], KEYS[2], KEYS[4], ARGV[1]) == 0 then
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-  return 'stale'
-end
-return 'applied'
-"""
-)
-
-# KEYS meta zset pending build times build_times; ARGV token ttl_ms force definition
-_BEGIN_BUILD = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'building' then return 0 end
-if state == 'ready' and ARGV[3] ~= '1' then return -1 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
-redis.call('HSET', KEYS[1], 'state', 'building', 'token', ARGV[1], 'def', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-
-# KEYS meta zset pending build times build_times; ARGV token fences_json
-_FINISH_BUILD = (
-    _APPLY_UNITS
-    + """
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
-   or redis.call('HGET', KEYS[1], 'state') ~= 'building' then
-  redis.call('DEL', KEYS[4], KEYS[6])
-  return 'superseded'
-end
-for i, target in ipairs({KEYS[2], KEYS[5]}) do
-  local built = ({KEYS[4], KEYS[6]})[i]
-  if redis.call('EXISTS', built) == 1 then
-    redis.call('RENAME', built, target)
-  else
-    redis.call('DEL', target)
-  end
-end
-redis.call('HSET', KEYS[1], 'state', 'ready')
-for partition, offset in pairs(cjson.decode(ARGV[2])) do
-  redis.call('HSET', KEYS[1], 'p:' .. partition, offset)
-end
-redis.call('PERSIST', KEYS[1])
-for _, payload in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
-  if apply_units(KEYS[1], KEYS[2], KEYS[5], payload) == 0 then
-    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
-    return 'stale'
-  end
-end
-redis.call('DEL', KEYS[3])
-return 'ready'
-"""
-)
-
-# KEYS (all of a board's); ARGV token
-_ABANDON_BUILD = """
-if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
-  redis.call('DEL', unpack(KEYS))
-  return 1
-end
-return 0
-"""
-
-# KEYS meta zset; ARGV start stop -> false | {total, better_than_first, rows}
-_TOP = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then return false end
-local rows = redis.call('ZRANGE', KEYS[2], ARGV[1], ARGV[2], 'WITHSCORES')
-local better = 0
-if #rows > 0 then better = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. rows[2]) end
-return {redis.call('ZCARD', KEYS[2]), better, rows}
-"""
-
-# KEYS meta zset; ARGV member n -> false | {total, start, better_than_first, rows}
-_AROUND = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then return false end
-local total = redis.call('ZCARD', KEYS[2])
-local index = redis.call('ZRANK', KEYS[2], ARGV[1])
-if not index then return {total, -1, 0, {}} end
-local n = tonumber(ARGV[2])
-local start = math.max(0, index - n)
-local rows = redis.call('ZRANGE', KEYS[2], start, index + n, 'WITHSCORES')
-local better = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. rows[2])
-return {total, start, better, rows}
-"""
-
-# KEYS meta zset; ARGV members... -> false | {member, score, better, ...} for members present
-_RANKS = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then return false end
-local out = {}
-for _, member in ipairs(ARGV) do
-  local score = redis.call('ZSCORE', KEYS[2], member)
-  if score then
-    out[#out + 1] = member
-    out[#out + 1] = score
-    out[#out + 1] = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. score)
-  end
-end
-return out
-"""
-
-
 @dataclass(frozen=True, slots=True)
-class Standing:
-    rank: int
-    player_id: str
-    score: int
+class BoardKeys:
+    """Every Redis key of one board."""
+
+    meta: str  # hash: state, token, def, and the fences p:<partition>
+    zset: str  # the sorted set
+    pending: str  # batches queued during a build
+    build: str  # the set under construction
+    times: str  # event time (epoch ms) per member, for `last` boards
+    build_times: str  # the times under construction
+
+    @classmethod
+    def of(cls, board_id: int) -> BoardKeys:
+        tag = f"lb:{{{board_id}}}"
+        return cls(*(f"{tag}:{name}" for name in ("meta", "z", "pending", "build", "t", "build-t")))
+
+    def all(self) -> list[str]:
+        """In the order the build scripts take them."""
+        return [self.meta, self.zset, self.pending, self.build, self.times, self.build_times]
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    count: int
-    standings: list[Standing]
+def load_script(*names: str) -> bytes:
+    """The Lua source of leaderboards/lua/<name>..., joined (a library such as
+    apply_units.lua goes first)."""
+    folder = importlib.resources.files("leaderboards").joinpath("lua")
+    return b"\n".join(folder.joinpath(name).read_bytes() for name in names)
+
+
+_APPLY = load_script("apply_units.lua", "apply.lua")
+_BEGIN_BUILD = load_script("begin_build.lua")
+_FINISH_BUILD = load_script("apply_units.lua", "finish_build.lua")
+_ABANDON_BUILD = load_script("abandon_build.lua")
+_TOP = load_script("top.lua")
+_AROUND = load_script("around.lua")
+_RANKS = load_script("ranks.lua")
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,9 +182,9 @@ class BoardStore:
                 },
                 separators=(",", ":"),
             )
-            meta, zset, pending, _build, times, _build_times = _keys(board.pk)
+            keys = BoardKeys.of(board.pk)
             self._apply(
-                keys=[meta, zset, pending, times],
+                keys=[keys.meta, keys.zset, keys.pending, keys.times],
                 args=[payload, MAX_PENDING_BATCHES, definition(board)],
                 client=pipe,
             )
@@ -345,7 +204,8 @@ class BoardStore:
         the board is ready already and `force` is not set."""
         ttl_ms = settings.LEADERBOARD_BUILD_TIMEOUT_SECONDS * 1000
         started = self._begin(
-            keys=_keys(board.pk), args=[token, ttl_ms, "1" if force else "0", definition(board)]
+            keys=BoardKeys.of(board.pk).all(),
+            args=[token, ttl_ms, "1" if force else "0", definition(board)],
         )
         if started == 1:
             self.redis.sadd(CACHED_SET, board.pk)
@@ -355,8 +215,8 @@ class BoardStore:
     def load_build(self, board: Board, standings: Iterable[tuple[str, int, int | None]]) -> int:
         """Write a snapshot's (player, score, last_ms) rows into the board's build keys;
         last_ms (the time of a `last` score's event) goes beside the set."""
-        keys = _keys(board.pk)
-        build_key, build_times = keys[3], keys[5]
+        keys = BoardKeys.of(board.pk)
+        build_key, build_times = keys.build, keys.build_times
         sign = _sign(board)
         loaded = 0
         scores: dict[str, int] = {}
@@ -392,33 +252,35 @@ class BoardStore:
         fences_json = (
             json.dumps({str(p): offset for p, offset in fences.items()}) if fences else "{}"
         )
-        outcome = self._finish(keys=_keys(board.pk), args=[token, fences_json]).decode()
+        outcome = self._finish(
+            keys=BoardKeys.of(board.pk).all(), args=[token, fences_json]
+        ).decode()
         if outcome == "stale":
             self.redis.srem(CACHED_SET, board.pk)
         return outcome
 
     def abandon_build(self, board: Board, token: str) -> None:
         """Undo a failed build, unless another build has taken the board over."""
-        if self._abandon(keys=_keys(board.pk), args=[token]):
+        if self._abandon(keys=BoardKeys.of(board.pk).all(), args=[token]):
             self.redis.srem(CACHED_SET, board.pk)
 
     def drop(self, board_id: int) -> None:
-        self.redis.delete(*_keys(board_id))
+        self.redis.delete(*BoardKeys.of(board_id).all())
         self.redis.srem(CACHED_SET, board_id)
 
     # -- reads (None means: not cached, ask PostgreSQL) -------------------------------------
 
     def size(self, board: Board) -> int:
         """Players in the board's cached set (0 when it is not cached)."""
-        return self.redis.zcard(_keys(board.pk)[1])
+        return self.redis.zcard(BoardKeys.of(board.pk).zset)
 
     def state(self, board: Board) -> str | None:
-        state = self.redis.hget(_keys(board.pk)[0], "state")
+        state = self.redis.hget(BoardKeys.of(board.pk).meta, "state")
         return state.decode() if state else None
 
     def top(self, board: Board, offset: int, limit: int) -> Page | None:
-        meta, zset = _keys(board.pk)[:2]
-        reply = self._top(keys=[meta, zset], args=[offset, offset + limit - 1])
+        keys = BoardKeys.of(board.pk)
+        reply = self._top(keys=[keys.meta, keys.zset], args=[offset, offset + limit - 1])
         if reply is None:
             return None
         total, better, rows = reply
@@ -426,8 +288,8 @@ class BoardStore:
 
     def around(self, board: Board, player_id: str, n: int) -> Page | None:
         """The player and up to n neighbours each side; an empty page if the player is absent."""
-        meta, zset = _keys(board.pk)[:2]
-        reply = self._around(keys=[meta, zset], args=[player_id, n])
+        keys = BoardKeys.of(board.pk)
+        reply = self._around(keys=[keys.meta, keys.zset], args=[player_id, n])
         if reply is None:
             return None
         total, start, better, rows = reply
@@ -436,10 +298,10 @@ class BoardStore:
         return Page(count=total, standings=_ranked(rows, start, better, _sign(board)))
 
     def ranks(self, board: Board, player_ids: Sequence[str]) -> dict[str, Standing] | None:
-        meta, zset = _keys(board.pk)[:2]
         if not player_ids:
             return {} if self.state(board) == "ready" else None
-        reply = self._ranks(keys=[meta, zset], args=list(player_ids))
+        keys = BoardKeys.of(board.pk)
+        reply = self._ranks(keys=[keys.meta, keys.zset], args=list(player_ids))
         if reply is None:
             return None
         sign = _sign(board)
@@ -453,19 +315,9 @@ class BoardStore:
 
 
 def _ranked(rows: list, start: int, better_than_first: int, sign: int) -> list[Standing]:
-    """Competition ranks for a run of ZRANGE rows starting at position `start`."""
-    standings = []
-    previous = None
-    rank = better_than_first + 1
-    for i in range(0, len(rows), 2):
-        stored = rows[i + 1]
-        if previous is not None and stored != previous:
-            rank = start + i // 2 + 1
-        previous = stored
-        standings.append(
-            Standing(rank=rank, player_id=rows[i].decode(), score=_score(stored, sign))
-        )
-    return standings
+    """Standings for a run of ZRANGE ... WITHSCORES rows starting at place `start`."""
+    pairs = ((rows[i].decode(), _score(rows[i + 1], sign)) for i in range(0, len(rows), 2))
+    return competition_ranked(pairs, start=start, better_than_first=better_than_first)
 
 
 _client: redis.Redis | None = None

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from leaderboards import rollups, services
-from leaderboards.models import Board
+from leaderboards import cache, rollups, services
 
 
 @shared_task
@@ -25,18 +24,13 @@ def board_finalize(board_id: int) -> bool:
 
 @shared_task
 def cache_sync() -> dict:
-    report = services.cache_sync()
+    report = cache.cache_sync()
     return {
         "warmed": report.warmed,
         "evicted": report.evicted,
         "drifted": report.drifted,
         "checked": report.checked,
     }
-
-
-@shared_task
-def cache_rebuild(board_id: int) -> str:
-    return services.cache_build_board(Board.objects.get(pk=board_id), force=True)
 
 
 @shared_task

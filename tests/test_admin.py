@@ -9,8 +9,9 @@ import pytest
 from django.urls import reverse
 from rest_framework_api_key.models import APIKey
 
-from ingestion.models import ConsumerOffset, RejectedEvent
-from leaderboards import selectors
+from ingestion.models import RejectedEvent
+from leaderboards import cache
+from leaderboards.models import ConsumerOffset
 from leaderboards.selectors import board_entries
 from leaderboards.store import reset_store
 from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
@@ -42,7 +43,7 @@ def rows():
         "leaderboards_board",
         "players_player",
         "ingestion_rejectedevent",
-        "ingestion_consumeroffset",
+        "leaderboards_consumeroffset",
         "rest_framework_api_key_apikey",
     ],
 )
@@ -111,7 +112,7 @@ def test_rejected_event_page_shows_raw_bytes_as_text_and_cannot_be_edited(admin_
     assert rows["rejected"].reason == "malformed_json"
 
 
-@pytest.mark.parametrize("model", ["ingestion_rejectedevent", "ingestion_consumeroffset"])
+@pytest.mark.parametrize("model", ["ingestion_rejectedevent", "leaderboards_consumeroffset"])
 def test_consumer_records_cannot_be_added_or_deleted(admin_client, rows, model):
     obj = rows["rejected"] if model == "ingestion_rejectedevent" else rows["offset"]
 
@@ -200,7 +201,7 @@ def test_deleting_a_board_drops_its_redis_cache(admin_client, store, cached_boar
 def test_board_edits_still_save_with_redis_down(
     admin_client, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(selectors, "_redis_down_until", 0.0)
+    monkeypatch.setattr(cache, "_redis_down_until", 0.0)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     reset_store()
     board = BoardFactory(slug="b", starts_at=datetime(2026, 1, 1, tzinfo=UTC))

@@ -140,6 +140,40 @@ def test_entries_carry_rank_player_name_and_score(openapi):
     assert set(page["properties"]) == {"count", "next", "previous", "results"}
 
 
+DOCUMENTED_COMPONENTS = {
+    "Board",
+    "Series",
+    "Entry",
+    "EntryPage",
+    "BoardPage",
+    "SeriesPage",
+    "RejectedEventPage",
+    "Error",
+    "ValidationError",
+}
+# The bodies a 4xx or 5xx may have: `Error` ({detail}), `ValidationError` (fields), and
+# for POST /events/ either of `EventErrors` and `Error`.
+ERROR_BODIES = {"Error", "ValidationError", "EventsRejected"}
+
+
+def test_every_documented_component_exists_by_name(openapi):
+    missing = DOCUMENTED_COMPONENTS - set(openapi["components"]["schemas"])
+
+    assert not missing, f"components missing from the schema: {sorted(missing)}"
+
+
+def test_every_json_error_answer_refers_to_one_documented_error_body(openapi):
+    for method, path, operation in operations(openapi):
+        for code, response in operation["responses"].items():
+            if code.startswith("2"):
+                continue
+            for media_type, media in response["content"].items():
+                if media_type != "application/json":
+                    continue
+                ref = media["schema"].get("$ref", "")
+                assert ref.rsplit("/", 1)[-1] in ERROR_BODIES, f"{method} {path} {code}: {ref}"
+
+
 @pytest.mark.django_db
 def test_schema_is_served_and_the_docs_page_loads_swagger_ui_from_our_static_files(client):
     schema = client.get("/api/schema/?format=json")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ingestion.events import Reason
-from ingestion.models import ConsumerOffset, RejectedEvent
+from ingestion.models import RejectedEvent
+from leaderboards.models import ConsumerOffset
+from leaderboards.ranking import Window
 from leaderboards.selectors import board_entries
-from leaderboards.standings import Window, standings_page
+from leaderboards.standings import standings_page
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import (
     consume_until_idle,

@@ -9,9 +9,10 @@ import subprocess
 import pytest
 from django.db import connection
 
+from leaderboards.cache import cache_build_board
+from leaderboards.ranking import Window
 from leaderboards.selectors import board_entries
-from leaderboards.services import cache_build_board
-from leaderboards.standings import Window, standings_page
+from leaderboards.standings import standings_page
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import (
     consume_until_idle,

@@ -18,8 +18,8 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 import ingestion.metrics
+import leaderboards.cache
 import leaderboards.metrics
-import leaderboards.selectors
 from config.embedded import free_port
 from config.logging import ContextFilter
 from ingestion.consumer import BatchResult, ScoreConsumer
@@ -245,7 +245,7 @@ def test_board_reads_count_cache_misses_rebuilds_and_hits(store):
 
 @pytest.fixture
 def redis_gone(settings, monkeypatch):
-    monkeypatch.setattr(leaderboards.selectors, "_redis_down_until", 0.0)
+    monkeypatch.setattr(leaderboards.cache, "_redis_down_until", 0.0)
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
     reset_store()
     yield

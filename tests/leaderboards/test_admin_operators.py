@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from leaderboards.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.models import Board, FinalStanding, Series
-from leaderboards.services import DeltaRow, deltas_insert_batch
 from tests.factories import BoardFactory, PlayerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from leaderboards.cache import cache_build_board
 from leaderboards.models import Aggregation
-from leaderboards.services import cache_build_board
-from leaderboards.standings import Window, standings_page
+from leaderboards.ranking import Window
+from leaderboards.standings import standings_page
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import (
     consumer_process,

@@ -13,15 +13,10 @@ from prometheus_client import REGISTRY
 from ingestion.consumer import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
 from leaderboards import tasks
+from leaderboards.cache import cache_build_board, cache_sync
+from leaderboards.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.models import Aggregation, Board, FinalStanding
-from leaderboards.services import (
-    DeltaRow,
-    board_finalize,
-    boards_finalize_due,
-    cache_build_board,
-    cache_sync,
-    deltas_insert_batch,
-)
+from leaderboards.services import board_finalize, boards_finalize_due
 from tests.factories import BoardFactory, PlayerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -140,7 +135,7 @@ def test_tasks_run_eagerly_and_return_what_they_did(settings, store):
 
 
 def test_events_for_a_finalised_window_are_stored_and_counted(monkeypatch, admin_client):
-    monkeypatch.setattr("leaderboards.services._finalized.max_age", 0.0)
+    monkeypatch.setattr("leaderboards.deltas._finalized.max_age", 0.0)
     board = ended_board()
     board_finalize(board.pk)
     before = REGISTRY.get_sample_value("leaderboards_events_after_finalization_total") or 0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import leaderboards.selectors
+import leaderboards.cache
+from leaderboards.ranking import Window
 from leaderboards.selectors import board_around, board_entries, board_ranks
-from leaderboards.standings import Window, standings_page
+from leaderboards.standings import standings_page
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import consume_until_idle, expected_totals, produce, score_events
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def _fresh_circuit_breaker(monkeypatch):
-    monkeypatch.setattr(leaderboards.selectors, "_redis_down_until", 0.0)
+    monkeypatch.setattr(leaderboards.cache, "_redis_down_until", 0.0)
 
 
 def scores(entries):
@@ -45,7 +46,7 @@ def test_reads_survive_redis_going_down_and_boards_rebuild_when_it_returns(
     finally:
         embedded_services.start("valkey")
 
-    monkeypatch.setattr(leaderboards.selectors, "_redis_down_until", 0.0)
+    monkeypatch.setattr(leaderboards.cache, "_redis_down_until", 0.0)
     count, entries = board_entries(board, offset=0, limit=100)  # rebuilt on this read
     assert store.state(board) == "ready"
     assert scores(entries) == expected_totals(events)

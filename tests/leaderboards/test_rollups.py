@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from leaderboards import rollups
 from leaderboards.models import DailyRollup, HourlyRollup, RollupWatermark, WeeklyRollup
+from leaderboards.ranking import Window
 from leaderboards.rollups import SAFETY_MARGIN, rollup_watermark, rollups_advance
-from leaderboards.standings import Window, standings_page
+from leaderboards.standings import standings_page
 from tests.factories import PlayerFactory
 
 MS = timedelta(milliseconds=1)

@@ -8,10 +8,9 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
+from leaderboards.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.models import Board
 from leaderboards.services import (
-    DeltaRow,
-    deltas_insert_batch,
     series_create,
     series_current_board,
     series_ensure_windows,

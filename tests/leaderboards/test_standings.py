@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leaderboards.models import Aggregation, SortOrder
+from leaderboards.ranking import Window
 from leaderboards.rollups import SAFETY_MARGIN, rollups_advance
 from leaderboards.standings import (
-    Window,
     standings_around,
     standings_count,
     standings_for_players,

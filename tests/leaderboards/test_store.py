@@ -14,10 +14,11 @@ from django.db import connection, transaction
 
 from ingestion.consumer import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
-from ingestion.selectors import offsets_for_topic
+from leaderboards.cache import cache_apply_batch, cache_build_board
+from leaderboards.deltas import offsets_for_topic
 from leaderboards.models import Aggregation, SortOrder
-from leaderboards.services import cache_apply_batch, cache_build_board
-from leaderboards.standings import Window, standings_page, standings_stream
+from leaderboards.ranking import Window
+from leaderboards.standings import standings_page, standings_stream
 from tests.factories import BoardFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -233,7 +234,7 @@ def test_a_consumer_with_an_old_board_definition_rereads_it(store, feed):
 
 
 def test_a_cached_board_older_than_its_definition_is_dropped(store, feed, monkeypatch):
-    monkeypatch.setattr("leaderboards.services._definitions.max_age", 0.0)
+    monkeypatch.setattr("leaderboards.cache._definitions.max_age", 0.0)
     board = BoardFactory()
     feed.ingest(0, [("a", 1)])
     assert cache_build_board(board) == "ready"

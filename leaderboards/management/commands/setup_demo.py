@@ -12,13 +12,11 @@ Safe to run on every start (it assumes a migrated database):
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -26,7 +24,7 @@ from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
 from leaderboards.models import Aggregation, Board, SortOrder
-from leaderboards.services import board_create, cache_drop_board
+from leaderboards.services import board_create, board_update
 
 ADMIN_USERNAME = "admin"
 API_KEY_NAME = "demo"
@@ -71,19 +69,10 @@ def demo_board_ensure(window: DemoWindow, *, now: datetime) -> tuple[Board, str]
         )
         return board, "created"
     if board.ends_at is not None and board.ends_at <= now and window.ends_at is not None:
-        board.starts_at, board.ends_at = window.starts_at, window.ends_at
-        board.full_clean()
-        board.save(update_fields=["starts_at", "ends_at"])
-        # The cached ranking belongs to the old window; it is rebuilt on the next read.
-        transaction.on_commit(lambda: _drop_cached(board.pk))
+        # The cached ranking belongs to the old window; board_update drops it.
+        board_update(board=board, data={"starts_at": window.starts_at, "ends_at": window.ends_at})
         return board, "moved to the current window"
     return board, "kept"
-
-
-def _drop_cached(board_id: int) -> None:
-    # Redis is only a cache: when it is down the board is not cached there either.
-    with contextlib.suppress(redis.RedisError):
-        cache_drop_board(board_id)
 
 
 class Command(BaseCommand):

@@ -1,0 +1,271 @@
+"""Keeping the Redis copy of boards (leaderboards/store.py) in step with PostgreSQL.
+
+- builds: a board's snapshot loaded into Redis, fenced by the consumer offsets it covers;
+- the consumer's apply step: each committed batch's new deltas onto every cached board;
+- drops, after a commit when a definition changed;
+- the periodic sync: warm live boards, evict finalised ones, check a sample for drift;
+- the read-through that selectors use: Redis first, a build on a miss, None (ask
+  PostgreSQL) when Redis is down, backing off for a few seconds so no request waits on a
+  dead cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils.timezone import now as timezone_now
+
+from leaderboards import metrics
+from leaderboards.deltas import DeltaRow, offsets_for_topic
+from leaderboards.models import Aggregation, Board
+from leaderboards.ranking import Window
+from leaderboards.standings import standings_page, standings_stream
+from leaderboards.store import BoardStore, Unit, get_store
+from leaderboards.windows import epoch_millis
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+REDIS_RETRY_AFTER_SECONDS = 5.0
+_redis_down_until = 0.0
+
+
+# -- builds and drops ---------------------------------------------------------------------
+
+
+def cache_build_board(board: Board, *, force: bool = False) -> str:
+    """Load a board into Redis from a PostgreSQL snapshot, fenced by the consumer offsets
+    the snapshot covers (see leaderboards/store.py). Returns the outcome: ready, busy
+    (another build runs), cached (already there), superseded or stale."""
+    if connection.in_atomic_block:
+        # The snapshot needs a transaction of its own (REPEATABLE READ must be set before
+        # its first query); inside the caller's, leave the board to PostgreSQL reads.
+        return "in_transaction"
+    store = get_store()
+    token = uuid.uuid4().hex
+    if not store.begin_build(board, token, force=force):
+        return "busy" if store.state(board) == "building" else "cached"
+    started = time.monotonic()
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            fences = offsets_for_topic(topic=settings.KAFKA_TOPIC)
+            loaded = store.load_build(board, standings_stream(Window.of_board(board)))
+        outcome = store.finish_build(board, token, fences)
+    except Exception:
+        store.abandon_build(board, token)
+        raise
+    logger.info(
+        "cache build board=%s players=%d outcome=%s in %.0f ms",
+        board.slug,
+        loaded,
+        outcome,
+        (time.monotonic() - started) * 1000,
+    )
+    return outcome
+
+
+def cache_drop_board(board_id: int) -> None:
+    get_store().drop(board_id)
+
+
+def cache_drop_board_on_commit(board_id: int) -> None:
+    """Drop the board's cached copy once the caller's transaction commits: a read between
+    a drop and the commit would rebuild it from the old definition. With Redis down there
+    is nothing to drop; the board is built again when Redis is back."""
+
+    def drop() -> None:
+        try:
+            cache_drop_board(board_id)
+        except redis.RedisError as exc:
+            logger.warning("could not drop the cache of board %s: %s", board_id, exc)
+
+    transaction.on_commit(drop)
+
+
+def cache_drop_all() -> None:
+    """Forget every cached board; reads rebuild them from PostgreSQL."""
+    store = get_store()
+    for board_id in store.cached_board_ids():
+        store.drop(board_id)
+
+
+# -- the consumer's apply step ------------------------------------------------------------
+
+
+class _BoardDefinitions:
+    """Board rows the consumer needs for the cached ids, re-read every few seconds so edits
+    made in the admin reach it."""
+
+    max_age = 5.0
+
+    def __init__(self) -> None:
+        self._boards: dict[int, Board] = {}
+        self._loaded_at = 0.0
+
+    def get(self, ids: set[int], *, reload: bool = False) -> list[Board]:
+        stale = reload or time.monotonic() - self._loaded_at > self.max_age
+        if stale or not ids <= self._boards.keys():
+            self._boards = {board.pk: board for board in Board.objects.filter(pk__in=ids)}
+            self._loaded_at = time.monotonic()
+        return [self._boards[board_id] for board_id in ids if board_id in self._boards]
+
+
+_definitions = _BoardDefinitions()
+
+_COMBINE = {
+    Aggregation.SUM: lambda old, new: old + new,
+    Aggregation.MAX: max,
+    Aggregation.MIN: min,
+}
+
+
+def cache_apply_batch(
+    *, deltas: Sequence[DeltaRow], positions: dict[int, tuple[int, int]]
+) -> dict[int, str]:
+    """Apply the new deltas of one committed batch to every cached board they belong to.
+
+    `positions` maps each partition the batch read to its offsets [from, to), so every
+    cached board advances its fences even when the batch holds nothing for it.
+    """
+    store = get_store()
+    board_ids = store.cached_board_ids()
+    if not board_ids or not positions:
+        return {}
+    by_metric: dict[str, list[DeltaRow]] = {}
+    for row in deltas:
+        by_metric.setdefault(row.metric, []).append(row)
+    outcomes = store.apply(_units_per_board(_definitions.get(board_ids), by_metric, positions))
+    redefined = {board_id for board_id, outcome in outcomes.items() if outcome == "redefined"}
+    if redefined:
+        # Our copy of those boards is older than the build's, or the build's is older than
+        # the database: re-read them, try once more, and drop what still disagrees.
+        boards = _definitions.get(redefined, reload=True)
+        retried = store.apply(_units_per_board(boards, by_metric, positions))
+        for board_id in redefined:
+            if retried.get(board_id, "redefined") == "redefined":
+                store.drop(board_id)
+                retried[board_id] = "stale"
+        outcomes.update(retried)
+    return outcomes
+
+
+def _units_per_board(
+    boards: Sequence[Board],
+    by_metric: dict[str, list[DeltaRow]],
+    positions: dict[int, tuple[int, int]],
+) -> list[tuple[Board, list[Unit]]]:
+    work = []
+    for board in boards:
+        values: dict[int, dict] = {partition: {} for partition in positions}
+        rows = [
+            row
+            for row in by_metric.get(board.metric, ())
+            if board.covers(row.metric, row.created_at)
+        ]
+        if board.aggregation == Aggregation.LAST:
+            # The batch's latest event per player, in the delta log's order (created_at,
+            # then dedupe key: one batch shares one ingest time).
+            for row in sorted(rows, key=lambda r: (r.created_at, r.dedupe_key)):
+                values[row.partition][row.player_id] = (row.delta, epoch_millis(row.created_at))
+        else:
+            combine = _COMBINE[board.aggregation]
+            for row in rows:
+                per_player = values[row.partition]
+                old = per_player.get(row.player_id)
+                per_player[row.player_id] = row.delta if old is None else combine(old, row.delta)
+        units = [Unit(p, start, end, values[p]) for p, (start, end) in positions.items()]
+        work.append((board, units))
+    return work
+
+
+# -- the periodic sync --------------------------------------------------------------------
+
+
+@dataclass
+class CacheSyncReport:
+    warmed: list[str]
+    evicted: list[str]
+    drifted: list[str]
+    checked: int
+
+
+def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> CacheSyncReport:
+    """Keep live boards in Redis (building those a Redis restart dropped), evict finalised
+    ones, and compare a sample of cached boards with PostgreSQL: a board that drifted is
+    logged and rebuilt."""
+    now = now or timezone_now()
+    store = get_store()
+    report = CacheSyncReport(warmed=[], evicted=[], drifted=[], checked=0)
+    grace = timedelta(seconds=settings.LEADERBOARD_FINALIZE_GRACE_SECONDS)
+    for board in Board.objects.live(now, grace=grace):
+        if store.state(board) is None and cache_build_board(board) == "ready":
+            report.warmed.append(board.slug)
+    cached = store.cached_board_ids()
+    for board in Board.objects.finalized().filter(pk__in=cached):
+        store.drop(board.pk)
+        report.evicted.append(board.slug)
+    sample_size = settings.LEADERBOARD_DRIFT_SAMPLE if sample is None else sample
+    candidates = list(Board.objects.filter(pk__in=cached, finalized_at__isnull=True))
+    for board in random.sample(candidates, min(sample_size, len(candidates))):
+        report.checked += 1
+        if _cache_drifted(store, board):
+            logger.warning("cache drift on board=%s: rebuilding from PostgreSQL", board.slug)
+            report.drifted.append(board.slug)
+            cache_build_board(board, force=True)
+    for action, slugs in (
+        ("warmed", report.warmed),
+        ("evicted", report.evicted),
+        ("drifted", report.drifted),
+    ):
+        metrics.CACHE_SYNC.labels(action).inc(len(slugs))
+    return report
+
+
+def _cache_drifted(store: BoardStore, board: Board, limit: int = 1_000) -> bool:
+    """Whether the cached top of the board differs from PostgreSQL's. Both reads are taken
+    as close together as possible; a consumer batch landing in between can make a board
+    look drifted once, which costs only a rebuild."""
+    cached = store.top(board, 0, limit)
+    if cached is None:
+        return False
+    return cached != standings_page(Window.of_board(board), offset=0, limit=limit)
+
+
+# -- the read-through ---------------------------------------------------------------------
+
+
+def cached_read(board: Board, read: Callable[[BoardStore], T | None]) -> T | None:
+    """Run `read(store)` against Redis, building the board first if it is not cached.
+    None means: answer from PostgreSQL."""
+    global _redis_down_until
+    if time.monotonic() < _redis_down_until:
+        metrics.fallback_redis_backoff.inc()
+        return None
+    store = get_store()
+    try:
+        result = read(store)
+        if result is not None:
+            metrics.CACHE_HITS.inc()
+            return result
+        metrics.CACHE_MISSES.inc()
+        outcome = cache_build_board(board)
+        metrics.CACHE_REBUILDS.labels(outcome).inc()
+        return read(store) if outcome == "ready" else None
+    except redis.RedisError as exc:
+        _redis_down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
+        metrics.fallback_redis_error.inc()
+        logger.warning("redis unavailable, reading board %s from PostgreSQL: %s", board.slug, exc)
+        return None

@@ -1,0 +1,146 @@
+"""The score delta log's writes and the consumer offsets stored with them.
+
+The consumer stores each batch in one transaction: its new deltas (duplicates skipped by
+the dedupe key), the late ones counted on finalised boards, and the next offset per
+partition. Cache builds read those offsets in their snapshot (leaderboards/cache.py), which
+is why they live here, beside the deltas, and not with the consumer.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils.timezone import now as timezone_now
+
+from leaderboards.models import Board, ConsumerOffset
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaRow:
+    """An accepted event on its way into the log; `partition` is where it came from, which
+    the Redis fences need."""
+
+    dedupe_key: uuid.UUID
+    player_pk: int
+    player_id: str
+    metric: str
+    delta: int
+    created_at: datetime
+    partition: int
+
+
+# Deltas arrive through COPY into a per-session staging table, then move into the log in
+# one INSERT that skips known dedupe keys: COPY's binary rows cost a fraction of what
+# adapting five parameter arrays does at 20,000 events a second.
+_STAGE_DELTAS_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS delta_stage (
+    dedupe_key uuid, player_id bigint, metric text, delta bigint, created_at timestamptz
+) ON COMMIT DELETE ROWS
+"""
+_COPY_DELTAS_SQL = "COPY delta_stage FROM STDIN (FORMAT BINARY)"
+_INSERT_DELTAS_SQL = """
+INSERT INTO leaderboards_scoredelta (dedupe_key, player_id, metric, delta, created_at)
+SELECT dedupe_key, player_id, metric, delta, created_at FROM delta_stage
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING dedupe_key
+"""
+_DELTA_TYPES = ["uuid", "int8", "text", "int8", "timestamptz"]
+
+
+def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
+    """Insert a batch; returns the rows that were new (duplicates of stored events, or of
+    each other, are skipped). Joins the caller's transaction when there is one (the staging
+    table empties at commit, so COPY and INSERT must share one)."""
+    if not rows:
+        return []
+    # The raw psycopg cursor (Django's has no COPY); errors still surface as Django's.
+    with (
+        transaction.atomic(),
+        connection.wrap_database_errors,
+        connection.connection.cursor() as cursor,
+    ):
+        cursor.execute(_STAGE_DELTAS_SQL)
+        with cursor.copy(_COPY_DELTAS_SQL) as copy:
+            copy.set_types(_DELTA_TYPES)
+            for row in rows:
+                copy.write_row(
+                    (row.dedupe_key, row.player_pk, row.metric, row.delta, row.created_at)
+                )
+        cursor.execute(_INSERT_DELTAS_SQL)
+        inserted = {key for (key,) in cursor.fetchall()}
+        cursor.execute("TRUNCATE delta_stage")
+    new = []
+    for row in rows:
+        if row.dedupe_key in inserted:
+            new.append(row)
+            inserted.discard(row.dedupe_key)  # a duplicate inside the batch counts once
+    return new
+
+
+class _FinalizedWindows:
+    """Windows of boards finalised in the last 30 days, re-read every 30 s: the consumer
+    checks new deltas against them to count events that arrive too late."""
+
+    max_age = 30.0
+    horizon = timedelta(days=30)
+
+    def __init__(self) -> None:
+        self._boards: list[Board] = []
+        self._loaded_at = -self.max_age
+
+    def get(self) -> list[Board]:
+        if time.monotonic() - self._loaded_at > self.max_age:
+            self._boards = list(
+                Board.objects.finalized()
+                .filter(ends_at__gt=timezone_now() - self.horizon)
+                .only("pk", "metric", "starts_at", "ends_at")
+            )
+            self._loaded_at = time.monotonic()
+        return self._boards
+
+
+_finalized = _FinalizedWindows()
+
+
+def deltas_count_late(*, rows: Sequence[DeltaRow]) -> int:
+    """Count new deltas that fall in an already finalised window on those boards (in the
+    caller's transaction); they are stored but change no final result. Returns the total."""
+    late: dict[int, int] = {}
+    for board in _finalized.get():
+        count = sum(1 for row in rows if board.covers(row.metric, row.created_at))
+        if count:
+            late[board.pk] = count
+    for board_id, count in late.items():
+        Board.objects.filter(pk=board_id).update(late_events=F("late_events") + count)
+    return sum(late.values())
+
+
+_SAVE_OFFSETS_SQL = """
+INSERT INTO leaderboards_consumeroffset (topic, partition, next_offset, updated_at)
+SELECT %s, * FROM unnest(%s::int[], %s::bigint[]), now()
+ON CONFLICT (topic, partition)
+DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = EXCLUDED.updated_at
+"""
+
+
+def offsets_save(*, topic: str, next_offsets: dict[int, int]) -> None:
+    """Record the next offset to read per partition. Runs in the caller's transaction, the
+    one that stores the deltas those offsets cover."""
+    if not next_offsets:
+        return
+    partitions = sorted(next_offsets)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SAVE_OFFSETS_SQL, [topic, partitions, [next_offsets[p] for p in partitions]]
+        )
+
+
+def offsets_for_topic(*, topic: str) -> dict[int, int]:
+    """Next offset to read per partition, as stored with the deltas."""
+    return dict(ConsumerOffset.objects.filter(topic=topic).values_list("partition", "next_offset"))

@@ -1,0 +1,32 @@
+-- Swap a finished build in, set its fences and replay the batches queued meanwhile
+-- (runs after apply_units.lua).
+-- KEYS  meta, zset, pending, build, times, build_times
+-- ARGV  token, fences (JSON {partition: next offset} the snapshot covers)
+-- Returns ready, superseded (another build owns the board now; ours is thrown away) or
+-- stale (a queued batch left a gap: the board is dropped).
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
+   or redis.call('HGET', KEYS[1], 'state') ~= 'building' then
+  redis.call('DEL', KEYS[4], KEYS[6])
+  return 'superseded'
+end
+for i, target in ipairs({KEYS[2], KEYS[5]}) do
+  local built = ({KEYS[4], KEYS[6]})[i]
+  if redis.call('EXISTS', built) == 1 then
+    redis.call('RENAME', built, target)
+  else
+    redis.call('DEL', target)
+  end
+end
+redis.call('HSET', KEYS[1], 'state', 'ready')
+for partition, offset in pairs(cjson.decode(ARGV[2])) do
+  redis.call('HSET', KEYS[1], 'p:' .. partition, offset)
+end
+redis.call('PERSIST', KEYS[1])
+for _, payload in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+  if apply_units(KEYS[1], KEYS[2], KEYS[5], payload) == 0 then
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
+    return 'stale'
+  end
+end
+redis.call('DEL', KEYS[3])
+return 'ready'

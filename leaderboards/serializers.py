@@ -1,0 +1,119 @@
+"""Serializers the board and series APIs share: the shapes of a board, a series, an entry
+and a player's standing, and the fields of their inputs."""
+
+from __future__ import annotations
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
+
+from config.pagination import MAX_PAGE_SIZE
+from leaderboards.models import METRIC_PATTERN, Board, Series
+
+DEFAULT_PAGE_SIZE = 50
+# The metric names events may carry (RegexField searches, so anchor the contract's pattern).
+METRIC_REGEX = rf"^(?:{METRIC_PATTERN.pattern})\Z"
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that must carry its offset: a naive time is ambiguous."""
+
+    default_error_messages = {
+        "naive": "Give a time zone offset, e.g. 2026-01-01T00:00:00Z.",
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well formed but impossible, e.g. minute 99
+                parsed = None  # DateTimeField reports it as invalid
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", "example": "02:00"}
+)
+class WallClockTimeField(serializers.TimeField):
+    """A time of day as HH:MM (seconds accepted on input). OpenAPI's `time` format would
+    demand seconds and an offset, which a wall-clock reset time does not have."""
+
+
+class PageFilterSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
+    )
+    offset = serializers.IntegerField(min_value=0, default=0)
+
+
+@extend_schema_serializer(component_name="Entry")
+class EntryOutputSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    player_id = serializers.CharField()
+    display_name = serializers.CharField()
+    score = serializers.IntegerField()
+
+
+@extend_schema_serializer(component_name="PlayerStanding")
+class PlayerStandingOutputSerializer(serializers.Serializer):
+    player_id = serializers.CharField()
+    display_name = serializers.CharField()
+    rank = serializers.IntegerField()
+    score = serializers.IntegerField()
+
+
+@extend_schema_serializer(component_name="Board")
+class BoardOutputSerializer(serializers.ModelSerializer):
+    series = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    url = serializers.HyperlinkedIdentityField(view_name="api-board-detail", lookup_field="slug")
+    entries_url = serializers.HyperlinkedIdentityField(
+        view_name="api-board-entries", lookup_field="slug"
+    )
+
+    class Meta:
+        model = Board
+        fields = [
+            "slug",
+            "name",
+            "metric",
+            "starts_at",
+            "ends_at",
+            "aggregation",
+            "sort_order",
+            "status",
+            "finalized_at",
+            "series",
+            "url",
+            "entries_url",
+        ]
+
+
+@extend_schema_serializer(component_name="Series")
+class SeriesOutputSerializer(serializers.ModelSerializer):
+    reset_time = WallClockTimeField(format="%H:%M")
+    url = serializers.HyperlinkedIdentityField(view_name="api-series-detail", lookup_field="slug")
+    current_url = serializers.HyperlinkedIdentityField(
+        view_name="api-series-current", lookup_field="slug"
+    )
+    boards_url = serializers.HyperlinkedIdentityField(
+        view_name="api-series-boards", lookup_field="slug"
+    )
+
+    class Meta:
+        model = Series
+        fields = [
+            "slug",
+            "name",
+            "metric",
+            "period",
+            "reset_time",
+            "reset_weekday",
+            "timezone",
+            "aggregation",
+            "sort_order",
+            "url",
+            "current_url",
+            "boards_url",
+        ]
