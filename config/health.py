@@ -20,7 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from ingestion import kafka
+from config.kafka import client_config
 
 REDIS_TIMEOUT_SECONDS = 1.0
 KAFKA_TIMEOUT_SECONDS = 2.0
@@ -50,7 +50,7 @@ def check_redis() -> None:
 
 def check_kafka() -> None:
     # librdkafka's own complaints (connection refused, ...) go through Python logging.
-    admin = AdminClient(kafka.client_config(logger=logging.getLogger("config.health.kafka")))
+    admin = AdminClient(client_config(logger=logging.getLogger("config.health.kafka")))
     admin.list_topics(timeout=KAFKA_TIMEOUT_SECONDS)
 
 

@@ -44,6 +44,7 @@ from django.db import (
     transaction,
 )
 
+from config.kafka import client_config
 from config.logging import log_context
 from ingestion import metrics
 from ingestion.events import (
@@ -54,7 +55,7 @@ from ingestion.events import (
     decode_event,
     ingest_limits,
 )
-from ingestion.kafka import client_config, ensure_topic
+from ingestion.kafka import ensure_topic
 from ingestion.services import RejectedMessage, rejected_events_store
 from leaderboards.cache import cache_apply_batch, cache_drop_all
 from leaderboards.deltas import (

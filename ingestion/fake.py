@@ -23,11 +23,8 @@ from confluent_kafka import KafkaError
 from django.conf import settings
 
 from ingestion.kafka import ensure_topic, make_producer, produce_events
+from leaderboards.traffic import DELTA_BANDS, PLAYER_SKEW
 
-# Zipf exponent: with 10,000 players the top 1% produce about two thirds of the events.
-PLAYER_SKEW = 1.1
-# (probability, lowest, highest): most deltas are small, a few are big wins.
-DELTA_BANDS = ((0.90, 1, 50), (0.09, 51, 500), (0.01, 501, 5_000))
 CHUNK = 1_000
 
 

@@ -1,4 +1,5 @@
-"""Kafka plumbing: client configuration, the topic, and a producer for score events."""
+"""Kafka plumbing: the score topic and a producer for score events (clients connect as
+config/kafka.py says)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,13 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 
+from config.kafka import client_config
+
 logger = logging.getLogger(__name__)
 
 # How long an HTTP request waits for Kafka to acknowledge its events, and for the topic.
 PRODUCE_TIMEOUT_SECONDS = 10.0
 TOPIC_TIMEOUT_SECONDS = 10.0
-
-
-def client_config(**overrides) -> dict:
-    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, **overrides}
 
 
 def ensure_topic(

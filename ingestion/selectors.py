@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from ingestion.kafka import client_config
+from config.kafka import client_config
 from ingestion.models import RejectedEvent
 from leaderboards.models import Board, ConsumerOffset
 from leaderboards.store import get_store

@@ -5,11 +5,11 @@ metric of their own, or reuses them when a previous run left them there; rolls t
 and times a 7-day top-50 from the rollups against the plain GROUP BY over the delta log.
 
 Play comes in sessions of five events four to seven minutes apart, started at uniformly
-random times. Who plays a session follows the skew of ingestion/fake.py (the demo and
-ingest-benchmark traffic): Zipf-like weight 1/rank^1.1 (continuous approximation), so the
+random times. Who plays a session follows the skew of leaderboards/traffic.py (as the demo
+and ingest-benchmark traffic do): Zipf-like weight 1/rank^1.1 (continuous approximation), so the
 busiest player plays about one session in ten and most play a handful a month; about
 14,000 players play on a given day and 47,000 in a week, of the 84,000 who play at all.
-Deltas come from fake.py's bands (mostly 1..50, now and then up to 5,000). The data is
+Deltas come from its bands (mostly 1..50, now and then up to 5,000). The data is
 made in SQL, set-based, a million deltas per transaction, in event-time order.
 """
 
@@ -23,10 +23,11 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 
-from ingestion.fake import DELTA_BANDS, PLAYER_SKEW
 from leaderboards.models import Aggregation, SortOrder
+from leaderboards.ranking import Window
 from leaderboards.rollups import SAFETY_MARGIN, rollups_advance
-from leaderboards.standings import Window, standings_page
+from leaderboards.standings import standings_page
+from leaderboards.traffic import DELTA_BANDS, PLAYER_SKEW
 
 METRIC = "bench-standings"
 PLAYER_PREFIX = "bench-"

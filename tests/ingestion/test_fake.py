@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from django.core.management import call_command
 
+from config.kafka import client_config
 from ingestion.events import Limits, ScoreEvent, validate_event
 from ingestion.fake import fake_events, format_time
-from ingestion.kafka import client_config
 
 LIMITS = Limits(max_abs_delta=1_000_000_000, max_clock_skew=timedelta(minutes=5))
 NOW = datetime(2026, 11, 22, 12, 0, 0, 123456, tzinfo=UTC)

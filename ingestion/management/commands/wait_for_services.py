@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from ingestion.kafka import client_config
+from config.kafka import client_config
 
 POLL_SECONDS = 0.5
 REPORT_EVERY_SECONDS = 10.0
