@@ -1,6 +1,6 @@
 """The score consumer: Kafka batches into the delta log, then into Redis.
 
-One batch, in the order DESIGN.md gives:
+One batch, in this order:
 
 1. consume up to N messages;
 2. decode and validate them (bad ones become rejected events, never exceptions);
@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import redis
 from confluent_kafka import (
@@ -69,6 +70,8 @@ from leaderboards.windows import EPOCH
 from players.services import players_ensure
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Sentinel "from" offset for a partition whose broker log restarted below our position:
 # the cached boards are dropped and rebuilt from PostgreSQL.
@@ -348,29 +351,44 @@ class ScoreConsumer:
         return position
 
     def _store_with_retry(self, batch: DecodedBatch) -> list[DeltaRow] | None:
-        delay = 0.5
         while True:
             try:
-                stored = store_batch(topic=self.topic, batch=batch, known_players=self.player_pks)
+                stored = self._with_database(
+                    lambda: store_batch(
+                        topic=self.topic, batch=batch, known_players=self.player_pks
+                    ),
+                    doing="storing a batch",
+                )
             except IntegrityError:
                 # A cached player was deleted meanwhile: forget the cache and look them up.
                 if not self.player_pks:
                     raise
                 self.player_pks = {}
                 continue
-            except (OperationalError, InterfaceError) as exc:
-                if self.stopping:
-                    return None
-                logger.error("database unavailable, retrying in %.1fs: %s", delay, exc)
-                metrics.DB_RETRIES.inc()
-                connection.close()
-                self._sleep(delay)
-                delay = min(delay * 2, 30.0)
-                continue
+            if stored is None:
+                return None
             if len(self.player_pks) > PLAYER_CACHE_SIZE:
                 self.player_pks = {}
             self.player_pks.update(stored.looked_up)
             return stored.new
+
+    def _with_database(self, work: Callable[[], T], *, doing: str) -> T | None:
+        """`work()`, tried again with backoff while the database is unavailable; None when
+        the consumer is told to stop meanwhile."""
+        delay = 0.5
+        while True:
+            try:
+                return work()
+            except (OperationalError, InterfaceError) as exc:
+                if self.stopping:
+                    return None
+                logger.error(
+                    "database unavailable while %s, retrying in %.1fs: %s", doing, delay, exc
+                )
+                metrics.DB_RETRIES.inc()
+                connection.close()
+                self._sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -417,15 +435,7 @@ class ScoreConsumer:
         logger.info("revoked partitions %s", [tp.partition for tp in partitions])
 
     def _stored_offsets(self) -> dict[int, int]:
-        delay = 0.5
-        while True:
-            try:
-                return offsets_for_topic(topic=self.topic)
-            except (OperationalError, InterfaceError) as exc:
-                if self.stopping:
-                    return {}
-                logger.error("database unavailable at assignment, retrying: %s", exc)
-                metrics.DB_RETRIES.inc()
-                connection.close()
-                self._sleep(delay)
-                delay = min(delay * 2, 30.0)
+        stored = self._with_database(
+            lambda: offsets_for_topic(topic=self.topic), doing="reading the stored offsets"
+        )
+        return stored if stored is not None else {}
