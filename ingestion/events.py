@@ -29,7 +29,7 @@ MAX_EVENT_BYTES = 64 * 1024
 # Anything stamped before this is a unit mistake (seconds sent as milliseconds) or junk.
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
-# Canonical field name first, then the aliases producers built from the seed designs send.
+# Canonical field name first, then the aliases older producers send.
 FIELD_ALIASES = {
     "player_id": ("player_id", "playerId"),
     "created_at": ("created_at", "createdAt", "timestamp"),

@@ -3,7 +3,7 @@
 Activity is skewed the way real games are: player ids are ranked by a Zipf-like weight
 (rank k is picked with weight 1/k^s), so a handful of players produce most events and a
 long tail shows up now and then. Deltas are positive, mostly small, with the occasional
-big win. Every event follows the contract in DESIGN.md.
+big win. Every event follows the contract of ingestion/events.py.
 
 - `fake_events()` yields events as fast as it can (benchmarks, tests);
 - `FakeTraffic` sends them to Kafka at a steady rate (`manage.py produce_fake_events`).

@@ -16,7 +16,7 @@ Per board:
 - `lb:{<id>}:t`       for `last` boards, each member's event time (epoch ms);
   `lb:{<id>}:build-t` the same under construction.
 
-And `lb:cached`, the set of board ids that are cached (the seed design's leaderboardSync).
+And `lb:cached`, the set of board ids that are cached.
 
 Why fences: a build reads PostgreSQL while the consumer keeps committing. The snapshot is
 taken together with the consumer offsets it covers (they are written in the same
