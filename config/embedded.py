@@ -37,7 +37,7 @@ STATE_DIR = Path(os.environ.get("DEVSTACK_DIR", BASE_DIR / ".devstack"))
 
 # Ports for `make run`; chosen away from the usual 5432/6379/9092 so a real local
 # service does not collide with the embedded one. config/settings.py's DEFAULT_*_URL name
-# them too, written out so that production never imports this module; tests/test_embedded.py
+# them too, written out so that production never imports this module; tests/config/test_embedded.py
 # checks that the two agree.
 DEFAULT_PORTS = {"postgres": 55432, "valkey": 56379, "kafka": 59092}
 DATABASE_NAME = "leaderboards"

@@ -19,7 +19,7 @@ from config.env import env_bool, env_choice, env_int, env_list
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # The embedded services of `make run`, on config/embedded.py's DEFAULT_PORTS: written out,
-# not imported, so production never imports that module (tests/test_embedded.py checks
+# not imported, so production never imports that module (tests/config/test_embedded.py checks
 # that the two agree).
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:55432/leaderboards"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:56379/0"

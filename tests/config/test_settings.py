@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_choice, env_int, env_list
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 NAME = "LEADERBOARDS_TEST_SETTING"
 
 

@@ -16,7 +16,7 @@ import pytest
 from config import embedded
 from config import settings as project_settings
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 START_VALKEY = """
 import sys, time
