@@ -1,7 +1,8 @@
 """Prometheus metrics of the Redis board cache, counted where reads meet it
-(`leaderboards.selectors._cached`) and by the cache-sync task. The read counters live in
+(`leaderboards.cache.cached_read`) and by the cache-sync task. The read counters live in
 the web process's default registry, so django-prometheus serves them at the web app's
-/metrics; the cache-sync counter lives in the Celery worker, which serves no endpoint yet.
+/metrics; the cache-sync counter lives in the Celery worker, which serves it on
+WORKER_METRICS_PORT (config/celery_app.py).
 
 A hit is a read Redis answered at once; a miss found the board absent (or building) and
 tried to build it, with the build's outcome in `leaderboards_cache_rebuilds_total`;
