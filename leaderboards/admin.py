@@ -152,7 +152,7 @@ class SeriesAdmin(admin.ModelAdmin):
     @admin.display(description="current window")
     def current_board(self, series: Series) -> str:
         now = timezone.now()
-        board = series.boards.filter(starts_at__lte=now, ends_at__gt=now).first()
+        board = series.boards.live(now).first()
         if board is None:
             return "-"
         url = reverse("admin:leaderboards_board_change", args=[board.pk])

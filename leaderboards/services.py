@@ -191,7 +191,7 @@ def boards_finalize_due(*, now: datetime | None = None) -> list[int]:
     """Finalise every board whose window ended more than the grace period ago."""
     now = now or timezone_now()
     grace = timedelta(seconds=settings.LEADERBOARD_FINALIZE_GRACE_SECONDS)
-    due = Board.objects.filter(finalized_at__isnull=True, ends_at__lte=now - grace)
+    due = Board.objects.ended(now - grace)
     return [
         board_id
         for board_id in due.values_list("pk", flat=True)
