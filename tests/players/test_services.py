@@ -1,0 +1,72 @@
+"""players/services.py: `players_ensure` creates the players it does not know, in one
+statement, and answers the primary key of every external id it is given."""
+
+from __future__ import annotations
+
+import pytest
+
+from players.models import Player
+from players.services import players_ensure
+from tests.factories import PlayerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_missing_players_are_created_and_their_keys_returned():
+    pks = players_ensure(external_ids=["p1", "p2"])
+
+    assert pks.keys() == {"p1", "p2"}
+    assert dict(Player.objects.values_list("external_id", "pk")) == pks
+
+
+def test_known_players_keep_their_keys_and_are_not_created_again():
+    known = PlayerFactory(external_id="p1", display_name="Ada")
+
+    pks = players_ensure(external_ids=["p1"])
+
+    assert pks == {"p1": known.pk}
+    assert Player.objects.count() == 1
+    known.refresh_from_db()
+    assert known.display_name == "Ada"  # the existing row is left as it was
+
+
+def test_new_and_known_players_in_one_call_all_get_their_keys():
+    known = PlayerFactory(external_id="known")
+
+    pks = players_ensure(external_ids=["new-1", "known", "new-2"])
+
+    assert pks.keys() == {"new-1", "known", "new-2"}
+    assert pks["known"] == known.pk
+    assert Player.objects.count() == 3
+    assert dict(Player.objects.values_list("external_id", "pk")) == pks
+
+
+def test_an_id_given_several_times_makes_one_player():
+    pks = players_ensure(external_ids=["p1", "p1", "p2", "p1"])
+
+    assert pks.keys() == {"p1", "p2"}
+    assert Player.objects.filter(external_id="p1").count() == 1
+    assert Player.objects.count() == 2
+
+
+def test_no_ids_return_an_empty_mapping_and_create_nothing():
+    assert players_ensure(external_ids=[]) == {}
+    assert players_ensure(external_ids=iter(())) == {}
+    assert not Player.objects.exists()
+
+
+def test_ids_differing_only_in_case_are_different_players():
+    PlayerFactory(external_id="a")
+
+    pks = players_ensure(external_ids=["a", "A", "é", "e\u0301"])
+
+    assert len(set(pks.values())) == 4
+    assert sorted(Player.objects.values_list("external_id", flat=True)) == sorted(
+        ["a", "A", "é", "e\u0301"]
+    )
+
+
+def test_a_generator_of_ids_is_read_once_and_fully():
+    pks = players_ensure(external_ids=(f"p{i}" for i in range(3)))
+
+    assert pks.keys() == {"p0", "p1", "p2"}
