@@ -19,6 +19,9 @@ SELECT p.id, p.external_id FROM players_player p JOIN input USING (external_id)
 """
 
 
+_LOOKUP_SQL = "SELECT id, external_id FROM players_player WHERE external_id = ANY(%(ids)s)"
+
+
 def players_ensure(*, external_ids: Iterable[str]) -> dict[str, int]:
     """Primary keys for these external ids, creating the players that are new, in one
     statement. Runs in the caller's transaction."""
@@ -27,4 +30,11 @@ def players_ensure(*, external_ids: Iterable[str]) -> dict[str, int]:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(_ENSURE_SQL, {"ids": ids})
-        return {external_id: pk for pk, external_id in cursor.fetchall()}
+        pks = {external_id: pk for pk, external_id in cursor.fetchall()}
+        if len(pks) < len(ids):
+            # Another transaction inserted some of them while ours waited on their rows:
+            # the insert skipped them and the statement's snapshot predates them. A new
+            # statement sees them (READ COMMITTED).
+            cursor.execute(_LOOKUP_SQL, {"ids": [i for i in ids if i not in pks]})
+            pks.update({external_id: pk for pk, external_id in cursor.fetchall()})
+        return pks

@@ -70,3 +70,42 @@ def test_a_generator_of_ids_is_read_once_and_fully():
     pks = players_ensure(external_ids=(f"p{i}" for i in range(3)))
 
     assert pks.keys() == {"p0", "p1", "p2"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_player_another_transaction_creates_meanwhile_is_returned_too():
+    """Two consumers meeting the same new player: the second's insert waits on the first's
+    uncommitted row, skips it once that commits, and must still answer its key."""
+    import threading
+
+    import psycopg
+    from django.db import connection
+
+    db = connection.settings_dict
+    other = psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"],
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        autocommit=False,
+    )
+    other.execute("INSERT INTO players_player (external_id) VALUES ('x')")
+    answer: dict = {}
+
+    def ensure_in_a_thread() -> None:
+        try:
+            answer.update(players_ensure(external_ids=["x", "y"]))
+        finally:
+            connection.close()  # the thread's own connection
+
+    ensure = threading.Thread(target=ensure_in_a_thread, daemon=True)
+    ensure.start()
+    ensure.join(1.0)  # blocked on the other transaction's row for 'x'
+    assert ensure.is_alive()
+    other.commit()
+    other.close()
+    ensure.join(10)
+
+    assert answer.keys() == {"x", "y"}
+    assert answer == dict(Player.objects.values_list("external_id", "pk"))
