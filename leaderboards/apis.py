@@ -63,13 +63,6 @@ class BoardListApi(APIView):
         aggregation = serializers.ChoiceField(choices=Aggregation.choices, default="sum")
         sort_order = serializers.ChoiceField(choices=SortOrder.choices, default="desc")
 
-        def validate(self, attrs):
-            if attrs["ends_at"] is not None and attrs["ends_at"] <= attrs["starts_at"]:
-                raise serializers.ValidationError(
-                    {"ends_at": "Must be after starts_at (the window is [starts_at, ends_at))."}
-                )
-            return attrs
-
     OutputSerializer = BoardOutputSerializer
 
     @extend_schema(

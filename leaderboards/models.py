@@ -166,6 +166,14 @@ class Board(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        # The check constraint holds the database to it; this says so on the field.
+        starts_at, ends_at = self.starts_at, self.ends_at
+        if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+            raise ValidationError(
+                {"ends_at": "Must be after starts_at (the window is [starts_at, ends_at))."}
+            )
+
     def status_at(self, now) -> str:
         if self.finalized_at is not None:
             return BoardStatus.FINALIZED
