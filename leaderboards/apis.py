@@ -41,7 +41,6 @@ from leaderboards.serializers import (
     BoardOutputSerializer,
     EntryOutputSerializer,
     PageFilterSerializer,
-    PlayerStandingOutputSerializer,
 )
 from leaderboards.services import board_create
 from players.models import PLAYER_ID_MAX_LENGTH
@@ -168,7 +167,7 @@ class BoardPlayerApi(APIView):
     class FilterSerializer(serializers.Serializer):
         around = serializers.IntegerField(min_value=0, max_value=MAX_AROUND, required=False)
 
-    OutputSerializer = PlayerStandingOutputSerializer
+    OutputSerializer = EntryOutputSerializer
 
     @extend_schema(
         operation_id="boards_players_retrieve",

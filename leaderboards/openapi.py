@@ -10,7 +10,6 @@ from config.openapi import EXAMPLE_BASE_URL, not_found, page_example, page_of
 from leaderboards.serializers import (
     BoardOutputSerializer,
     EntryOutputSerializer,
-    PlayerStandingOutputSerializer,
     SeriesOutputSerializer,
 )
 
@@ -74,7 +73,7 @@ SERIES_PAGE = page_of("SeriesPage", SeriesOutputSerializer(many=True))
 PLAYER_STANDING_AROUND = inline_serializer(
     "PlayerStandingAround",
     fields={
-        **PlayerStandingOutputSerializer().get_fields(),
+        **EntryOutputSerializer().get_fields(),
         "around": EntryOutputSerializer(
             many=True, required=False, help_text="Present only with ?around=N."
         ),

@@ -1,5 +1,5 @@
-"""Serializers the board and series APIs share: the shapes of a board, a series, an entry
-and a player's standing, and the fields of their inputs."""
+"""Serializers the board and series APIs share: the shapes of a board, a series and an
+entry (a ranked player: also what a player's standing answers), and fields of inputs."""
 
 from __future__ import annotations
 
@@ -53,14 +53,6 @@ class EntryOutputSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     player_id = serializers.CharField()
     display_name = serializers.CharField()
-    score = serializers.IntegerField()
-
-
-@extend_schema_serializer(component_name="PlayerStanding")
-class PlayerStandingOutputSerializer(serializers.Serializer):
-    player_id = serializers.CharField()
-    display_name = serializers.CharField()
-    rank = serializers.IntegerField()
     score = serializers.IntegerField()
 
 
