@@ -78,11 +78,11 @@ class _Probes:
             with self.lock:
                 waiting = [p for p in self.sent if p not in self.seen]
             if waiting:
-                found = store.ranks(self.board, waiting) or {}
+                page = store.ranks(self.board, waiting)
                 now = time.perf_counter()
                 with self.lock:
-                    for player in found:
-                        self.seen[player] = now
+                    for standing in page.standings if page else ():
+                        self.seen[standing.player_id] = now
             time.sleep(0.002)
 
     def wait_all(self, timeout: float) -> None:

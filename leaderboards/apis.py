@@ -9,7 +9,8 @@ score); within a tie, players are ordered by external id, byte-wise.
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
+from dataclasses import asdict
+
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -32,6 +33,7 @@ from config.openapi import (
 )
 from config.pagination import counted_page_response, paginated_response
 from leaderboards import openapi as docs
+from leaderboards.catalog import catalog
 from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Board, SortOrder
 from leaderboards.ranking import Window
 from leaderboards.selectors import board_around, board_entries, board_ranks, window_entries
@@ -121,7 +123,7 @@ class BoardDetailApi(APIView):
         },
     )
     def get(self, request, slug: str):
-        board = get_object_or_404(Board, slug=slug)
+        board = catalog.board(slug)
         return Response(self.OutputSerializer(board, context={"request": request}).data)
 
 
@@ -150,14 +152,15 @@ class BoardEntriesApi(APIView):
         },
     )
     def get(self, request, slug: str):
-        board = get_object_or_404(Board, slug=slug)
+        board = catalog.board(slug)
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         offset, limit = filters.validated_data["offset"], filters.validated_data["limit"]
         count, entries = board_entries(board, offset=offset, limit=limit)
-        results = EntryOutputSerializer(entries, many=True).data
+        # Entries are rendered as they are (config/renderers.py): EntryOutputSerializer
+        # documents their shape.
         return counted_page_response(
-            request, count=count, offset=offset, limit=limit, results=results
+            request, count=count, offset=offset, limit=limit, results=entries
         )
 
 
@@ -188,7 +191,7 @@ class BoardPlayerApi(APIView):
         },
     )
     def get(self, request, slug: str, player_id: str):
-        board = get_object_or_404(Board, slug=slug)
+        board = catalog.board(slug)
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         around = filters.validated_data.get("around")
@@ -199,9 +202,9 @@ class BoardPlayerApi(APIView):
         me = next((entry for entry in entries if entry.player_id == player_id), None)
         if me is None:
             raise NotFound(f"Player {player_id!r} has no score on board {board.slug!r}.")
-        data = dict(self.OutputSerializer(me).data)
+        data = asdict(me)
         if around is not None:
-            data["around"] = EntryOutputSerializer(entries, many=True).data
+            data["around"] = entries
         return Response(data)
 
 
@@ -240,14 +243,14 @@ class BoardRanksApi(APIView):
         examples=docs.RANKS_EXAMPLES,
     )
     def post(self, request, slug: str):
-        board = get_object_or_404(Board, slug=slug)
+        board = catalog.board(slug)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         player_ids = list(dict.fromkeys(serializer.validated_data["player_ids"]))
         entries = board_ranks(board, player_ids=player_ids)
         found = {entry.player_id for entry in entries}
         missing = [player_id for player_id in player_ids if player_id not in found]
-        return Response(self.OutputSerializer({"results": entries, "missing": missing}).data)
+        return Response({"results": entries, "missing": missing})
 
 
 class StandingsApi(APIView):
@@ -304,7 +307,6 @@ class StandingsApi(APIView):
         )
         offset, limit = params["offset"], params["limit"]
         count, entries = window_entries(window, offset=offset, limit=limit)
-        results = EntryOutputSerializer(entries, many=True).data
         return counted_page_response(
-            request, count=count, offset=offset, limit=limit, results=results
+            request, count=count, offset=offset, limit=limit, results=entries
         )

@@ -4,15 +4,17 @@
 - the consumer's apply step: each committed batch's new deltas onto every cached board;
 - drops, after a commit when a definition changed;
 - the periodic sync: warm live boards, evict finalised ones, check a sample for drift;
-- the read-through that selectors use: Redis first, a build on a miss, None (ask
-  PostgreSQL) when Redis is down, backing off for a few seconds so no request waits on a
-  dead cache.
+- players' display names beside the boards, loaded with the first build;
+- the read-through that selectors use: Redis first; on a miss, None (ask PostgreSQL, whose
+  rollups answer fast) while the board is built in the background; None as well when
+  Redis is down, backing off for a few seconds so no request waits on a dead cache.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,19 +28,18 @@ from django.db import connection, transaction
 from django.utils.timezone import now as timezone_now
 
 from leaderboards import metrics
+from leaderboards.catalog import catalog
 from leaderboards.deltas import DeltaRow, offsets_for_topic
 from leaderboards.models import Aggregation, Board
 from leaderboards.ranking import Window
 from leaderboards.standings import standings_page, standings_stream
-from leaderboards.store import BoardStore, Unit, get_store
+from leaderboards.store import BoardStore, Unit, get_store, redis_failed, redis_unavailable
 from leaderboards.windows import epoch_millis
+from players.selectors import player_names_stream
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-REDIS_RETRY_AFTER_SECONDS = 5.0
-_redis_down_until = 0.0
 
 
 # -- builds and drops ---------------------------------------------------------------------
@@ -58,6 +59,7 @@ def cache_build_board(board: Board, *, force: bool = False) -> str:
         return "busy" if store.state(board) == "building" else "cached"
     started = time.monotonic()
     try:
+        cache_names_ensure(store)
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -203,12 +205,15 @@ class CacheSyncReport:
 
 
 def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> CacheSyncReport:
-    """Keep live boards in Redis (building those a Redis restart dropped), evict finalised
-    ones, and compare a sample of cached boards with PostgreSQL: a board that drifted is
-    logged and rebuilt."""
+    """Rewrite the definitions catalog, load display names if Redis lost them, keep live
+    boards in Redis (building those a Redis restart dropped), evict finalised ones, and
+    compare a sample of cached boards with PostgreSQL: a board that drifted is logged and
+    rebuilt."""
     now = now or timezone_now()
     store = get_store()
     report = CacheSyncReport(warmed=[], evicted=[], drifted=[], checked=0)
+    catalog.refresh()
+    cache_names_ensure(store)
     grace = timedelta(seconds=settings.LEADERBOARD_FINALIZE_GRACE_SECONDS)
     for board in Board.objects.live(now, grace=grace):
         if store.state(board) is None and cache_build_board(board) == "ready":
@@ -244,14 +249,36 @@ def _cache_drifted(store: BoardStore, board: Board, limit: int = 1_000) -> bool:
     return cached != standings_page(Window.of_board(board), offset=0, limit=limit)
 
 
+# -- display names ------------------------------------------------------------------------
+
+
+def cache_names_ensure(store: BoardStore | None = None) -> int | None:
+    """Load every player's display name into Redis unless it is loaded (after a flush, say):
+    the read scripts answer with them. Returns how many were loaded, None if they were
+    there. Safe beside name changes (store.names_load keeps the newer ones)."""
+    store = store or get_store()
+    if store.names_loaded():
+        return None
+    started = time.monotonic()
+    with transaction.atomic():  # the stream runs through a server-side cursor
+        loaded = store.names_load(player_names_stream())
+    logger.info("cache names loaded: %d in %.0f ms", loaded, (time.monotonic() - started) * 1000)
+    return loaded
+
+
 # -- the read-through ---------------------------------------------------------------------
 
 
+# Inline builds block the read that misses; tests that check reads served from Redis
+# turn it on, production leaves it off.
+build_inline = False
+_builds: dict[int, threading.Thread] = {}
+
+
 def cached_read(board: Board, read: Callable[[BoardStore], T | None]) -> T | None:
-    """Run `read(store)` against Redis, building the board first if it is not cached.
-    None means: answer from PostgreSQL."""
-    global _redis_down_until
-    if time.monotonic() < _redis_down_until:
+    """Run `read(store)` against Redis. None means: answer from PostgreSQL, because the
+    board is not cached (it is being built in the background) or Redis is down."""
+    if redis_unavailable():
         metrics.fallback_redis_backoff.inc()
         return None
     store = get_store()
@@ -261,11 +288,46 @@ def cached_read(board: Board, read: Callable[[BoardStore], T | None]) -> T | Non
             metrics.CACHE_HITS.inc()
             return result
         metrics.CACHE_MISSES.inc()
+        if not build_inline:
+            if not connection.in_atomic_block:  # else the build could not see its writes
+                cache_build_in_background(board)
+            return None
         outcome = cache_build_board(board)
         metrics.CACHE_REBUILDS.labels(outcome).inc()
         return read(store) if outcome == "ready" else None
     except redis.RedisError as exc:
-        _redis_down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
+        redis_failed()
         metrics.fallback_redis_error.inc()
         logger.warning("redis unavailable, reading board %s from PostgreSQL: %s", board.slug, exc)
         return None
+
+
+def cache_build_in_background(board: Board) -> threading.Thread:
+    """Build the board in a thread of this process, unless one already is (builds in other
+    processes are fenced off by the store: only one runs)."""
+    running = _builds.get(board.pk)
+    if running is not None and running.is_alive():
+        return running
+    thread = threading.Thread(
+        target=_build_in_thread, args=(board,), name=f"cache-build-{board.pk}", daemon=True
+    )
+    _builds[board.pk] = thread
+    thread.start()
+    return thread
+
+
+def _build_in_thread(board: Board) -> None:
+    try:
+        outcome = cache_build_board(board)
+        metrics.CACHE_REBUILDS.labels(outcome).inc()
+    except Exception:
+        logger.exception("background cache build of board %s failed", board.slug)
+    finally:
+        connection.close()  # the thread's own
+
+
+def cache_builds_wait(timeout: float = 30.0) -> None:
+    """Wait for this process's background builds to finish (tests, shutdown)."""
+    deadline = time.monotonic() + timeout
+    for thread in list(_builds.values()):
+        thread.join(max(0.0, deadline - time.monotonic()))

@@ -8,7 +8,7 @@ byte-wise, which is both Redis' member order and PostgreSQL's `COLLATE "C"`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from leaderboards.models import Aggregation, SortOrder
@@ -42,6 +42,9 @@ class Standing:
 class Page:
     count: int
     standings: list[Standing]
+    # Display names of the standings' players when the source holds them (Redis does),
+    # else None: ask PostgreSQL. A player without a name maps to "" or is absent.
+    names: dict[str, str] | None = field(default=None, compare=False)
 
 
 def competition_ranked(

@@ -1,8 +1,10 @@
 """Reads of boards: from Redis when the board is cached, from PostgreSQL otherwise, from
 the frozen rows once it is final; with players' display names.
 
-A board missing from Redis is built on first read, and when Redis is down reads go to
-PostgreSQL (leaderboards/cache.py's cached_read).
+A read of a cached board asks Redis once (one script answers the ranks and the names) and
+PostgreSQL never: views get the board from leaderboards/catalog.py. A board missing from
+Redis is answered from PostgreSQL while it is built in the background, and when Redis is
+down reads go to PostgreSQL (leaderboards/cache.py's cached_read).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import F
+from django.http import Http404
 from django.utils import timezone
 
 from leaderboards.cache import cached_read
+from leaderboards.catalog import catalog
 from leaderboards.final import final_around, final_for_players, final_page, final_stream
-from leaderboards.models import Board
+from leaderboards.models import Board, Series
 from leaderboards.ranking import Page, Standing, Window
 from leaderboards.standings import (
     standings_around,
@@ -27,6 +31,7 @@ from leaderboards.standings import (
     standings_page,
     standings_ranked_stream,
 )
+from leaderboards.windows import series_windows_from
 from players.selectors import player_display_names
 
 
@@ -44,10 +49,32 @@ def boards_live(*, now: datetime | None = None) -> list[Board]:
     return list(Board.objects.live(now).order_by(F("ends_at").asc(nulls_last=True), "slug"))
 
 
-def _with_names(standings: Sequence[Standing]) -> list[Entry]:
-    names = player_display_names(external_ids=[s.player_id for s in standings])
+def series_board_now(series: Series, *, now: datetime | None = None) -> Board | None:
+    """The board of the series' window running now, from the catalog (no query); None
+    when it does not exist yet (services.series_current_board creates it)."""
+    (window,) = series_windows_from(
+        now or timezone.now(),
+        1,
+        period=series.period,
+        reset_time=series.reset_time,
+        reset_weekday=series.reset_weekday,
+        timezone=series.timezone,
+    )
+    try:
+        board = catalog.board(window.slug(series.slug, series.period))
+    except Http404:
+        return None
+    return board if board.series_id == series.pk else None
+
+
+def _with_names(standings: Sequence[Standing], names: dict[str, str] | None = None) -> list[Entry]:
+    """Entries of the standings, named from `names` (what Redis answered with) or, when
+    the source holds none, from PostgreSQL."""
+    if names is None:
+        names = player_display_names(external_ids=[s.player_id for s in standings])
     return [
-        Entry(s.rank, s.player_id, names.get(s.player_id, s.player_id), s.score) for s in standings
+        Entry(s.rank, s.player_id, names.get(s.player_id) or s.player_id, s.score)
+        for s in standings
     ]
 
 
@@ -59,7 +86,7 @@ def board_entries(board: Board, *, offset: int, limit: int) -> tuple[int, list[E
         page = cached_read(board, lambda store: store.top(board, offset, limit))
         if page is None:
             page = standings_page(Window.of_board(board), offset=offset, limit=limit)
-    return page.count, _with_names(page.standings)
+    return page.count, _with_names(page.standings, page.names)
 
 
 def board_around(board: Board, *, player_id: str, n: int) -> list[Entry]:
@@ -70,17 +97,18 @@ def board_around(board: Board, *, player_id: str, n: int) -> list[Entry]:
         page = cached_read(board, lambda store: store.around(board, player_id, n))
         if page is None:
             page = standings_around(Window.of_board(board), player_id, n)
-    return _with_names(page.standings)
+    return _with_names(page.standings, page.names)
 
 
 def board_ranks(board: Board, *, player_ids: Sequence[str]) -> list[Entry]:
     """Standings of the given players that have a score, best first."""
-    if board.finalized_at is not None:
-        found = final_for_players(board.pk, player_ids)
+    if board.finalized_at is None:
+        page = cached_read(board, lambda store: store.ranks(board, player_ids))
+        if page is not None:
+            return _with_names(page.standings, page.names)
+        found = standings_for_players(Window.of_board(board), player_ids)
     else:
-        found = cached_read(board, lambda store: store.ranks(board, player_ids))
-        if found is None:
-            found = standings_for_players(Window.of_board(board), player_ids)
+        found = final_for_players(board.pk, player_ids)
     ordered = sorted(found.values(), key=lambda s: (s.rank, s.player_id.encode()))
     return _with_names(ordered)
 

@@ -18,12 +18,12 @@ from rest_framework.views import APIView
 from config.openapi import API_KEY_AUTH, API_KEY_MISSING, LIST_PAGE_PARAMETERS, validation_error
 from config.pagination import counted_page_response, paginated_response
 from leaderboards import openapi as docs
+from leaderboards.catalog import catalog
 from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Period, Series, SortOrder
-from leaderboards.selectors import board_entries
+from leaderboards.selectors import board_entries, series_board_now
 from leaderboards.serializers import (
     METRIC_REGEX,
     BoardOutputSerializer,
-    EntryOutputSerializer,
     PageFilterSerializer,
     SeriesOutputSerializer,
     WallClockTimeField,
@@ -106,9 +106,7 @@ class SeriesDetailApi(APIView):
         },
     )
     def get(self, request, slug: str):
-        data = SeriesOutputSerializer(
-            get_object_or_404(Series, slug=slug), context={"request": request}
-        ).data
+        data = SeriesOutputSerializer(catalog.series(slug), context={"request": request}).data
         return Response(data)
 
 
@@ -128,7 +126,9 @@ class SeriesCurrentApi(APIView):
         },
     )
     def get(self, request, slug: str):
-        board = series_current_board(get_object_or_404(Series, slug=slug))
+        board = series_board_now(catalog.series(slug)) or series_current_board(
+            get_object_or_404(Series, slug=slug)
+        )
         return Response(BoardOutputSerializer(board, context={"request": request}).data)
 
 
@@ -150,14 +150,15 @@ class SeriesCurrentEntriesApi(APIView):
         },
     )
     def get(self, request, slug: str):
-        board = series_current_board(get_object_or_404(Series, slug=slug))
+        board = series_board_now(catalog.series(slug)) or series_current_board(
+            get_object_or_404(Series, slug=slug)
+        )
         filters = PageFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         offset, limit = filters.validated_data["offset"], filters.validated_data["limit"]
         count, entries = board_entries(board, offset=offset, limit=limit)
-        results = EntryOutputSerializer(entries, many=True).data
         return counted_page_response(
-            request, count=count, offset=offset, limit=limit, results=results
+            request, count=count, offset=offset, limit=limit, results=entries
         )
 
 

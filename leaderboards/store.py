@@ -16,7 +16,15 @@ Per board:
 - `lb:{<id>}:t`       for `last` boards, each member's event time (epoch ms);
   `lb:{<id>}:build-t` the same under construction.
 
-And `lb:cached`, the set of board ids that are cached.
+And beside the boards:
+
+- `lb:cached`         the set of board ids that are cached.
+- `lb:names`          hash: player external id -> display name ('' for none), which the read
+                      scripts answer with; its field '' marks it loaded (cache.py fills it).
+- `lb:catalog:<fp>`   hash: `board:<slug>` / `series:<slug>` -> the pickled definition, so
+                      reads need no PostgreSQL (leaderboards/catalog.py); `<fp>` is a
+                      fingerprint of the models' fields, so a deploy that changes them starts
+                      a fresh catalog. `lb:catalog:<fp>:version` counts its invalidations.
 
 Why fences: a build reads PostgreSQL while the consumer keeps committing. The snapshot is
 taken together with the consumer offsets it covers (they are written in the same
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -46,6 +55,9 @@ from leaderboards.models import Aggregation, Board, SortOrder
 from leaderboards.ranking import Page, Standing, competition_ranked
 
 CACHED_SET = "lb:cached"
+NAMES = "lb:names"
+NAMES_LOADED = ""  # the names hash's field that says it is loaded (no player id is empty)
+CATALOG = "lb:catalog"
 MAX_PENDING_BATCHES = 10_000
 BUILD_CHUNK = 5_000
 
@@ -82,9 +94,10 @@ _APPLY = load_script("apply_units.lua", "apply.lua")
 _BEGIN_BUILD = load_script("begin_build.lua")
 _FINISH_BUILD = load_script("apply_units.lua", "finish_build.lua")
 _ABANDON_BUILD = load_script("abandon_build.lua")
-_TOP = load_script("top.lua")
-_AROUND = load_script("around.lua")
-_RANKS = load_script("ranks.lua")
+_TOP = load_script("names.lua", "top.lua")
+_AROUND = load_script("names.lua", "around.lua")
+_RANKS = load_script("names.lua", "ranks.lua")
+_CATALOG_FILL = load_script("catalog_fill.lua")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +165,7 @@ class BoardStore:
         self._top = client.register_script(_TOP)
         self._around = client.register_script(_AROUND)
         self._ranks = client.register_script(_RANKS)
+        self._catalog_fill = client.register_script(_CATALOG_FILL)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -280,38 +294,117 @@ class BoardStore:
 
     def top(self, board: Board, offset: int, limit: int) -> Page | None:
         keys = BoardKeys.of(board.pk)
-        reply = self._top(keys=[keys.meta, keys.zset], args=[offset, offset + limit - 1])
+        reply = self._top(keys=[keys.meta, keys.zset, NAMES], args=[offset, offset + limit - 1])
         if reply is None:
             return None
-        total, better, rows = reply
-        return Page(count=total, standings=_ranked(rows, offset, better, _sign(board)))
+        total, better, rows, names = reply
+        standings = _ranked(rows, offset, better, _sign(board))
+        return Page(count=total, standings=standings, names=_names(standings, names))
 
     def around(self, board: Board, player_id: str, n: int) -> Page | None:
         """The player and up to n neighbours each side; an empty page if the player is absent."""
         keys = BoardKeys.of(board.pk)
-        reply = self._around(keys=[keys.meta, keys.zset], args=[player_id, n])
+        reply = self._around(keys=[keys.meta, keys.zset, NAMES], args=[player_id, n])
         if reply is None:
             return None
-        total, start, better, rows = reply
+        total, start, better, rows, names = reply
         if start < 0:
-            return Page(count=total, standings=[])
-        return Page(count=total, standings=_ranked(rows, start, better, _sign(board)))
+            return Page(count=total, standings=[], names={})
+        standings = _ranked(rows, start, better, _sign(board))
+        return Page(count=total, standings=standings, names=_names(standings, names))
 
-    def ranks(self, board: Board, player_ids: Sequence[str]) -> dict[str, Standing] | None:
-        if not player_ids:
-            return {} if self.state(board) == "ready" else None
+    def ranks(self, board: Board, player_ids: Sequence[str]) -> Page | None:
+        """The standings of those of the players that have a score, best first."""
         keys = BoardKeys.of(board.pk)
-        reply = self._ranks(keys=[keys.meta, keys.zset], args=list(player_ids))
+        reply = self._ranks(keys=[keys.meta, keys.zset, NAMES], args=list(player_ids))
         if reply is None:
             return None
+        total, found, names = reply
         sign = _sign(board)
-        found = {}
-        for i in range(0, len(reply), 3):
-            member = reply[i].decode()
-            found[member] = Standing(
-                rank=int(reply[i + 2]) + 1, player_id=member, score=_score(reply[i + 1], sign)
-            )
-        return found
+        standings = sorted(
+            (
+                Standing(
+                    rank=int(found[i + 2]) + 1,
+                    player_id=found[i].decode(),
+                    score=_score(found[i + 1], sign),
+                )
+                for i in range(0, len(found), 3)
+            ),
+            key=lambda s: (s.rank, s.player_id.encode()),
+        )
+        found_in_order = [found[i].decode() for i in range(0, len(found), 3)]
+        named = None
+        if names is not None:
+            named = {p: n.decode() for p, n in zip(found_in_order, names, strict=True) if n}
+        return Page(count=total, standings=standings, names=named)
+
+    # -- display names and the definitions catalog ---------------------------------------
+
+    def names_loaded(self) -> bool:
+        return bool(self.redis.hexists(NAMES, NAMES_LOADED))
+
+    def names_load(self, rows: Iterable[tuple[str, str]]) -> int:
+        """Fill the names hash from a snapshot of (external id, display name) rows, then mark
+        it loaded. HSETNX: a name set since the snapshot was read (names_set, after its
+        commit) is newer than the snapshot's and stays."""
+        loaded = 0
+        pipe = self.redis.pipeline(transaction=False)
+        for external_id, name in rows:
+            pipe.hsetnx(NAMES, external_id, name)
+            loaded += 1
+            if loaded % BUILD_CHUNK == 0:
+                pipe.execute()
+        pipe.hset(NAMES, NAMES_LOADED, "1")
+        pipe.execute()
+        return loaded
+
+    def names_set(self, names: dict[str, str]) -> None:
+        """Committed display names ('' for none): newer than anything in the hash."""
+        if names:
+            self.redis.hset(NAMES, mapping=names)
+
+    def catalog_version(self, catalog: str) -> int:
+        return int(self.redis.get(f"{catalog}:version") or 0)
+
+    def catalog_lookup(self, catalog: str, field: str) -> tuple[int, bytes | None]:
+        """The catalog's version and one definition, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(f"{catalog}:version")
+        pipe.hget(catalog, field)
+        version, raw = pipe.execute()
+        return int(version or 0), raw
+
+    def catalog_fill(self, catalog: str, version: int, entries: dict[str, bytes]) -> bool:
+        """Store definitions read from PostgreSQL, unless the catalog was invalidated since
+        `version` was read (they may predate that change)."""
+        return self._catalog_write(catalog, version, entries, replace=False)
+
+    def catalog_replace(self, catalog: str, version: int, entries: dict[str, bytes]) -> bool:
+        """Replace every definition with a snapshot read at `version`, unless the catalog
+        was invalidated since."""
+        return self._catalog_write(catalog, version, entries, replace=True)
+
+    def _catalog_write(
+        self, catalog: str, version: int, entries: dict[str, bytes], *, replace: bool
+    ) -> bool:
+        flat = [item for pair in entries.items() for item in pair]
+        keys = [catalog, f"{catalog}:version"]
+        return bool(self._catalog_fill(keys=keys, args=[version, int(replace), *flat]))
+
+    def catalog_invalidate(self, catalog: str) -> None:
+        """Forget every definition and count an invalidation."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(catalog)
+        pipe.incr(f"{catalog}:version")
+        pipe.execute()
+
+
+def _names(standings: list[Standing], names: list | None) -> dict[str, str] | None:
+    """The read scripts' names (one per standing, None for an unknown player) as a dict;
+    None when the names hash is not loaded."""
+    if names is None:
+        return None
+    return {s.player_id: name.decode() for s, name in zip(standings, names, strict=True) if name}
 
 
 def _ranked(rows: list, start: int, better_than_first: int, sign: int) -> list[Standing]:
@@ -321,6 +414,22 @@ def _ranked(rows: list, start: int, better_than_first: int, sign: int) -> list[S
 
 
 _client: redis.Redis | None = None
+
+# After a Redis error, reads go straight to PostgreSQL for a few seconds instead of each
+# waiting on a dead cache.
+REDIS_RETRY_AFTER_SECONDS = 5.0
+_redis_down_until = 0.0
+
+
+def redis_unavailable() -> bool:
+    """Whether Redis failed less than REDIS_RETRY_AFTER_SECONDS ago."""
+    return time.monotonic() < _redis_down_until
+
+
+def redis_failed() -> None:
+    """Note a Redis error: callers skip Redis for the next few seconds."""
+    global _redis_down_until
+    _redis_down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
 
 
 def get_store() -> BoardStore:

@@ -8,9 +8,10 @@ first page rather than an error.
 from __future__ import annotations
 
 from django import forms
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from leaderboards.catalog import catalog
 from leaderboards.models import Board
 from leaderboards.selectors import board_around, board_entries, boards_live
 from players.models import PLAYER_ID_MAX_LENGTH
@@ -66,18 +67,18 @@ def board_list(request):
 
 @require_safe
 def board_detail(request, slug: str):
-    board = get_object_or_404(Board, slug=slug)
+    board = catalog.board(slug)
     context = _entries_context(request, board) | _player_context(request, board)
     return render(request, "leaderboards/board_detail.html", context)
 
 
 @require_safe
 def board_entries_fragment(request, slug: str):
-    board = get_object_or_404(Board, slug=slug)
+    board = catalog.board(slug)
     return render(request, "leaderboards/_entries.html", _entries_context(request, board))
 
 
 @require_safe
 def board_player_fragment(request, slug: str):
-    board = get_object_or_404(Board, slug=slug)
+    board = catalog.board(slug)
     return render(request, "leaderboards/_player.html", _player_context(request, board))

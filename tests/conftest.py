@@ -10,6 +10,8 @@ from django.conf import settings
 from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 
+from leaderboards import cache
+from leaderboards.catalog import catalog
 from leaderboards.store import get_store, reset_store
 from tests import services
 
@@ -43,8 +45,22 @@ def redis_client():
 
 
 @pytest.fixture
-def store(redis_client):
+def store(redis_client, monkeypatch):
+    """The Redis store, empty. A read that misses builds the board before it answers, so
+    tests of reads served from Redis see them served from Redis (production builds in the
+    background and answers that first read from PostgreSQL)."""
+    monkeypatch.setattr(cache, "build_inline", True)
     return get_store()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_catalog():
+    """Board definitions cached by one test (by slug) must not answer the next one's reads:
+    each test's rows are rolled back, and their commits (which would invalidate) never run."""
+    catalog.invalidate()
+    yield
+    cache.cache_builds_wait()
+    catalog.clear()
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
--- Ranks of some players on a ready board.
--- KEYS  meta, zset
+-- Ranks of some players on a ready board, with their display names.
+-- KEYS  meta, zset, names
 -- ARGV  members...
--- Returns false (not ready) or a flat list {member, score, better, ...} for the members
--- that have a score, better being how many players score strictly better.
+-- Returns false (not ready) or {total, found, names}: found a flat list {member, score,
+-- better, ...} for the members that have a score, better being how many players score
+-- strictly better; names (names.lua) one per member found.
 if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then return false end
 local out = {}
 for _, member in ipairs(ARGV) do
@@ -13,4 +14,4 @@ for _, member in ipairs(ARGV) do
     out[#out + 1] = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. score)
   end
 end
-return out
+return {redis.call('ZCARD', KEYS[2]), out, names_of(KEYS[3], out, 3)}

@@ -1,11 +1,11 @@
--- A page of a ready board.
--- KEYS  meta, zset
+-- A page of a ready board, with the display names of its players.
+-- KEYS  meta, zset, names
 -- ARGV  start, stop (0-based places, inclusive)
--- Returns false (not ready: ask PostgreSQL) or {total, better_than_first, rows}: rows as
--- ZRANGE WITHSCORES gives them, better_than_first the players scoring strictly better
--- than the first row (its competition rank - 1).
+-- Returns false (not ready: ask PostgreSQL) or {total, better_than_first, rows, names}:
+-- rows as ZRANGE WITHSCORES gives them, better_than_first the players scoring strictly
+-- better than the first row (its competition rank - 1), names (names.lua) one per row.
 if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then return false end
 local rows = redis.call('ZRANGE', KEYS[2], ARGV[1], ARGV[2], 'WITHSCORES')
 local better = 0
 if #rows > 0 then better = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. rows[2]) end
-return {redis.call('ZCARD', KEYS[2]), better, rows}
+return {redis.call('ZCARD', KEYS[2]), better, rows, names_of(KEYS[3], rows, 2)}

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from leaderboards import cache
+from leaderboards import store as store_module
 from leaderboards.models import Board
 from leaderboards.store import get_store, reset_store
 from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
@@ -30,7 +30,7 @@ def client():
 @pytest.fixture
 def redis_down(settings, monkeypatch):
     """Point the store at a closed port; reads must fall back to PostgreSQL."""
-    monkeypatch.setattr(cache, "_redis_down_until", 0.0)
+    monkeypatch.setattr(store_module, "_redis_down_until", 0.0)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     reset_store()
     yield

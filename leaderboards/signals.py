@@ -1,0 +1,59 @@
+"""What keeps Redis's copies of definitions and names true to PostgreSQL, whoever writes:
+services, the admin, finalisation. Connected in leaderboards/apps.py.
+
+- A board or series saved or deleted: the definitions catalog (leaderboards/catalog.py) is
+  forgotten at once, so this process reads the change straight away, and again after the
+  commit, so no other process keeps a copy read in between.
+- A player saved: its display name goes to Redis after the commit (the read scripts answer
+  with it); deleted, it is shown by its id until the board no longer holds it.
+
+Bulk writes (`QuerySet.update`, `bulk_create`) send no signals; none of them touch what
+reads show (`late_events` is not shown; new players have no name yet).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from leaderboards.catalog import catalog
+from leaderboards.models import Board, Series
+from leaderboards.store import get_store, redis_failed, redis_unavailable
+from players.models import Player
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(post_save, sender=Board)
+@receiver(post_delete, sender=Board)
+@receiver(post_save, sender=Series)
+@receiver(post_delete, sender=Series)
+def definition_changed(sender, **kwargs) -> None:
+    catalog.invalidate()
+    transaction.on_commit(catalog.invalidate)
+
+
+@receiver(post_save, sender=Player)
+def player_saved(sender, instance: Player, **kwargs) -> None:
+    names = {instance.external_id: instance.display_name}
+    transaction.on_commit(lambda: _names_set(names))
+
+
+@receiver(post_delete, sender=Player)
+def player_deleted(sender, instance: Player, **kwargs) -> None:
+    names = {instance.external_id: ""}
+    transaction.on_commit(lambda: _names_set(names))
+
+
+def _names_set(names: dict[str, str]) -> None:
+    if redis_unavailable():
+        return
+    try:
+        get_store().names_set(names)
+    except redis.RedisError as exc:
+        redis_failed()
+        logger.warning("could not store display names %s: %s", sorted(names), exc)
