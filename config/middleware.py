@@ -1,4 +1,6 @@
-"""Request ids: every request gets one, its log lines carry it, the response returns it.
+"""Request ids, and the answer when the database is down.
+
+Request ids: every request gets one, its log lines carry it, the response returns it.
 
 A client's (or load balancer's) `X-Request-ID` is kept when it is sane, so one id follows a
 request through the proxies in front of us; otherwise we make one. Each request also ends
@@ -13,6 +15,11 @@ import re
 import time
 import uuid
 
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.template.response import TemplateResponse
+
+from config.exceptions import ServiceUnavailable
 from config.logging import log_context
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -56,4 +63,34 @@ class RequestIdMiddleware:
                 },
             )
         response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
+
+
+class DatabaseUnavailableMiddleware:
+    """A request that needed PostgreSQL while it was down (a connection refused or lost)
+    gets a 503 with `Retry-After`, not a 500: the API's error body under /api/, a page
+    elsewhere. Reads of cached boards need no database and never come here."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logging.getLogger(__name__).warning(
+            "database unavailable for %s %s: %s", request.method, request.path, exception
+        )
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"detail": DATABASE_UNAVAILABLE}, status=503)
+        else:
+            response = TemplateResponse(
+                request, "503.html", {"message": DATABASE_UNAVAILABLE}, status=503
+            ).render()
+        response["Retry-After"] = str(ServiceUnavailable.retry_after_seconds)
         return response

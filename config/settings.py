@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Early, so every later log line of the request (and every response) carries its id.
     "config.middleware.RequestIdMiddleware",
+    # A view that needed PostgreSQL while it was down answers 503 + Retry-After.
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
