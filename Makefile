@@ -16,7 +16,7 @@ TOOLS := $(CURDIR)/.devstack/tools
 # The uv on PATH, else our own copy in a small tools venv (installed on first use).
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 
-.PHONY: help install run test lint bench bench-standings
+.PHONY: help install run test lint bench bench-standings bench-reads
 
 help:
 	@echo "make run      start everything (embedded PostgreSQL, Valkey, Kafka; web on PORT=$(PORT),"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make bench    run manage.py bench_ingest (extra arguments: ARGS=...)"
 	@echo "make bench-standings  run manage.py bench_standings (10M deltas, kept in .devstack/)"
+	@echo "make bench-reads      run manage.py bench_reads (1M players, kept in .devstack/; needs wrk)"
 	@echo "make install  install uv if missing and the locked dependencies into .venv"
 
 $(TOOLS)/bin/uv:
@@ -60,3 +61,7 @@ bench: install
 bench-standings: install
 	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" \
 	  $(VENV)/bin/python manage.py bench_standings $(ARGS)
+
+bench-reads: install
+	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" \
+	  $(VENV)/bin/python manage.py bench_reads $(ARGS)
