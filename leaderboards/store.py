@@ -97,6 +97,7 @@ _ABANDON_BUILD = load_script("abandon_build.lua")
 _TOP = load_script("names.lua", "top.lua")
 _AROUND = load_script("names.lua", "around.lua")
 _RANKS = load_script("names.lua", "ranks.lua")
+_NAMES_LOAD = load_script("names_load.lua")
 _CATALOG_FILL = load_script("catalog_fill.lua")
 
 
@@ -165,6 +166,7 @@ class BoardStore:
         self._top = client.register_script(_TOP)
         self._around = client.register_script(_AROUND)
         self._ranks = client.register_script(_RANKS)
+        self._names_load = client.register_script(_NAMES_LOAD)
         self._catalog_fill = client.register_script(_CATALOG_FILL)
 
     # -- writes ---------------------------------------------------------------------------
@@ -345,17 +347,18 @@ class BoardStore:
 
     def names_load(self, rows: Iterable[tuple[str, str]]) -> int:
         """Fill the names hash from a snapshot of (external id, display name) rows, then mark
-        it loaded. HSETNX: a name set since the snapshot was read (names_set, after its
-        commit) is newer than the snapshot's and stays."""
+        it loaded. A name set since the snapshot was read (names_set, after its commit) is
+        newer than the snapshot's and stays (names_load.lua)."""
         loaded = 0
-        pipe = self.redis.pipeline(transaction=False)
+        chunk: list[str] = []
         for external_id, name in rows:
-            pipe.hsetnx(NAMES, external_id, name)
-            loaded += 1
-            if loaded % BUILD_CHUNK == 0:
-                pipe.execute()
-        pipe.hset(NAMES, NAMES_LOADED, "1")
-        pipe.execute()
+            chunk += (external_id, name)
+            if len(chunk) >= 2 * BUILD_CHUNK:
+                loaded += self._names_load(keys=[NAMES], args=chunk)
+                chunk = []
+        if chunk:
+            loaded += self._names_load(keys=[NAMES], args=chunk)
+        self.redis.hset(NAMES, NAMES_LOADED, "1")
         return loaded
 
     def names_set(self, names: dict[str, str]) -> None:
