@@ -3,13 +3,18 @@
 from django.urls import path
 
 from leaderboards import apis, exports, series_apis
+from leaderboards.response_cache import micro_cached
 
 urlpatterns = [
     path("leaderboards/", apis.BoardListApi.as_view(), name="api-board-list"),
-    path("leaderboards/<slug:slug>/", apis.BoardDetailApi.as_view(), name="api-board-detail"),
+    path(
+        "leaderboards/<slug:slug>/",
+        micro_cached(apis.BoardDetailApi.as_view()),
+        name="api-board-detail",
+    ),
     path(
         "leaderboards/<slug:slug>/entries/",
-        apis.BoardEntriesApi.as_view(),
+        micro_cached(apis.BoardEntriesApi.as_view()),
         name="api-board-entries",
     ),
     path(
@@ -34,7 +39,7 @@ urlpatterns = [
     ),
     path(
         "series/<slug:slug>/current/entries/",
-        series_apis.SeriesCurrentEntriesApi.as_view(),
+        micro_cached(series_apis.SeriesCurrentEntriesApi.as_view()),
         name="api-series-current-entries",
     ),
     path(

@@ -12,6 +12,7 @@ from rest_framework_api_key.models import APIKey
 
 from leaderboards import cache
 from leaderboards.catalog import catalog
+from leaderboards.response_cache import response_cache_clear
 from leaderboards.store import get_store, reset_store
 from tests import services
 
@@ -55,9 +56,10 @@ def store(redis_client, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fresh_catalog():
-    """Board definitions cached by one test (by slug) must not answer the next one's reads:
+    """Board definitions (and answers) cached by one test must not answer the next one's:
     each test's rows are rolled back, and their commits (which would invalidate) never run."""
     catalog.invalidate()
+    response_cache_clear()
     yield
     cache.cache_builds_wait()
     catalog.clear()

@@ -28,6 +28,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     # Test consumers and workers serve no metrics port unless a test asks for one.
     os.environ.setdefault("CONSUMER_METRICS_PORT", "0")
     os.environ.setdefault("WORKER_METRICS_PORT", "0")
+    # A test reads back what it just wrote; the micro-cache has its own tests.
+    os.environ.setdefault("LEADERBOARD_RESPONSE_CACHE_MS", "0")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
     _stack = contextlib.ExitStack()

@@ -177,3 +177,9 @@ def test_a_soft_time_limit_at_or_above_the_hard_one_stops_start_up():
         "ImproperlyConfigured: CELERY_TASK_SOFT_TIME_LIMIT=60 must be below "
         "CELERY_TASK_TIME_LIMIT=60" in result.stderr
     )
+
+
+def test_a_response_cache_period_past_the_freshness_slo_stops_start_up():
+    result = run_python("import django; django.setup()", LEADERBOARD_RESPONSE_CACHE_MS="1000")
+    assert result.returncode != 0
+    assert "LEADERBOARD_RESPONSE_CACHE_MS=1000 must be under 1000" in result.stderr

@@ -1,0 +1,60 @@
+"""A per-process micro-cache of shared pages: a board's entries, the board, a series'
+current entries.
+
+Thousands of clients a second ask for the same top 100. Each process keeps the rendered
+answer to a GET for `LEADERBOARD_RESPONSE_CACHE_MS` (250 ms by default) and serves it
+again to whoever asks for the same URL meanwhile, so a popular page costs one Redis read
+per process per quarter second and the rest only the framework's own floor. An event is
+still visible within the freshness SLO (consumed to visible in under a second): the
+consumer's Redis write plus at most one cache period. Only 200 answers are kept; player
+lookups (a rank, around, ranks of a list) vary per caller and are not cached. 0 turns it
+off (the test suite does, so a test's write is read back at once).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+from django.conf import settings
+from django.http import HttpResponse
+
+MAX_ENTRIES = 1_000  # distinct URLs per process; past it the cache starts again empty
+_KEPT_HEADERS = ("Content-Type", "Vary", "Allow")
+
+
+_caches: list[dict] = []
+
+
+def micro_cached(view):
+    """Wrap a view (an APIView's as_view(), say: drf-spectacular still sees its class)."""
+    cache: dict[str, tuple[float, bytes, dict[str, str]]] = {}
+    _caches.append(cache)
+
+    @functools.wraps(view)
+    def cached_view(request, *args, **kwargs):
+        ttl = settings.LEADERBOARD_RESPONSE_CACHE_MS / 1000
+        if ttl <= 0 or request.method != "GET":
+            return view(request, *args, **kwargs)
+        key = request.get_full_path()
+        now = time.monotonic()
+        hit = cache.get(key)
+        if hit is not None and now - hit[0] < ttl:
+            return HttpResponse(hit[1], headers=hit[2])
+        response = view(request, *args, **kwargs)
+        if response.status_code == 200:
+            if hasattr(response, "render"):
+                response.render()
+            if len(cache) >= MAX_ENTRIES:
+                cache.clear()
+            headers = {name: response[name] for name in _KEPT_HEADERS if response.has_header(name)}
+            cache[key] = (now, response.content, headers)
+        return response
+
+    return cached_view
+
+
+def response_cache_clear() -> None:
+    """Forget every kept answer of this process (tests: another test's board had the URL)."""
+    for cache in _caches:
+        cache.clear()
