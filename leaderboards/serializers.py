@@ -41,6 +41,20 @@ class WallClockTimeField(serializers.TimeField):
     demand seconds and an offset, which a wall-clock reset time does not have."""
 
 
+def validated_query(serializer_class: type[serializers.Serializer], query_params) -> dict:
+    """The query string validated by `serializer_class`, through one long-lived instance of
+    it: building a serializer deep-copies its fields, which costs more than checking two
+    numbers does. The errors are the serializer's own (a ValidationError with its field
+    map), and `run_validation` keeps no state on the instance."""
+    validator = _validators.get(serializer_class)
+    if validator is None:
+        validator = _validators[serializer_class] = serializer_class()
+    return validator.run_validation(query_params)
+
+
+_validators: dict[type[serializers.Serializer], serializers.Serializer] = {}
+
+
 class PageFilterSerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE

@@ -27,6 +27,7 @@ from leaderboards.serializers import (
     PageFilterSerializer,
     SeriesOutputSerializer,
     WallClockTimeField,
+    validated_query,
 )
 from leaderboards.services import series_create, series_current_board
 
@@ -153,9 +154,8 @@ class SeriesCurrentEntriesApi(APIView):
         board = series_board_now(catalog.series(slug)) or series_current_board(
             get_object_or_404(Series, slug=slug)
         )
-        filters = PageFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        offset, limit = filters.validated_data["offset"], filters.validated_data["limit"]
+        query = validated_query(PageFilterSerializer, request.query_params)
+        offset, limit = query["offset"], query["limit"]
         count, entries = board_entries(board, offset=offset, limit=limit)
         return counted_page_response(
             request, count=count, offset=offset, limit=limit, results=entries

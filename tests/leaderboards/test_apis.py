@@ -475,6 +475,30 @@ def test_ranks_reject_a_bad_player_list(client, body):
     assert "player_ids" in response.json()
 
 
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("", "This field may not be blank."),
+        ("x" * 65, "Ensure this field has no more than 64 characters."),
+        ("a\x00b", "Null characters are not allowed."),
+        (7, None),  # a number is read as its text, as by any CharField
+    ],
+)
+def test_ranks_name_the_bad_item_in_a_player_list(client, item, message):
+    BoardFactory(slug="b")
+
+    response = client.post(
+        "/api/v1/leaderboards/b/ranks/", {"player_ids": ["ok", item]}, format="json"
+    )
+
+    if message is None:
+        assert response.status_code == 200
+        assert response.json()["missing"] == ["ok", "7"]
+    else:
+        assert response.status_code == 400
+        assert response.json() == {"player_ids": {"1": [message]}}
+
+
 # -- standings over any range -------------------------------------------------------------
 
 
