@@ -42,7 +42,12 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
         parser.add_argument("--connections", type=int, default=16, help="wrk's -c")
         parser.add_argument("--wrk-threads", type=int, default=2, help="wrk's -t")
-        parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=2 * (os.cpu_count() or 1) + 1,
+            help="gunicorn's --workers (default: 2 per core + 1, gunicorn's advice)",
+        )
         parser.add_argument("--worker-class", default="sync", help="gunicorn's --worker-class")
         parser.add_argument("--threads", type=int, default=1, help="gunicorn's --threads")
         parser.add_argument(
