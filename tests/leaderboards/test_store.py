@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis as redis_lib
 from django.db import connection, transaction
 
 from ingestion.consumer import DecodedBatch, store_batch
@@ -253,3 +254,22 @@ def test_last_keeps_the_latest_event_whatever_order_events_arrive_in(store, feed
     assert redis_scores(store, board) == {"a": 7, "b": 3} == pg_scores(board)
     feed.ingest(0, [("c", 4), ("c", 5)], at=T0)  # same time, one batch: the dedupe key decides
     assert redis_scores(store, board) == pg_scores(board)
+
+
+def test_reads_survive_redis_forgetting_its_scripts_and_a_dropped_connection(store, feed):
+    board = BoardFactory()
+    feed.ingest(0, [("p1", 5), ("p2", 3)])
+    assert cache_build_board(board) == "ready"
+    expected = store.top(board, 0, 10)
+
+    store.redis.script_flush()  # what a Redis restart does to loaded scripts
+    assert store.top(board, 0, 10) == expected
+
+    store.redis.client_kill_filter(_type="normal", skipme=True)  # every other connection
+    assert store.top(board, 0, 10) == expected  # reconnected
+
+    store.redis.connection_pool.connection_kwargs["port"] = 1  # Redis gone for good
+    store._local.connection.port = 1
+    store.redis.client_kill_filter(_type="normal", skipme=True)
+    with pytest.raises(redis_lib.ConnectionError):
+        store.top(board, 0, 10)  # the caller falls back to PostgreSQL
