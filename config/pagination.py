@@ -3,6 +3,8 @@
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 
+from config.renderers import json_response
+
 MAX_PAGE_SIZE = 1000
 
 
@@ -26,11 +28,15 @@ def paginated_response(request, view, queryset, serializer_class) -> Response:
     return paginator.get_paginated_response(data)
 
 
-def counted_page_response(
-    request, *, count: int, offset: int, limit: int, results: list
-) -> Response:
+def counted_page_response(request, *, count: int, offset: int, limit: int, results: list):
     """A page a selector has already counted and sliced, as {count, next, previous,
-    results}, with links as for a queryset page."""
+    results}, with links as for a queryset page (the body get_paginated_response makes)."""
     paginator = Pagination()
     paginator.paginate_counted(request, count=count, offset=offset, limit=limit)
-    return paginator.get_paginated_response(results)
+    page = {
+        "count": count,
+        "next": paginator.get_next_link(),
+        "previous": paginator.get_previous_link(),
+        "results": results,
+    }
+    return json_response(request, page)

@@ -3,7 +3,7 @@
 msgspec encodes the plain rows reads answer with (dataclasses such as
 leaderboards.selectors.Entry) without a serializer, and is several times faster than the
 standard library's json on the pages of a board. What msgspec does not know natively
-(lazy translations, Decimal, DRF's str subclasses such as ErrorDetail) goes through DRF's
+(lazy translations, DRF's str subclasses such as ErrorDetail) goes through DRF's
 own encoder, so every answer reads as before. Indented output (the browsable API, DEBUG
 only) stays DRF's.
 """
@@ -11,7 +11,9 @@ only) stays DRF's.
 from __future__ import annotations
 
 import msgspec
+from django.http import HttpResponse
 from rest_framework import renderers
+from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 _default = JSONEncoder().default
@@ -33,3 +35,13 @@ class JSONRenderer(renderers.JSONRenderer):
         if self.get_indent(accepted_media_type or "", renderer_context or {}):
             return super().render(data, accepted_media_type, renderer_context)
         return _encode(data)
+
+
+def json_response(request, data, status: int = 200) -> HttpResponse | Response:
+    """`data` as the response of an API view, encoded at once when the negotiated renderer
+    is this JSON one: DRF's Response is a template response whose setup and deferred
+    rendering cost more than encoding a page does. Any other renderer (the browsable API
+    under DEBUG) gets a DRF Response as usual."""
+    if isinstance(getattr(request, "accepted_renderer", None), JSONRenderer):
+        return HttpResponse(_encode(data), status=status, content_type="application/json")
+    return Response(data, status=status)

@@ -9,8 +9,6 @@ score); within a tie, players are ordered by external id, byte-wise.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -32,6 +30,7 @@ from config.openapi import (
     validation_error,
 )
 from config.pagination import counted_page_response, paginated_response
+from config.renderers import json_response
 from leaderboards import openapi as docs
 from leaderboards.catalog import catalog
 from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Board, SortOrder
@@ -43,7 +42,7 @@ from leaderboards.serializers import (
     BoardOutputSerializer,
     EntryOutputSerializer,
     PageFilterSerializer,
-    validated_query,
+    validated_input,
 )
 from leaderboards.services import board_create
 from players.models import PLAYER_ID_MAX_LENGTH
@@ -154,7 +153,7 @@ class BoardEntriesApi(APIView):
     )
     def get(self, request, slug: str):
         board = catalog.board(slug)
-        query = validated_query(self.FilterSerializer, request.query_params)
+        query = validated_input(self.FilterSerializer, request.query_params)
         offset, limit = query["offset"], query["limit"]
         count, entries = board_entries(board, offset=offset, limit=limit)
         # Entries are rendered as they are (config/renderers.py): EntryOutputSerializer
@@ -192,7 +191,7 @@ class BoardPlayerApi(APIView):
     )
     def get(self, request, slug: str, player_id: str):
         board = catalog.board(slug)
-        around = validated_query(self.FilterSerializer, request.query_params).get("around")
+        around = validated_input(self.FilterSerializer, request.query_params).get("around")
         # No stored id holds a NUL (ingestion refuses them), and PostgreSQL text cannot.
         entries = (
             [] if "\x00" in player_id else board_around(board, player_id=player_id, n=around or 0)
@@ -201,8 +200,17 @@ class BoardPlayerApi(APIView):
         if me is None:
             raise NotFound(f"Player {player_id!r} has no score on board {board.slug!r}.")
         if around is None:
-            return Response(me)  # an Entry renders as the documented object
-        return Response({**asdict(me), "around": entries})
+            return json_response(request, me)  # an Entry renders as the documented object
+        return json_response(
+            request,
+            {
+                "rank": me.rank,
+                "player_id": me.player_id,
+                "display_name": me.display_name,
+                "score": me.score,
+                "around": entries,
+            },
+        )
 
 
 class PlayerIdListField(serializers.ListField):
@@ -258,13 +266,12 @@ class BoardRanksApi(APIView):
     )
     def post(self, request, slug: str):
         board = catalog.board(slug)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        player_ids = list(dict.fromkeys(serializer.validated_data["player_ids"]))
+        body = validated_input(self.InputSerializer, request.data)
+        player_ids = list(dict.fromkeys(body["player_ids"]))
         entries = board_ranks(board, player_ids=player_ids)
         found = {entry.player_id for entry in entries}
         missing = [player_id for player_id in player_ids if player_id not in found]
-        return Response({"results": entries, "missing": missing})
+        return json_response(request, {"results": entries, "missing": missing})
 
 
 class StandingsApi(APIView):

@@ -41,21 +41,21 @@ class WallClockTimeField(serializers.TimeField):
     demand seconds and an offset, which a wall-clock reset time does not have."""
 
 
-def validated_query(serializer_class: type[serializers.Serializer], query_params) -> dict:
-    """The query string validated by `serializer_class`, through one long-lived instance of
-    it: building a serializer deep-copies its fields, which costs more than checking two
-    numbers does. The errors are the serializer's own (a ValidationError with its field
-    map), and `run_validation` keeps no state on the instance. An empty query string (most
-    requests) gives the defaults, validated once."""
+def validated_input(serializer_class: type[serializers.Serializer], data) -> dict:
+    """A query string or a request body validated by `serializer_class`, through one
+    long-lived instance of it: building a serializer deep-copies its fields, which costs
+    more than checking two numbers does. The errors are the serializer's own (a
+    ValidationError with its field map), and `run_validation` keeps no state on the
+    instance. An empty query string (most requests) gives the defaults, validated once."""
     validator = _validators.get(serializer_class)
     if validator is None:
         validator = _validators[serializer_class] = serializer_class()
-    if not query_params:
+    if not data:
         defaults = _defaults.get(serializer_class)
         if defaults is None:  # a required field raises here, as for any empty query
             defaults = _defaults[serializer_class] = validator.run_validation({})
         return dict(defaults)
-    return validator.run_validation(query_params)
+    return validator.run_validation(data)
 
 
 _validators: dict[type[serializers.Serializer], serializers.Serializer] = {}

@@ -27,7 +27,7 @@ from leaderboards.serializers import (
     PageFilterSerializer,
     SeriesOutputSerializer,
     WallClockTimeField,
-    validated_query,
+    validated_input,
 )
 from leaderboards.services import series_create, series_current_board
 
@@ -154,7 +154,7 @@ class SeriesCurrentEntriesApi(APIView):
         board = series_board_now(catalog.series(slug)) or series_current_board(
             get_object_or_404(Series, slug=slug)
         )
-        query = validated_query(PageFilterSerializer, request.query_params)
+        query = validated_input(PageFilterSerializer, request.query_params)
         offset, limit = query["offset"], query["limit"]
         count, entries = board_entries(board, offset=offset, limit=limit)
         return counted_page_response(
