@@ -72,7 +72,7 @@ class Catalog:
         return self._get(
             f"board:{slug}",
             lambda: Board.objects.select_related("series").filter(slug=slug).first(),
-            f"No board {slug!r}.",
+            "No Board matches the given query.",  # get_object_or_404's words
         )
 
     def series(self, slug: str) -> Series:

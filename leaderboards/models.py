@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from leaderboards.windows import SeriesWindow, series_windows_from
 from players.models import Player
 
 METRIC_MAX_LENGTH = 64
@@ -77,6 +78,17 @@ class Series(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def windows_from(self, now: datetime.datetime, count: int) -> list[SeriesWindow]:
+        """The window running at `now` and the `count - 1` after it."""
+        return series_windows_from(
+            now,
+            count,
+            period=self.period,
+            reset_time=self.reset_time,
+            reset_weekday=self.reset_weekday,
+            timezone=self.timezone,
+        )
 
     def clean(self) -> None:
         errors = {}

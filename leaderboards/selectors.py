@@ -31,7 +31,6 @@ from leaderboards.standings import (
     standings_page,
     standings_ranked_stream,
 )
-from leaderboards.windows import series_windows_from
 from players.selectors import player_display_names
 
 
@@ -52,14 +51,7 @@ def boards_live(*, now: datetime | None = None) -> list[Board]:
 def series_board_now(series: Series, *, now: datetime | None = None) -> Board | None:
     """The board of the series' window running now, from the catalog (no query); None
     when it does not exist yet (services.series_current_board creates it)."""
-    (window,) = series_windows_from(
-        now or timezone.now(),
-        1,
-        period=series.period,
-        reset_time=series.reset_time,
-        reset_weekday=series.reset_weekday,
-        timezone=series.timezone,
-    )
+    (window,) = series.windows_from(now or timezone.now(), 1)
     try:
         board = catalog.board(window.slug(series.slug, series.period))
     except Http404:

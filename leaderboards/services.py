@@ -19,7 +19,6 @@ from leaderboards.cache import cache_build_board, cache_drop_board_on_commit
 from leaderboards.final import final_standings_freeze
 from leaderboards.models import Aggregation, Board, Series, SortOrder
 from leaderboards.ranking import Window
-from leaderboards.windows import series_windows_from
 
 logger = logging.getLogger(__name__)
 
@@ -65,16 +64,8 @@ def series_ensure_windows(
     """The board of the window running now and of the `ahead` next ones, created when
     missing (idempotent: safe to run from several workers at once)."""
     now = now or timezone_now()
-    windows = series_windows_from(
-        now,
-        1 + ahead,
-        period=series.period,
-        reset_time=series.reset_time,
-        reset_weekday=series.reset_weekday,
-        timezone=series.timezone,
-    )
     boards = []
-    for window in windows:
+    for window in series.windows_from(now, 1 + ahead):
         board, _created = Board.objects.get_or_create(
             slug=window.slug(series.slug, series.period),
             defaults={
