@@ -17,7 +17,8 @@ within `max_age`. The periodic cache sync rewrites the catalog from PostgreSQL, 
 invalidation lost to a Redis outage heals within one sync.
 
 With Redis down, definitions come from PostgreSQL; with both down, the read fails as
-unavailable (503).
+unavailable (503). Definitions are stored pickled: Redis is trusted with pickles, as it is
+by django-redis, whose default serializer pickles.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class Catalog:
         return self._get(
             f"series:{slug}",
             lambda: Series.objects.filter(slug=slug).first(),
-            f"No series {slug!r}.",
+            "No Series matches the given query.",
         )
 
     def clear(self) -> None:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -295,10 +296,12 @@ class BoardStore:
         NOSCRIPT handling) cost a quarter of a read's round trip (32 of 140 us). As there: a
         script Redis forgot (a restart) is loaded again, a connection found closed (an idle
         timeout, a restart) is opened again once, and any other error drops the connection
-        and goes to the caller."""
+        and goes to the caller. A forked child opens its own (sharing the parent's socket
+        would mix the two processes' replies)."""
         connection = getattr(self._local, "connection", None)
-        if connection is None:
+        if connection is None or self._local.pid != os.getpid():  # none yet, or forked
             connection = self._local.connection = self.redis.connection_pool.make_connection()
+            self._local.pid = os.getpid()
         for attempt in (1, 2):
             try:
                 connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
@@ -352,21 +355,17 @@ class BoardStore:
             return None
         total, found, names = reply
         sign = _sign(board)
+        members = [member.decode() for member in found[::3]]
         standings = sorted(
             (
-                Standing(
-                    rank=int(found[i + 2]) + 1,
-                    player_id=found[i].decode(),
-                    score=_score(found[i + 1], sign),
-                )
-                for i in range(0, len(found), 3)
+                Standing(rank=int(better) + 1, player_id=member, score=_score(score, sign))
+                for member, score, better in zip(members, found[1::3], found[2::3], strict=True)
             ),
             key=lambda s: (s.rank, s.player_id.encode()),
         )
-        found_in_order = [found[i].decode() for i in range(0, len(found), 3)]
         named = None
         if names is not None:
-            named = {p: n.decode() for p, n in zip(found_in_order, names, strict=True) if n}
+            named = {m: name.decode() for m, name in zip(members, names, strict=True) if name}
         return Page(count=total, standings=standings, names=named)
 
     # -- display names and the definitions catalog ---------------------------------------
