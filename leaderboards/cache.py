@@ -31,11 +31,11 @@ from leaderboards import metrics
 from leaderboards.catalog import catalog
 from leaderboards.deltas import DeltaRow, offsets_for_topic
 from leaderboards.models import Aggregation, Board
-from leaderboards.ranking import Window
+from leaderboards.ranking import Page, Window
 from leaderboards.standings import standings_page, standings_stream
 from leaderboards.store import BoardStore, Unit, get_store, redis_failed, redis_unavailable
 from leaderboards.windows import epoch_millis
-from players.selectors import player_names_stream
+from players.selectors import player_display_names, player_names_stream
 
 logger = logging.getLogger(__name__)
 
@@ -242,10 +242,12 @@ def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> Cac
 def _cache_drifted(store: BoardStore, board: Board, limit: int = 1_000) -> bool:
     """Whether the cached top of the board differs from PostgreSQL's. Both reads are taken
     as close together as possible; a consumer batch landing in between can make a board
-    look drifted once, which costs only a rebuild."""
+    look drifted once, which costs only a rebuild. The display names of those players are
+    put right on the way (one saved while Redis was unreachable never reached it)."""
     cached = store.top(board, 0, limit)
     if cached is None:
         return False
+    _cache_names_repair(store, cached)
     return cached != standings_page(Window.of_board(board), offset=0, limit=limit)
 
 
@@ -264,6 +266,24 @@ def cache_names_ensure(store: BoardStore | None = None) -> int | None:
         loaded = store.names_load(player_names_stream())
     logger.info("cache names loaded: %d in %.0f ms", loaded, (time.monotonic() - started) * 1000)
     return loaded
+
+
+def _cache_names_repair(store: BoardStore, page: Page) -> int:
+    """Set the names Redis answered the page with to PostgreSQL's where they differ;
+    returns how many were wrong."""
+    if page.names is None:
+        return 0
+    shown = {s.player_id: page.names.get(s.player_id) or s.player_id for s in page.standings}
+    stored = player_display_names(external_ids=list(shown))
+    wrong = {
+        player_id: "" if stored.get(player_id, player_id) == player_id else stored[player_id]
+        for player_id, name in shown.items()
+        if stored.get(player_id, player_id) != name
+    }
+    if wrong:
+        logger.warning("display names out of date in Redis for %d players: fixed", len(wrong))
+        store.names_set(wrong)
+    return len(wrong)
 
 
 # -- the read-through ---------------------------------------------------------------------

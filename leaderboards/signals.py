@@ -5,7 +5,8 @@ services, the admin, finalisation. Connected in leaderboards/apps.py.
   forgotten at once, so this process reads the change straight away, and again after the
   commit, so no other process keeps a copy read in between.
 - A player saved: its display name goes to Redis after the commit (the read scripts answer
-  with it); deleted, it is shown by its id until the board no longer holds it.
+  with it); deleted, it is shown by its id until the board no longer holds it. A name
+  whose write found Redis unreachable is put right by the cache sync's drift check.
 
 Bulk writes (`QuerySet.update`, `bulk_create`) send no signals; none of them touch what
 reads show (`late_events` is not shown; new players have no name yet).

@@ -115,3 +115,14 @@ def test_a_miss_answers_from_postgresql_and_builds_in_the_background(redis_clien
     cache_builds_wait()
     assert get_store().state(board) == "ready"
     assert entries(client) == [(1, "p1", "p1", 5)]
+
+
+def test_a_name_saved_while_redis_was_unreachable_is_put_right_by_the_cache_sync(board, store):
+    client = APIClient()
+    store.names_set({"p2": "Stale"})  # as if Redis had missed the save of "" below
+    assert entries(client)[1][2] == "Stale"
+
+    cache_sync(sample=10)
+
+    assert entries(client)[1][2] == "p2"
+    assert entries(client)[0][2] == "Ada"
