@@ -45,7 +45,7 @@ ON CONFLICT (external_id) DO NOTHING
 _PLAYER_IDS_SQL = """
 CREATE TEMP TABLE bench_player ON COMMIT DROP AS
 SELECT substr(external_id, length(%(prefix)s) + 1)::int AS n, id
-  FROM players_player WHERE external_id LIKE %(prefix)s || '%%'
+  FROM players_player WHERE external_id ~ ('^' || %(prefix)s || '[0-9]+$')
 """
 
 
