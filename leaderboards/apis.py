@@ -216,7 +216,8 @@ class BoardPlayerApi(APIView):
 class PlayerIdListField(serializers.ListField):
     """A list of player ids. The usual list (ASCII ids, none empty, none too long) passes in
     one sweep; any other goes item by item through the child field, whose errors are the
-    API's. DRF's per-item validation was most of the cost of a 100-player request."""
+    API's. DRF's per-item path runs a field's validation and its validators for each of up
+    to 1,000 ids."""
 
     def to_internal_value(self, data):
         if isinstance(data, list) and all(
