@@ -36,7 +36,8 @@ def micro_cached(view):
         ttl = settings.LEADERBOARD_RESPONSE_CACHE_MS / 1000
         if ttl <= 0 or request.method != "GET":
             return view(request, *args, **kwargs)
-        key = request.get_full_path()
+        # The Accept header picks the renderer (the browsable API under DEBUG).
+        key = f"{request.get_full_path()} {request.META.get('HTTP_ACCEPT', '')}"
         now = time.monotonic()
         hit = cache.get(key)
         if hit is not None and now - hit[0] < ttl:

@@ -57,3 +57,13 @@ def test_errors_and_player_lookups_are_not_cached(cached):
     assert cached.get("/api/v1/leaderboards/b/players/p1/").status_code == 404
     score("p1", 5)
     assert cached.get("/api/v1/leaderboards/b/players/p1/").status_code == 200
+
+
+def test_answers_are_kept_per_accept_header(cached):
+    BoardFactory(slug="b", starts_at=AT - timedelta(hours=1), ends_at=None)
+    url = "/api/v1/leaderboards/b/entries/"
+    assert cached.get(url).status_code == 200
+
+    refused = cached.get(url, HTTP_ACCEPT="application/xml")  # not served the JSON kept
+
+    assert refused.status_code == 406
