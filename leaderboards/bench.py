@@ -144,7 +144,7 @@ def load(*, deltas: int, players: int, report: Callable[[str], None]) -> None:
         report(f"loaded {done:,} deltas in {elapsed:.0f} s ({done / elapsed:,.0f}/s)")
 
 
-def _vacuum(*tables: str) -> None:
+def vacuum(*tables: str) -> None:
     # Fresh statistics for the planner and an up-to-date visibility map for index-only scans.
     with connection.cursor() as cursor:
         for table in tables:
@@ -166,7 +166,7 @@ def ensure_data(*, deltas: int, players: int, report: Callable[[str], None]) -> 
     )
     load(deltas=deltas, players=players, report=report)
     started = time.monotonic()
-    _vacuum("players_player", "leaderboards_scoredelta")
+    vacuum("players_player", "leaderboards_scoredelta")
     report(f"VACUUM ANALYZE in {time.monotonic() - started:.0f} s")
     # The last batch is not rollup material for a few seconds (rollups.SAFETY_MARGIN).
     time.sleep(SAFETY_MARGIN.total_seconds() + 1)
@@ -243,7 +243,7 @@ def run_benchmark(
         f" {progress.weekly_rows:,} weekly rows merged in {progress.chunks} transaction(s),"
         f" {progress.seconds:.1f} s"
     )
-    _vacuum(*(f"leaderboards_{grain}rollup" for grain in GRAINS))
+    vacuum(*(f"leaderboards_{grain}rollup" for grain in GRAINS))
     with connection.cursor() as cursor:
         counts = []
         for grain in GRAINS:

@@ -39,6 +39,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from config.embedded import free_port
+from leaderboards.bench import GRAINS, vacuum
 from leaderboards.cache import cache_build_board, cache_drop_board
 from leaderboards.models import Board, Period, Series
 from leaderboards.rollups import SAFETY_MARGIN, rollups_advance
@@ -59,7 +60,6 @@ RANKS_PLAYERS = 100
 WARM_UP_SECONDS = 1
 HEALTHZ = "healthz"
 HEADLINE = ("top100", "rank", "around")
-GRAINS = ("hourly", "daily", "weekly")
 
 # A uniform draw in [0, 1) from a hash of the player number: the same board every load.
 _PLAYER_DRAW = "((hashint8extended(n, 7) & 4503599627370495)::float8 / 4503599627370496)"
@@ -137,13 +137,6 @@ def load(*, players: int, report: Callable[[str], None]) -> None:
         report(f"loaded {done:,} players in {elapsed:.0f} s ({done / elapsed:,.0f}/s)")
 
 
-def _vacuum(*tables: str) -> None:
-    # Fresh statistics for the planner and an up-to-date visibility map for index-only scans.
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
-
-
 def ensure_data(*, players: int, report: Callable[[str], None]) -> bool:
     """Load the all-time board's deltas unless exactly `players` of them are there. True
     when it loaded them."""
@@ -157,7 +150,7 @@ def ensure_data(*, players: int, report: Callable[[str], None]) -> bool:
     report(f"loading {players:,} players, one delta each (scores 0..{MAX_SCORE:,}, skewed)")
     load(players=players, report=report)
     started = time.monotonic()
-    _vacuum("players_player", "leaderboards_scoredelta")
+    vacuum("players_player", "leaderboards_scoredelta")
     report(f"VACUUM ANALYZE in {time.monotonic() - started:.0f} s")
     return True
 
@@ -580,7 +573,7 @@ def run_benchmark(
     report(f"added {fresh:,} deltas stamped now (series {SERIES_SLUG!r})")
     advance_rollups(since=inserted_at, report=report)
     if loaded:
-        _vacuum(*(f"leaderboards_{grain}rollup" for grain in GRAINS))
+        vacuum(*(f"leaderboards_{grain}rollup" for grain in GRAINS))
     build_boards(board, series, report=report)
     chosen = [
         e
