@@ -226,10 +226,15 @@ def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> Cac
     candidates = list(Board.objects.filter(pk__in=cached, finalized_at__isnull=True))
     for board in random.sample(candidates, min(sample_size, len(candidates))):
         report.checked += 1
-        if _cache_drifted(store, board):
+        cached = store.top(board, 0, DRIFT_CHECK_TOP)
+        if cached is None:
+            continue
+        if _cache_drifted(cached, board):
             logger.warning("cache drift on board=%s: rebuilding from PostgreSQL", board.slug)
             report.drifted.append(board.slug)
             cache_build_board(board, force=True)
+        # The names that came with that top, put right where a save never reached Redis.
+        _cache_names_repair(store, cached)
     for action, slugs in (
         ("warmed", report.warmed),
         ("evicted", report.evicted),
@@ -239,16 +244,14 @@ def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> Cac
     return report
 
 
-def _cache_drifted(store: BoardStore, board: Board, limit: int = 1_000) -> bool:
-    """Whether the cached top of the board differs from PostgreSQL's. Both reads are taken
-    as close together as possible; a consumer batch landing in between can make a board
-    look drifted once, which costs only a rebuild. The display names of those players are
-    put right on the way (one saved while Redis was unreachable never reached it)."""
-    cached = store.top(board, 0, limit)
-    if cached is None:
-        return False
-    _cache_names_repair(store, cached)
-    return cached != standings_page(Window.of_board(board), offset=0, limit=limit)
+DRIFT_CHECK_TOP = 1_000
+
+
+def _cache_drifted(cached: Page, board: Board) -> bool:
+    """Whether the cached top of the board differs from PostgreSQL's. Read PostgreSQL's
+    right after Redis's: a consumer batch landing in between can make a board look drifted
+    once, which costs only a rebuild."""
+    return cached != standings_page(Window.of_board(board), offset=0, limit=DRIFT_CHECK_TOP)
 
 
 # -- display names ------------------------------------------------------------------------
