@@ -10,6 +10,7 @@ Nothing here imports Django's settings or an app: the settings module imports th
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 
 from django.core.exceptions import ImproperlyConfigured
@@ -69,3 +70,22 @@ def env_choice(name: str, default: str, choices: Sequence[str]) -> str:
         if value.lower() == choice.lower():
             return choice
     raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}.")
+
+
+_RATE = re.compile(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def env_rate(name: str, default: str | None) -> str | None:
+    """A rate limit as DRF reads it (N/second, N/minute, N/hour or N/day), or None for
+    off (or 0)."""
+    value = _value(name)
+    if value is None:
+        return default
+    if value.lower() in ("off", "0"):
+        return None
+    if not _RATE.fullmatch(value.lower()):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate: use N/second, N/minute, N/hour or N/day "
+            "(e.g. 1200/minute), or off."
+        )
+    return value.lower()

@@ -92,18 +92,37 @@ def validation_error(example: dict) -> OpenApiResponse:
 
 API_KEY_MISSING = OpenApiResponse(
     response=ErrorSerializer,
-    description="No valid API key.",
+    description="No valid API key, or one without the scope this needs.",
     examples=[
         OpenApiExample(
             "No API key",
             value={
-                "detail": (
-                    "Writes need an API key: send the header 'Authorization: Api-Key <key>'."
-                )
+                "detail": "This needs an API key: send the header 'Authorization: Api-Key <key>'."
             },
-        )
+        ),
+        OpenApiExample(
+            "A key without the scope",
+            value={"detail": "This API key lacks the scope 'events:write'."},
+        ),
     ],
 )
+
+# Every API operation may answer 429 (config/throttling.py); add_plain_views adds it.
+THROTTLED = {
+    "description": "Too many requests from this client (reads) or API key (writes).",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds until the client may send again.",
+            "schema": {"type": "integer"},
+        }
+    },
+    "content": {
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/Error"},
+            "example": {"detail": "Request was throttled. Expected available in 12 seconds."},
+        }
+    },
+}
 
 
 def not_found(detail: str) -> OpenApiResponse:
@@ -163,9 +182,13 @@ PLAIN_VIEW_PATHS = {
 
 def add_plain_views(result: dict, generator, request, public) -> dict:
     """drf-spectacular post-processing hook (SPECTACULAR_SETTINGS): documents the API's
-    plain Django views, which the generator only finds among DRF views, and the
-    ValidationError body that validation_error() refers to."""
+    plain Django views, which the generator only finds among DRF views, the
+    ValidationError body that validation_error() refers to, and the 429 of the rate
+    limits."""
     result.setdefault("paths", {}).update(PLAIN_VIEW_PATHS)
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            operation.setdefault("responses", {}).setdefault("429", THROTTLED)
     result.setdefault("components", {}).setdefault("schemas", {})["ValidationError"] = (
         VALIDATION_ERROR_SCHEMA
     )

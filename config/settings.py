@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_choice, env_int, env_list
+from config.env import env_bool, env_choice, env_int, env_list, env_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "rest_framework_api_key",
+    "access",
     "drf_spectacular",
     "players",
     "leaderboards",
@@ -208,10 +209,25 @@ STORAGES = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Rate limits (config/throttling.py), "N/second|minute|hour|day" or "off": reads per client
+# IP, writes per API key. The client IP is the address TRUSTED_PROXY_HOPS hops from the
+# right of X-Forwarded-For (0: the connection's own address, for a service facing clients
+# directly). Set it to the number of proxies in front of the app that append to the header.
+THROTTLE_READ_RATE = env_rate("THROTTLE_READ_RATE", "1200/minute")
+THROTTLE_WRITE_RATE = env_rate("THROTTLE_WRITE_RATE", "6000/minute")
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0, minimum=0)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
-    # Reads are public; every write needs `Authorization: Api-Key <key>`.
-    "DEFAULT_PERMISSION_CLASSES": ["config.permissions.ReadOnlyOrApiKey"],
+    # Reads are public; every write needs `Authorization: Api-Key <key>` with the view's
+    # scope (access/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": ["access.permissions.ReadOnlyOrScopedApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.throttling.ReadRateThrottle",
+        "config.throttling.WriteRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"reads": THROTTLE_READ_RATE, "writes": THROTTLE_WRITE_RATE},
+    "NUM_PROXIES": TRUSTED_PROXY_HOPS,
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["config.renderers.JSONRenderer"]

@@ -23,6 +23,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.models import Scope
+from access.permissions import HasScopedApiKey
 from config.exceptions import BadRequest
 from config.openapi import (
     API_KEY_AUTH,
@@ -34,7 +36,6 @@ from config.openapi import (
     validation_error,
 )
 from config.pagination import paginated_response
-from config.permissions import ApiKeyRequired
 from ingestion.events import (
     DEFAULT_METRIC,
     EVENT_ID_MAX_LENGTH,
@@ -53,7 +54,8 @@ class RejectedEventListApi(APIView):
     """Messages the consumer could not accept, newest first. Private: they hold raw
     producer payloads, so even reading needs an API key."""
 
-    permission_classes = [ApiKeyRequired]
+    permission_classes = [HasScopedApiKey]
+    api_key_scope = Scope.REJECTED_READ
 
     class FilterSerializer(serializers.Serializer):
         reason = serializers.CharField(
@@ -172,6 +174,7 @@ SCORE_EVENT_EXAMPLE = {
 class EventCreateApi(APIView):
     """Accept score events over HTTP (API key): one event object or a list of them."""
 
+    api_key_scope = Scope.EVENTS_WRITE
     parser_classes = [JSONParser]
 
     @extend_schema_serializer(component_name="ScoreEvent")

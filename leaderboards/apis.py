@@ -21,6 +21,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.models import Scope
 from config.openapi import (
     API_KEY_AUTH,
     API_KEY_MISSING,
@@ -35,6 +36,7 @@ from leaderboards import openapi as docs
 from leaderboards.catalog import catalog
 from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Board, SortOrder
 from leaderboards.ranking import Window
+from leaderboards.response_cache import micro_cached
 from leaderboards.selectors import board_around, board_entries, board_ranks, window_entries
 from leaderboards.serializers import (
     METRIC_REGEX,
@@ -53,6 +55,8 @@ MAX_PLAYERS_PER_RANKS_REQUEST = 1000
 
 class BoardListApi(APIView):
     """GET: every board, newest window first. POST (API key): create a board."""
+
+    api_key_scope = Scope.BOARDS_WRITE
 
     @extend_schema_serializer(component_name="BoardCreate")
     class InputSerializer(serializers.Serializer):
@@ -122,9 +126,12 @@ class BoardDetailApi(APIView):
             404: BOARD_NOT_FOUND,
         },
     )
+    @micro_cached
     def get(self, request, slug: str):
         board = catalog.board(slug)
-        return Response(self.OutputSerializer(board, context={"request": request}).data)
+        return json_response(
+            request, self.OutputSerializer(board, context={"request": request}).data
+        )
 
 
 class BoardEntriesApi(APIView):
@@ -151,6 +158,7 @@ class BoardEntriesApi(APIView):
             404: BOARD_NOT_FOUND,
         },
     )
+    @micro_cached
     def get(self, request, slug: str):
         board = catalog.board(slug)
         query = validated_input(self.FilterSerializer, request.query_params)
@@ -236,6 +244,7 @@ class BoardRanksApi(APIView):
     though the list travels in a POST body."""
 
     permission_classes = [AllowAny]
+    post_is_read = True  # rate limited as a read (config/throttling.py)
 
     @extend_schema_serializer(component_name="RanksQuery")
     class InputSerializer(serializers.Serializer):

@@ -18,41 +18,40 @@ import time
 
 from django.conf import settings
 from django.http import HttpResponse
+from rest_framework.response import Response
 
 MAX_ENTRIES = 1_000  # distinct URLs per process; past it the cache starts again empty
-_KEPT_HEADERS = ("Content-Type", "Vary", "Allow")
 
 
 _caches: list[dict] = []
 
 
-def micro_cached(view):
-    """Wrap a view (an APIView's as_view(), say: drf-spectacular still sees its class)."""
-    cache: dict[str, tuple[float, bytes, dict[str, str]]] = {}
+def micro_cached(get):
+    """Wrap an APIView's `get`. It runs after the view's permissions and throttles, so a
+    kept answer is rate limited like any other; only an encoded 200 (what json_response
+    makes for JSON) is kept, not a DRF Response still to be rendered (the browsable API)."""
+    cache: dict[str, tuple[float, bytes, str]] = {}
     _caches.append(cache)
 
-    @functools.wraps(view)
-    def cached_view(request, *args, **kwargs):
+    @functools.wraps(get)
+    def cached_get(view, request, *args, **kwargs):
         ttl = settings.LEADERBOARD_RESPONSE_CACHE_MS / 1000
-        if ttl <= 0 or request.method != "GET":
-            return view(request, *args, **kwargs)
+        if ttl <= 0:
+            return get(view, request, *args, **kwargs)
         # The Accept header picks the renderer (the browsable API under DEBUG).
         key = f"{request.get_full_path()} {request.META.get('HTTP_ACCEPT', '')}"
         now = time.monotonic()
         hit = cache.get(key)
         if hit is not None and now - hit[0] < ttl:
-            return HttpResponse(hit[1], headers=hit[2])
-        response = view(request, *args, **kwargs)
-        if response.status_code == 200:
-            if hasattr(response, "render"):
-                response.render()
+            return HttpResponse(hit[1], content_type=hit[2])
+        response = get(view, request, *args, **kwargs)
+        if response.status_code == 200 and not isinstance(response, Response):
             if len(cache) >= MAX_ENTRIES:
                 cache.clear()
-            headers = {name: response[name] for name in _KEPT_HEADERS if response.has_header(name)}
-            cache[key] = (now, response.content, headers)
+            cache[key] = (now, response.content, response["Content-Type"])
         return response
 
-    return cached_view
+    return cached_get
 
 
 def response_cache_clear() -> None:

@@ -15,11 +15,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.models import Scope
 from config.openapi import API_KEY_AUTH, API_KEY_MISSING, LIST_PAGE_PARAMETERS, validation_error
 from config.pagination import counted_page_response, paginated_response
 from leaderboards import openapi as docs
 from leaderboards.catalog import catalog
 from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Period, Series, SortOrder
+from leaderboards.response_cache import micro_cached
 from leaderboards.selectors import board_entries, series_board_now
 from leaderboards.serializers import (
     METRIC_REGEX,
@@ -34,6 +36,8 @@ from leaderboards.services import series_create, series_current_board
 
 class SeriesListApi(APIView):
     """GET: every series. POST (API key): define a series; its current window opens now."""
+
+    api_key_scope = Scope.BOARDS_WRITE
 
     @extend_schema_serializer(component_name="SeriesCreate")
     class InputSerializer(serializers.Serializer):
@@ -150,6 +154,7 @@ class SeriesCurrentEntriesApi(APIView):
             404: docs.SERIES_NOT_FOUND,
         },
     )
+    @micro_cached
     def get(self, request, slug: str):
         board = series_board_now(catalog.series(slug)) or series_current_board(
             get_object_or_404(Series, slug=slug)

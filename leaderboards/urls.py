@@ -3,18 +3,17 @@
 from django.urls import path
 
 from leaderboards import apis, exports, series_apis
-from leaderboards.response_cache import micro_cached
 
 urlpatterns = [
     path("leaderboards/", apis.BoardListApi.as_view(), name="api-board-list"),
     path(
         "leaderboards/<slug:slug>/",
-        micro_cached(apis.BoardDetailApi.as_view()),
+        apis.BoardDetailApi.as_view(),
         name="api-board-detail",
     ),
     path(
         "leaderboards/<slug:slug>/entries/",
-        micro_cached(apis.BoardEntriesApi.as_view()),
+        apis.BoardEntriesApi.as_view(),
         name="api-board-entries",
     ),
     path(
@@ -39,7 +38,7 @@ urlpatterns = [
     ),
     path(
         "series/<slug:slug>/current/entries/",
-        micro_cached(series_apis.SeriesCurrentEntriesApi.as_view()),
+        series_apis.SeriesCurrentEntriesApi.as_view(),
         name="api-series-current-entries",
     ),
     path(

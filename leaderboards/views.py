@@ -11,6 +11,7 @@ from django import forms
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from config.throttling import rate_limited
 from leaderboards.catalog import catalog
 from leaderboards.models import Board
 from leaderboards.selectors import board_around, board_entries, boards_live
@@ -61,11 +62,13 @@ def _player_context(request, board: Board) -> dict:
 
 
 @require_safe
+@rate_limited
 def board_list(request):
     return render(request, "leaderboards/board_list.html", {"boards": boards_live()})
 
 
 @require_safe
+@rate_limited
 def board_detail(request, slug: str):
     board = catalog.board(slug)
     context = _entries_context(request, board) | _player_context(request, board)
@@ -73,12 +76,14 @@ def board_detail(request, slug: str):
 
 
 @require_safe
+@rate_limited
 def board_entries_fragment(request, slug: str):
     board = catalog.board(slug)
     return render(request, "leaderboards/_entries.html", _entries_context(request, board))
 
 
 @require_safe
+@rate_limited
 def board_player_fragment(request, slug: str):
     board = catalog.board(slug)
     return render(request, "leaderboards/_player.html", _player_context(request, board))

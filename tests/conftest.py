@@ -8,8 +8,8 @@ import pytest
 import redis as redis_lib
 from django.conf import settings
 from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
+from access.models import ApiKey, Scope
 from leaderboards import cache
 from leaderboards.catalog import catalog
 from leaderboards.response_cache import response_cache_clear
@@ -19,8 +19,9 @@ from tests import services
 
 @pytest.fixture
 def keyed_client(db):
-    """An API client sending a valid `Authorization: Api-Key <key>` header."""
-    _, key = APIKey.objects.create_key(name="tests")
+    """An API client sending a valid `Authorization: Api-Key <key>` header, the key holding
+    every scope."""
+    _, key = ApiKey.objects.create_key(name="tests", scopes=Scope.values)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
     return client

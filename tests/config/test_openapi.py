@@ -19,10 +19,10 @@ from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, settings
-from rest_framework_api_key.models import APIKey
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from access.models import ApiKey, Scope
 from ingestion.models import RejectedEvent
 from leaderboards.models import Board
 from tests.factories import PlayerFactory, ScoreDeltaFactory
@@ -221,7 +221,7 @@ def seed_documented_board() -> None:
 @pytest.fixture
 def api_key(transactional_db, topic, redis_client) -> str:
     seed_documented_board()
-    _, key = APIKey.objects.create_key(name="schemathesis")
+    _, key = ApiKey.objects.create_key(name="schemathesis", scopes=Scope.values)
     return key
 
 

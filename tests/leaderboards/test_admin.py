@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
-from rest_framework_api_key.models import APIKey
 
+from access.models import ApiKey
 from ingestion.models import RejectedEvent
 from leaderboards import store as store_module
 from leaderboards.models import ConsumerOffset
@@ -33,7 +33,7 @@ def rows():
         detail="not valid JSON",
     )
     offset = ConsumerOffset.objects.create(topic="score-events", partition=2, next_offset=42)
-    APIKey.objects.create_key(name="game-server")
+    ApiKey.objects.create_key(name="game-server")
     return {"board": board, "player": player, "rejected": rejected, "offset": offset}
 
 
@@ -44,7 +44,7 @@ def rows():
         "players_player",
         "ingestion_rejectedevent",
         "leaderboards_consumeroffset",
-        "rest_framework_api_key_apikey",
+        "access_apikey",
     ],
 )
 def test_changelists_load_for_staff(admin_client, rows, model):

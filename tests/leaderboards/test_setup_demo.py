@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from rest_framework_api_key.models import APIKey
 
+from access.models import ApiKey
 from leaderboards.management.commands.setup_demo import demo_windows
 from leaderboards.models import Board
 from leaderboards.services import board_create
@@ -48,9 +48,9 @@ def test_prints_a_working_api_key_and_keeps_only_the_latest(redis_client):
     first = printed_key(run_setup_demo())
     second = printed_key(run_setup_demo())
 
-    assert APIKey.objects.filter(name="demo").count() == 1
-    assert APIKey.objects.is_valid(second)
-    assert not APIKey.objects.is_valid(first)
+    assert ApiKey.objects.filter(name="demo").count() == 1
+    assert ApiKey.objects.is_valid(second)
+    assert not ApiKey.objects.is_valid(first)
 
 
 def test_creates_the_admin_once_and_then_explains_how_to_reset(redis_client):

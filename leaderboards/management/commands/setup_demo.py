@@ -21,8 +21,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
-from rest_framework_api_key.models import APIKey
 
+from access.models import ApiKey, Scope
 from leaderboards.models import Aggregation, Board, SortOrder
 from leaderboards.services import board_create, board_update
 
@@ -83,8 +83,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             boards = [demo_board_ensure(window, now=now) for window in demo_windows(now)]
             password = self._ensure_admin()
-            APIKey.objects.filter(name=API_KEY_NAME).delete()
-            _, key = APIKey.objects.create_key(name=API_KEY_NAME)
+            ApiKey.objects.filter(name=API_KEY_NAME).delete()
+            _, key = ApiKey.objects.create_key(name=API_KEY_NAME, scopes=Scope.values)
 
         self.stdout.write("Demo boards (metric score, sum, highest first):")
         for board, outcome in boards:
