@@ -1,4 +1,4 @@
-"""Request ids, and the answer when the database is down.
+"""Request ids, oversize bodies refused, and the answer when the database is down.
 
 Request ids: every request gets one, its log lines carry it, the response returns it.
 
@@ -15,8 +15,9 @@ import re
 import time
 import uuid
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
 from config.exceptions import ServiceUnavailable
@@ -94,3 +95,26 @@ class DatabaseUnavailableMiddleware:
             ).render()
         response["Retry-After"] = str(ServiceUnavailable.retry_after_seconds)
         return response
+
+
+class RequestSizeLimitMiddleware:
+    """A body larger than DATA_UPLOAD_MAX_MEMORY_SIZE (`MAX_REQUEST_BODY_BYTES`) is refused
+    with a 413 from its Content-Length, before anything reads it. DRF's parsers read the
+    request stream, which Django's own check of that setting (on `request.body`) never
+    sees. A body without a Content-Length (chunked) reads as empty under WSGI."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # Django reads an unreadable length as no body
+        if limit is None or length <= limit:
+            return self.get_response(request)
+        detail = f"The request body is {length} bytes; at most {limit} are accepted."
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": detail}, status=413)
+        return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")

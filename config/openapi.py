@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema_serializer,
 )
 from rest_framework import serializers
 
-from config.pagination import MAX_PAGE_SIZE
+from config.pagination import PageFilterSerializer
 
 # The `auth` of an operation that needs an API key; the scheme itself is declared in
 # SPECTACULAR_SETTINGS["APPEND_COMPONENTS"] (settings cannot import this module).
@@ -58,15 +57,8 @@ def page_example(path: str, results: list, *, count: int, limit: int) -> dict:
     }
 
 
-# LimitOffsetPagination's parameters: out-of-range values fall back (limit) or clamp.
-LIST_PAGE_PARAMETERS = [
-    OpenApiParameter(
-        "limit",
-        int,
-        description=f"Page size, 1 to {MAX_PAGE_SIZE} (larger values count as {MAX_PAGE_SIZE}).",
-    ),
-    OpenApiParameter("offset", int, description="How many items to skip."),
-]
+# The paging parameters of every list.
+LIST_PAGE_PARAMETERS = [PageFilterSerializer]
 
 
 # The body of every 400 that names fields (config/exceptions.py makes services' errors

@@ -1,15 +1,50 @@
-"""The API's one pagination class: DRF's limit/offset, with a ceiling on the page size."""
+"""The API's paging: limit/offset, each bounded, out-of-range values a 400 naming the
+parameter. Lists of rows (boards, series, rejected events) page through DRF's
+LimitOffsetPagination; pages a selector counts and slices (entries, standings) take the
+same parameters from PageFilterSerializer."""
 
+from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 
 from config.renderers import json_response
 
+DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# Far past any board's end (a page there is empty), far inside PostgreSQL's bigint and
+# Redis's ranges, which a larger offset overflows.
+MAX_OFFSET = 1_000_000_000
+
+
+class PageFilterSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_PAGE_SIZE,
+        default=DEFAULT_PAGE_SIZE,
+        help_text=f"Page size, 1 to {MAX_PAGE_SIZE}.",
+    )
+    offset = serializers.IntegerField(
+        min_value=0, max_value=MAX_OFFSET, default=0, help_text="How many items to skip."
+    )
 
 
 class Pagination(LimitOffsetPagination):
+    """DRF's limit/offset, its parameters checked like PageFilterSerializer's (DRF's own
+    would quietly replace a bad limit and pass any offset on to the database)."""
+
+    default_limit = DEFAULT_PAGE_SIZE
     max_limit = MAX_PAGE_SIZE
+
+    def _query(self, request) -> dict:
+        query = PageFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return query.validated_data
+
+    def get_limit(self, request) -> int:
+        return self._query(request)["limit"]
+
+    def get_offset(self, request) -> int:
+        return self._query(request)["offset"]
 
     def paginate_counted(self, request, *, count: int, offset: int, limit: int) -> None:
         """Page over results a selector has already counted and sliced, so next/previous

@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     # A view that needed PostgreSQL while it was down answers 503 + Retry-After.
     "config.middleware.DatabaseUnavailableMiddleware",
+    # A body over MAX_REQUEST_BODY_BYTES: 413 before anything reads it.
+    "config.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -184,6 +186,10 @@ if LEADERBOARD_RESPONSE_CACHE_MS >= 1000:
         "a consumed event must be visible to readers within a second."
     )
 
+# The largest request body accepted (413 beyond, config/middleware.py): 1,000 events of a
+# few hundred bytes, the most one POST /events/ takes, fit many times over.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -228,8 +234,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_RATES": {"reads": THROTTLE_READ_RATE, "writes": THROTTLE_WRITE_RATE},
     "NUM_PROXIES": TRUSTED_PROXY_HOPS,
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 50,
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
+    "PAGE_SIZE": 50,  # config.pagination.DEFAULT_PAGE_SIZE (DRF checks that one is set)
     "DEFAULT_RENDERER_CLASSES": ["config.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.ContentNegotiation",

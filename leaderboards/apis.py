@@ -30,7 +30,11 @@ from config.openapi import (
     not_found,
     validation_error,
 )
-from config.pagination import counted_page_response, paginated_response
+from config.pagination import (
+    PageFilterSerializer,
+    counted_page_response,
+    paginated_response,
+)
 from config.renderers import json_response
 from leaderboards import openapi as docs
 from leaderboards.catalog import catalog
@@ -43,7 +47,6 @@ from leaderboards.serializers import (
     AwareDateTimeField,
     BoardOutputSerializer,
     EntryOutputSerializer,
-    PageFilterSerializer,
     validated_input,
 )
 from leaderboards.services import board_create

@@ -7,10 +7,8 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from config.pagination import MAX_PAGE_SIZE
 from leaderboards.models import METRIC_PATTERN, Board, Series
 
-DEFAULT_PAGE_SIZE = 50
 # The metric names events may carry (RegexField searches, so anchor the contract's pattern).
 METRIC_REGEX = rf"^(?:{METRIC_PATTERN.pattern})\Z"
 
@@ -60,13 +58,6 @@ def validated_input(serializer_class: type[serializers.Serializer], data) -> dic
 
 _validators: dict[type[serializers.Serializer], serializers.Serializer] = {}
 _defaults: dict[type[serializers.Serializer], dict] = {}
-
-
-class PageFilterSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(
-        min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
-    )
-    offset = serializers.IntegerField(min_value=0, default=0)
 
 
 @extend_schema_serializer(component_name="Entry")

@@ -17,7 +17,11 @@ from rest_framework.views import APIView
 
 from access.models import Scope
 from config.openapi import API_KEY_AUTH, API_KEY_MISSING, LIST_PAGE_PARAMETERS, validation_error
-from config.pagination import counted_page_response, paginated_response
+from config.pagination import (
+    PageFilterSerializer,
+    counted_page_response,
+    paginated_response,
+)
 from leaderboards import openapi as docs
 from leaderboards.catalog import catalog
 from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Period, Series, SortOrder
@@ -26,7 +30,6 @@ from leaderboards.selectors import board_entries, series_board_now
 from leaderboards.serializers import (
     METRIC_REGEX,
     BoardOutputSerializer,
-    PageFilterSerializer,
     SeriesOutputSerializer,
     WallClockTimeField,
     validated_input,

@@ -11,6 +11,7 @@ from django import forms
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from config.pagination import MAX_OFFSET
 from config.throttling import rate_limited
 from leaderboards.catalog import catalog
 from leaderboards.models import Board
@@ -27,7 +28,7 @@ class FindPlayerForm(forms.Form):
 
 def _offset(request) -> int:
     try:
-        return max(0, int(request.GET.get("offset", 0)))
+        return min(max(0, int(request.GET.get("offset", 0))), MAX_OFFSET)
     except ValueError:
         return 0
 

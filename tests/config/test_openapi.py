@@ -7,6 +7,8 @@ answer must match the schema.
 
 from __future__ import annotations
 
+import os
+import random
 import re
 from datetime import UTC, datetime
 
@@ -19,12 +21,13 @@ from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from access.models import ApiKey, Scope
 from ingestion.models import RejectedEvent
-from leaderboards.models import Board
+from leaderboards.models import Board, Series
 from tests.factories import PlayerFactory, ScoreDeltaFactory
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
@@ -229,12 +232,63 @@ def api_key(transactional_db, topic, redis_client) -> str:
 # (schemathesis.pytest.from_fixture would load it per test, but it does not work with
 # pytest 9 yet: it sets Node._nodeid, which pytest 9 no longer has.)
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+# Every phase: the schema's examples, its coverage of each parameter's edges (bounds,
+# wrong types, missing and extra values), random fuzzing, and stateful sequences. A run
+# draws its seed unless SCHEMATHESIS_SEED names one; a failure says which it was.
+SEED = int(os.environ.get("SCHEMATHESIS_SEED") or random.randrange(2**32))
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES") or 100)
+schema.config.seed = SEED
+schema.config.phases.update(phases=["examples", "coverage", "fuzzing", "stateful"])
+
+
+def _with_seed(error: BaseException) -> BaseException:
+    error.add_note(f"schemathesis seed {SEED}: rerun with SCHEMATHESIS_SEED={SEED}")
+    return error
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_never_answers_with_a_server_error(case, api_key):
-    case.call_and_validate(
-        headers={"Authorization": f"Api-Key {api_key}"},
-        checks=[not_a_server_error, response_schema_conformance],
-    )
+    try:
+        case.call_and_validate(
+            headers={"Authorization": f"Api-Key {api_key}"},
+            checks=[not_a_server_error, response_schema_conformance],
+        )
+    except BaseException as error:
+        raise _with_seed(error) from None
+
+
+APIWorkflow = schema.as_state_machine()
+
+
+def test_api_workflows_never_answer_with_a_server_error(api_key):
+    """Sequences of calls: schemathesis's stateful phase infers which answers feed which
+    requests (a board created, then read by its slug)."""
+
+    class Workflow(APIWorkflow):
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": f"Api-Key {api_key}"}}
+
+        def teardown(self):
+            # Each sequence starts from the seeded rows, so a rerun draws the same one.
+            Board.objects.exclude(slug="weekly-2026-w48").delete()
+            Series.objects.all().delete()
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(
+                response,
+                checks=[not_a_server_error, response_schema_conformance],
+                transport_kwargs=kwargs,
+            )
+
+    try:
+        run_state_machine_as_test(
+            Workflow,
+            settings=settings(
+                max_examples=EXAMPLES // 4,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    except BaseException as error:
+        raise _with_seed(error) from None
