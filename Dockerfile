@@ -37,4 +37,5 @@ USER app
 
 EXPOSE 8000
 # Workers: WEB_CONCURRENCY (gunicorn reads it; default 1).
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000"]
+# Timeouts and limits: gunicorn.conf.py (read from /app).
+CMD ["gunicorn", "config.wsgi:application"]

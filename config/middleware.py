@@ -17,7 +17,7 @@ import uuid
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, UnreadablePostError
 from django.template.response import TemplateResponse
 
 from config.exceptions import ServiceUnavailable
@@ -97,11 +97,14 @@ class DatabaseUnavailableMiddleware:
         return response
 
 
-class RequestSizeLimitMiddleware:
-    """A body larger than DATA_UPLOAD_MAX_MEMORY_SIZE (`MAX_REQUEST_BODY_BYTES`) is refused
-    with a 413 from its Content-Length, before anything reads it. DRF's parsers read the
-    request stream, which Django's own check of that setting (on `request.body`) never
-    sees. A body without a Content-Length (chunked) reads as empty under WSGI."""
+class RequestBodyMiddleware:
+    """Bodies that would tie up a worker. One larger than DATA_UPLOAD_MAX_MEMORY_SIZE
+    (`MAX_REQUEST_BODY_BYTES`) is refused with a 413 from its Content-Length, before any of
+    it is read (Django's own check of that setting reads up to the limit first, then
+    answers a 400). One that stops arriving makes the read time out (gunicorn.conf.py
+    bounds each wait): Django raises UnreadablePostError, answered with a 408, as is a body
+    cut off by the client. A body without a Content-Length (chunked) reads as empty under
+    WSGI."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
@@ -114,7 +117,29 @@ class RequestSizeLimitMiddleware:
             length = 0  # Django reads an unreadable length as no body
         if limit is None or length <= limit:
             return self.get_response(request)
-        detail = f"The request body is {length} bytes; at most {limit} are accepted."
-        if request.path.startswith("/api/"):
-            return JsonResponse({"detail": detail}, status=413)
-        return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
+        return _plain_or_json(
+            request, f"The request body is {length} bytes; at most {limit} are accepted.", 413
+        )
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, UnreadablePostError):
+            return None
+        logging.getLogger(__name__).warning(
+            "request body unreadable (%s): %s %s from %s",
+            exception,
+            request.method,
+            request.path,
+            request.META.get("REMOTE_ADDR"),
+        )
+        response = _plain_or_json(
+            request, "The request body did not arrive in time; send it again.", 408
+        )
+        response["Connection"] = "close"
+        return response
+
+
+def _plain_or_json(request, detail: str, status: int) -> HttpResponse:
+    """The API's error body under /api/, plain text elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail}, status=status)
+    return HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -32,6 +33,28 @@ if SECRET_KEY is None:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
+# HTTPS. Production serves behind a proxy or load balancer that terminates TLS and says so
+# in X-Forwarded-Proto (DJANGO_SECURE_PROXY_SSL_HEADER names another header; "off" trusts
+# none, for a service that terminates TLS itself). Plain-HTTP requests are redirected to
+# HTTPS, except the probes and the metrics scrape, which come from inside the cluster.
+# Off under DEBUG (`make run` serves plain HTTP on localhost).
+_proxy_ssl_header = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+    if _proxy_ssl_header.lower() not in ("", "off", "none")
+    else None
+)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
+# HSTS: browsers keep to HTTPS for a year. Preload and subdomains are on, as check --deploy
+# wants; turn them off (or the seconds down) before the first deploy on a domain whose
+# subdomains are not all HTTPS yet.
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+# The admin's session and CSRF cookies travel over HTTPS only.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -42,6 +65,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "rest_framework_api_key",
+    "axes",
     "access",
     "drf_spectacular",
     "players",
@@ -55,8 +79,8 @@ MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     # A view that needed PostgreSQL while it was down answers 503 + Retry-After.
     "config.middleware.DatabaseUnavailableMiddleware",
-    # A body over MAX_REQUEST_BODY_BYTES: 413 before anything reads it.
-    "config.middleware.RequestSizeLimitMiddleware",
+    # A body over MAX_REQUEST_BODY_BYTES: 413 before anything reads it; a stalled one, 408.
+    "config.middleware.RequestBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -65,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Admin logins: locks out an address after too many failures (see AXES_* below).
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -189,6 +215,21 @@ if LEADERBOARD_RESPONSE_CACHE_MS >= 1000:
 # The largest request body accepted (413 beyond, config/middleware.py): 1,000 events of a
 # few hundred bytes, the most one POST /events/ takes, fit many times over.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1)
+
+# Password guessing at the admin login: django-axes counts failed logins per client
+# address (the API's, config/throttling.client_ip) in PostgreSQL and refuses that address
+# with a 429 for ADMIN_LOGIN_LOCKOUT_MINUTES after ADMIN_LOGIN_FAILURE_LIMIT failures; a
+# success resets the count. By address alone, so a guesser cannot lock an admin out from
+# elsewhere. `manage.py axes_reset` lifts every lockout.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.throttling.client_ip"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

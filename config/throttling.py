@@ -29,7 +29,7 @@ from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import SAFE_METHODS
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework_api_key.permissions import KeyParser
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,11 @@ def _count_script():
     if _script is None:
         _script = get_redis_connection("default").register_script(COUNT)
     return _script
+
+
+def client_ip(request) -> str:
+    """The client's address, as the rate limits see it (and the admin's login lockout)."""
+    return BaseThrottle().get_ident(request)
 
 
 def is_read(request, view) -> bool:

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from config.pagination import MAX_OFFSET
+from config.security import content_security_policy
 from config.throttling import rate_limited
 from leaderboards.catalog import catalog
 from leaderboards.models import Board
@@ -63,12 +64,14 @@ def _player_context(request, board: Board) -> dict:
 
 
 @require_safe
+@content_security_policy
 @rate_limited
 def board_list(request):
     return render(request, "leaderboards/board_list.html", {"boards": boards_live()})
 
 
 @require_safe
+@content_security_policy
 @rate_limited
 def board_detail(request, slug: str):
     board = catalog.board(slug)
@@ -77,6 +80,7 @@ def board_detail(request, slug: str):
 
 
 @require_safe
+@content_security_policy
 @rate_limited
 def board_entries_fragment(request, slug: str):
     board = catalog.board(slug)
@@ -84,6 +88,7 @@ def board_entries_fragment(request, slug: str):
 
 
 @require_safe
+@content_security_policy
 @rate_limited
 def board_player_fragment(request, slug: str):
     board = catalog.board(slug)

@@ -30,6 +30,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("WORKER_METRICS_PORT", "0")
     # A test reads back what it just wrote; the micro-cache has its own tests.
     os.environ.setdefault("LEADERBOARD_RESPONSE_CACHE_MS", "0")
+    # The test client speaks plain HTTP; the redirect to HTTPS has its own tests.
+    os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
     # The suite sends many requests from one address; the limits have their own tests.
     os.environ.setdefault("THROTTLE_READ_RATE", "100000/minute")
     os.environ.setdefault("THROTTLE_WRITE_RATE", "100000/minute")

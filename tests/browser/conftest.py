@@ -68,8 +68,23 @@ def browser(browser_binaries, tmp_path):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
     driver.set_page_load_timeout(30)
+    # Every page records what its Content-Security-Policy blocked (csp_violations()).
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_CSP})
     yield driver
     driver.quit()
+
+
+RECORD_CSP = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations.push(event.violatedDirective + " " + event.blockedURI);
+});
+"""
+
+
+def csp_violations(driver) -> list[str]:
+    """What the current page's Content-Security-Policy refused so far."""
+    return driver.execute_script("return window.cspViolations")
 
 
 def emulate_phone(driver, width: int = PHONE[0], height: int = PHONE[1]) -> None:

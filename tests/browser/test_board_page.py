@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.conftest import emulate_phone, screenshot
+from tests.browser.conftest import csp_violations, emulate_phone, screenshot
 from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 from tests.ingestion.kafka_helpers import consume_until_idle, produce, score_events
 
@@ -114,6 +114,25 @@ def test_board_page_changes_when_new_events_are_consumed(browser, live_server, t
     )
     assert browser.execute_script("return window.notReloaded") is True
     assert text_of(browser, "[data-live-status]") == "Live"
+    assert csp_violations(browser) == []  # the live page works under its policy
+
+
+def test_the_pages_policy_is_in_force(browser, live_server, store):
+    board = BoardFactory()
+    add_scores({"a": 5})
+    open_board(browser, live_server, board)
+
+    browser.execute_script(
+        """
+        const script = document.createElement("script");
+        script.textContent = "window.injected = true";
+        document.head.appendChild(script);
+        """
+    )
+
+    WebDriverWait(browser, 5).until(lambda d: csp_violations(d))
+    assert browser.execute_script("return window.injected") is None
+    assert csp_violations(browser) == ["script-src-elem inline"]
 
 
 def test_find_a_player_shows_their_neighbours(browser, live_server, store):

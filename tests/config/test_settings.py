@@ -183,3 +183,20 @@ def test_a_response_cache_period_past_the_freshness_slo_stops_start_up():
     result = run_python("import django; django.setup()", LEADERBOARD_RESPONSE_CACHE_MS="1000")
     assert result.returncode != 0
     assert "LEADERBOARD_RESPONSE_CACHE_MS=1000 must be under 1000" in result.stderr
+
+
+def test_a_rate_limit_that_is_not_a_rate_stops_start_up():
+    result = run_python("import django; django.setup()", THROTTLE_READ_RATE="100 per minute")
+    assert result.returncode != 0
+    assert "THROTTLE_READ_RATE='100 per minute' is not a rate" in result.stderr
+
+
+def test_rate_limits_read_rates_and_off():
+    result = run_python(
+        "from django.conf import settings; "
+        "print(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'])",
+        THROTTLE_READ_RATE="50/Second",
+        THROTTLE_WRITE_RATE="off",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "{'reads': '50/second', 'writes': None}"

@@ -1,0 +1,92 @@
+"""The web app as production runs it (gunicorn, gunicorn.conf.py): a client that sends
+its headers and then trickles, or stops sending, its body holds a worker no longer than
+the worker timeout; a body over the limit is refused without being read."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+
+import pytest
+
+from access.models import ApiKey, Scope
+from leaderboards.bench_reads import web_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT = 3
+
+
+def stalled_upload(base: str, key: str, *, declared: int, sent: bytes) -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(
+        (
+            "POST /api/v1/events/ HTTP/1.1\r\n"
+            f"Host: {host}\r\n"
+            f"Authorization: Api-Key {key}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {declared}\r\n\r\n"
+        ).encode()
+        + sent
+    )
+    return sock
+
+
+def read_to_close(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    sock.close()
+    return received
+
+
+def test_a_stalled_upload_gets_a_408_and_frees_its_worker(monkeypatch, tmp_path, topic):
+    monkeypatch.setenv("GUNICORN_BODY_TIMEOUT", str(TIMEOUT))
+    _, key = ApiKey.objects.create_key(name="slow", scopes=[Scope.EVENTS_WRITE])
+    log = tmp_path / "gunicorn.log"
+
+    with web_server(workers=1, worker_class="sync", threads=1, log=log) as base:
+        # Headers, then 10 of the 100 bytes promised, then nothing: the one worker waits.
+        sock = stalled_upload(base, key, declared=100, sent=b'[{"player')
+        # After TIMEOUT s without more of it, the read gives up: a 408, connection closed...
+        answer = read_to_close(sock)
+        # ...and the same worker serves the next client.
+        with urllib.request.urlopen(base + "/healthz", timeout=30) as response:
+            assert response.status == 200
+
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {
+        "detail": "The request body did not arrive in time; send it again."
+    }
+    assert "WORKER TIMEOUT" not in log.read_text()
+
+
+def test_a_worker_silent_past_the_worker_timeout_is_replaced(monkeypatch, tmp_path, topic):
+    """The last resort, should a read wait on despite the body timeout."""
+    monkeypatch.setenv("GUNICORN_TIMEOUT", str(TIMEOUT))
+    monkeypatch.setenv("GUNICORN_BODY_TIMEOUT", "600")
+    _, key = ApiKey.objects.create_key(name="slow", scopes=[Scope.EVENTS_WRITE])
+    log = tmp_path / "gunicorn.log"
+
+    with web_server(workers=1, worker_class="sync", threads=1, log=log) as base:
+        sock = stalled_upload(base, key, declared=100, sent=b'[{"player')
+        read_to_close(sock)  # gunicorn aborts the worker and closes the connection
+        with urllib.request.urlopen(base + "/healthz", timeout=30) as response:
+            assert response.status == 200
+
+    assert "WORKER TIMEOUT" in log.read_text()
+
+
+def test_an_oversize_upload_is_refused_before_its_body_arrives(tmp_path, topic):
+    _, key = ApiKey.objects.create_key(name="big", scopes=[Scope.EVENTS_WRITE])
+
+    with web_server(workers=1, worker_class="sync", threads=1, log=tmp_path / "g.log") as base:
+        # 50 MB announced, 10 bytes sent: the answer comes without waiting for the rest.
+        sock = stalled_upload(base, key, declared=50_000_000, sent=b'[{"player')
+        answer = read_to_close(sock).decode()
+
+    assert answer.startswith("HTTP/1.1 413 ")
+    assert "at most 1048576 are accepted" in answer
