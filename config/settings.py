@@ -293,8 +293,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Real-time leaderboards over a stream of score events.\n\n"
         "Reads are public. Writes (and reading rejected events) need an API key, sent as "
-        "`Authorization: Api-Key <key>`. Lists are paged with `limit` and `offset` and "
-        "answer `{count, next, previous, results}`.\n\n"
+        "`Authorization: Api-Key <key>`, holding the scope the operation needs: "
+        "`events:write`, `boards:write` or `rejected:read`. Lists are paged with `limit` "
+        "and `offset` and answer `{count, next, previous, results}`. Reads are rate "
+        "limited per client IP and writes per key: past the rate, a 429 with "
+        "`Retry-After`.\n\n"
         "Ranks are competition ranks: rank = 1 + the number of players with a strictly "
         "better score (scores 50, 40, 40, 30 rank 1, 2, 2, 4); within a tie, players are "
         "ordered by external id, byte-wise."
