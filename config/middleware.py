@@ -17,11 +17,12 @@ import uuid
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, JsonResponse, UnreadablePostError
+from django.http import JsonResponse, UnreadablePostError
 from django.template.response import TemplateResponse
 
 from config.exceptions import ServiceUnavailable
 from config.logging import log_context
+from config.renderers import error_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -117,7 +118,7 @@ class RequestBodyMiddleware:
             length = 0  # Django reads an unreadable length as no body
         if limit is None or length <= limit:
             return self.get_response(request)
-        return _plain_or_json(
+        return error_response(
             request, f"The request body is {length} bytes; at most {limit} are accepted.", 413
         )
 
@@ -131,15 +132,8 @@ class RequestBodyMiddleware:
             request.path,
             request.META.get("REMOTE_ADDR"),
         )
-        response = _plain_or_json(
+        response = error_response(
             request, "The request body did not arrive in time; send it again.", 408
         )
         response["Connection"] = "close"
         return response
-
-
-def _plain_or_json(request, detail: str, status: int) -> HttpResponse:
-    """The API's error body under /api/, plain text elsewhere."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": detail}, status=status)
-    return HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")

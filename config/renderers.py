@@ -11,7 +11,7 @@ only) stays DRF's.
 from __future__ import annotations
 
 import msgspec
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from rest_framework import renderers
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
@@ -45,3 +45,11 @@ def json_response(request, data, status: int = 200) -> HttpResponse | Response:
     if isinstance(getattr(request, "accepted_renderer", None), JSONRenderer):
         return HttpResponse(_encode(data), status=status, content_type="application/json")
     return Response(data, status=status)
+
+
+def error_response(request, detail: str, status: int) -> HttpResponse:
+    """An error answered outside DRF: the API's `{"detail"}` body under /api/, plain text
+    elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail}, status=status)
+    return HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")

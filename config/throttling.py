@@ -24,13 +24,14 @@ import logging
 import math
 import time
 
-from django.http import HttpResponse, JsonResponse
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework_api_key.permissions import KeyParser
+
+from config.renderers import error_response
 
 logger = logging.getLogger(__name__)
 
@@ -130,11 +131,7 @@ def rate_limited(view):
         if throttle.allow_request(request, None):
             return view(request, *args, **kwargs)
         wait = throttle.wait()
-        detail = str(Throttled(wait).detail)
-        if request.path.startswith("/api/"):
-            response = JsonResponse({"detail": detail}, status=429)
-        else:
-            response = HttpResponse(detail, status=429, content_type="text/plain; charset=utf-8")
+        response = error_response(request, str(Throttled(wait).detail), 429)
         response["Retry-After"] = str(wait)
         return response
 
