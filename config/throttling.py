@@ -7,12 +7,18 @@ The client IP is DRF's `get_ident`: `REMOTE_ADDR`, or behind `TRUSTED_PROXY_HOPS
 (DRF's NUM_PROXIES) the address that many hops from the right of `X-Forwarded-For`, the
 one the outermost trusted proxy saw; what a client writes further left is ignored.
 
-The counts live in Redis (Django's cache server), in fixed windows: one script call a
-request (INCR, and EXPIRE on a window's first request), 122 µs on this machine. DRF's
-SimpleRateThrottle keeps the time of every request of the window in one cached list that
-it reads and rewrites whole, two round trips and O(rate) a request: 335 µs on average over
-the first 1,200 requests of a 1200/minute window, and growing with the rate. A fixed window
-lets a client send up to twice its rate across a window's edge, which a limit meant
+The counts live in Redis (Django's cache server), in fixed windows, so every process
+shares them; each process takes them in leases of 1% of the rate (at least 1): one script
+call (INCRBY, and EXPIRE on a window's first lease) admits a client for its next several
+requests to that process, and once Redis says the window is spent, the process refuses
+the client without asking again until the window ends. A flood from one address costs a
+Redis call per lease, not per request; a client's first request in a window, one call of
+122 µs on this machine. Leases never admit more than the rate; a client spread over P
+processes may be refused up to (P - 1) leases early, at most a few percent of the rate.
+DRF's SimpleRateThrottle keeps the time of every request of the window in one cached list
+that it reads and rewrites whole, two round trips and O(rate) a request: 335 µs on average
+over the first 1,200 requests of a 1200/minute window, growing with the rate. A fixed
+window lets a client send up to twice its rate across a window's edge, which a limit meant
 against floods can afford. When Redis does not answer, requests pass unthrottled for a few
 seconds and then it is tried again: an outage of the limiter never fails a request.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
 import time
 
 from django_redis import get_redis_connection
@@ -40,22 +47,36 @@ REDIS_RETRY_SECONDS = 5.0
 _redis_down_until = 0.0  # monotonic time until which the limiter does not ask Redis
 
 
-# One atomic call: count the request, and start the window's expiry on its first one.
-COUNT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+# One atomic call: add a lease to the window's count; its first one starts the expiry.
+LEASE = """
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
+LEASE_SHARE = 100  # a lease is 1/100 of the rate
 _script = None
+# This process's leases, per scope: (window, {key: requests still admitted, or SPENT}).
+# A new window starts them afresh; so does MAX_LEASES clients in one (forgetting leases
+# only means asking Redis again).
+_leases: dict[str, tuple[int, dict[str, int]]] = {}
+_leases_lock = threading.Lock()
+SPENT = -1
+MAX_LEASES = 100_000
 
 
-def _count_script():
-    """The counting script on Django's cache connection (it reloads itself after a
-    Redis restart forgets it)."""
+def _lease_script():
+    """The lease script on Django's cache connection (it reloads itself after a Redis
+    restart forgets it)."""
     global _script
     if _script is None:
-        _script = get_redis_connection("default").register_script(COUNT)
+        _script = get_redis_connection("default").register_script(LEASE)
     return _script
+
+
+def throttle_leases_clear() -> None:
+    """Forget this process's leases (tests: Redis was flushed under them)."""
+    with _leases_lock:
+        _leases.clear()
 
 
 def client_ip(request) -> str:
@@ -69,7 +90,8 @@ def is_read(request, view) -> bool:
 
 
 class RedisWindowThrottle(SimpleRateThrottle):
-    """SimpleRateThrottle's rates and keys, counted in fixed windows in Redis."""
+    """SimpleRateThrottle's rates and keys, counted in fixed windows in Redis, taken in
+    leases."""
 
     def allow_request(self, request, view) -> bool:
         global _redis_down_until
@@ -81,15 +103,30 @@ class RedisWindowThrottle(SimpleRateThrottle):
         self.now = self.timer()
         window = int(self.now // self.duration)
         self.window_ends = (window + 1) * self.duration
+        with _leases_lock:
+            leased_in, leases = _leases.get(self.scope, (None, None))
+            if leased_in != window or len(leases) > MAX_LEASES:
+                leases = {}
+                _leases[self.scope] = (window, leases)
+            left = leases.get(self.key, 0)
+            if left > 0:
+                leases[self.key] = left - 1
+                return True
+            if left == SPENT:
+                return False
         if time.monotonic() < _redis_down_until:
             return True
+        lease = max(1, self.num_requests // LEASE_SHARE)
         try:
-            count = _count_script()(keys=[f"{self.key}:{window}"], args=[self.duration + 1])
+            count = _lease_script()(keys=[f"{self.key}:{window}"], args=[self.duration + 1, lease])
         except RedisError as error:
             _redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
             logger.warning("rate limits off for %.0f s: Redis: %s", REDIS_RETRY_SECONDS, error)
             return True
-        return count <= self.num_requests
+        granted = min(lease, self.num_requests - (count - lease))  # what fits in the rate
+        with _leases_lock:
+            leases[self.key] = granted - 1 if granted > 0 else SPENT
+        return granted > 0
 
     def wait(self) -> int:
         return max(1, math.ceil(self.window_ends - self.now))

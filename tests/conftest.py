@@ -10,6 +10,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from access.models import ApiKey, Scope
+from config.throttling import throttle_leases_clear
 from leaderboards import cache
 from leaderboards.catalog import catalog
 from leaderboards.response_cache import response_cache_clear
@@ -57,10 +58,12 @@ def store(redis_client, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fresh_catalog():
-    """Board definitions (and answers) cached by one test must not answer the next one's:
-    each test's rows are rolled back, and their commits (which would invalidate) never run."""
+    """Board definitions (and answers, and rate-limit leases) kept by one test must not
+    answer the next one's: each test's rows are rolled back, and their commits (which would
+    invalidate) never run; Redis is flushed under the leases."""
     catalog.invalidate()
     response_cache_clear()
+    throttle_leases_clear()
     yield
     cache.cache_builds_wait()
     catalog.clear()

@@ -1,12 +1,16 @@
 """The web app as production runs it (gunicorn, gunicorn.conf.py): a client that sends
-its headers and then trickles, or stops sending, its body holds a worker no longer than
-the worker timeout; a body over the limit is refused without being read."""
+its headers and then stops sending its body holds a worker no longer than the body
+timeout; a body over the limit is refused without being read; rate limits hold across
+worker processes."""
 
 from __future__ import annotations
 
 import json
 import socket
+import time
+import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -90,3 +94,29 @@ def test_an_oversize_upload_is_refused_before_its_body_arrives(tmp_path, topic):
 
     assert answer.startswith("HTTP/1.1 413 ")
     assert "at most 1048576 are accepted" in answer
+
+
+def test_rate_limits_hold_across_workers_and_answer_429_with_retry_after(tmp_path):
+    """Twelve requests at once, so both workers serve some: they share one count in Redis,
+    where counts of their own would let up to ten through."""
+    if time.time() % 60 > 55:  # keep the burst inside one window
+        time.sleep(60 - time.time() % 60 + 0.1)
+
+    def get(url: str) -> tuple[int, str | None]:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as ok:
+                return ok.status, None
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.headers["Retry-After"]
+
+    limited = {"THROTTLE_READ_RATE": "5/minute"}
+    with (
+        web_server(
+            workers=2, worker_class="sync", threads=1, log=tmp_path / "g.log", env=limited
+        ) as base,
+        ThreadPoolExecutor(max_workers=12) as pool,
+    ):
+        answers = list(pool.map(get, [base + "/api/v1/leaderboards/"] * 12))
+
+    assert sorted(status for status, _ in answers) == [200] * 5 + [429] * 7
+    assert all(1 <= int(wait) <= 60 for status, wait in answers if status == 429)

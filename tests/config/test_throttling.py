@@ -8,7 +8,8 @@ import time
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
 
 import config.throttling
 import leaderboards.store
@@ -160,3 +161,38 @@ def test_pages_and_the_csv_export_share_the_read_limit(monkeypatch, path, conten
     assert refused["Content-Type"] == content_type
     assert int(refused["Retry-After"]) >= 1
     assert b"Request was throttled." in refused.content
+
+
+def _admitted(throttle_class, n: int, tables: list[dict]) -> int:
+    """How many of n reads from one address the limiter admits, the requests going round
+    the processes whose lease tables are `tables`."""
+    request = Request(APIRequestFactory().get("/", REMOTE_ADDR="192.0.2.1"))
+    admitted = 0
+    for i in range(n):
+        config.throttling._leases = tables[i % len(tables)]
+        admitted += throttle_class().allow_request(request, None)
+    return admitted
+
+
+def test_a_process_takes_the_count_in_leases_of_a_hundredth_of_the_rate(monkeypatch, redis_client):
+    limit(monkeypatch, ReadRateThrottle, "1000/minute")
+    monkeypatch.setattr(config.throttling, "_leases", {})
+
+    assert _admitted(ReadRateThrottle, 25, [{}]) == 25
+
+    [key] = redis_client.keys("throttle:reads:*")
+    assert int(redis_client.get(key)) == 30  # three leases of 10, not 25 calls
+
+
+def test_leases_never_admit_more_than_the_rate_and_few_less_across_processes(
+    monkeypatch, redis_client
+):
+    limit(monkeypatch, ReadRateThrottle, "1000/minute")
+    monkeypatch.setattr(config.throttling, "_leases", {})
+    if time.time() % 60 > 55:  # keep the run inside one window
+        time.sleep(60 - time.time() % 60 + 0.1)
+
+    admitted = _admitted(ReadRateThrottle, 1500, [{}, {}, {}])
+
+    # Each of the 3 processes may hold at most a lease (10) it has not used up.
+    assert 1000 - 3 * 9 <= admitted <= 1000
