@@ -46,6 +46,7 @@ from ingestion.models import RejectedEvent
 from ingestion.services import events_publish
 from leaderboards.models import METRIC_MAX_LENGTH, METRIC_PATTERN
 from players.models import PLAYER_ID_MAX_LENGTH
+from players.profiles import DISPLAY_NAME_MAX_LENGTH
 
 MAX_EVENTS_PER_REQUEST = 1000
 
@@ -182,7 +183,7 @@ class EventCreateApi(APIView):
         """One score event, the same contract as a Kafka message's value. For the schema
         only: ingestion.events.validate_event checks events, as it does for the consumer.
         Aliases from older producers are accepted too (`playerId`, `createdAt`,
-        `timestamp`, `eventId`; `newScore` is ignored)."""
+        `timestamp`, `eventId`, `displayName`; `newScore` is ignored)."""
 
         player_id = serializers.CharField(
             min_length=1, max_length=PLAYER_ID_MAX_LENGTH, help_text="The player's external id."
@@ -207,6 +208,14 @@ class EventCreateApi(APIView):
             required=False,
             help_text="Makes resending safe: an event id is stored once. Without one, player "
             "+ metric + created_at identify the event.",
+        )
+        display_name = serializers.CharField(
+            min_length=1,
+            max_length=DISPLAY_NAME_MAX_LENGTH,
+            required=False,
+            help_text="Names the player on every board: trimmed, 1 to 100 characters, no "
+            "control characters. The name of the latest event by created_at wins; one set "
+            "over the profile API counts as set when it was.",
         )
 
     @extend_schema_serializer(component_name="EventsAccepted")

@@ -58,7 +58,7 @@ from ingestion.events import (
 )
 from ingestion.kafka import ensure_topic
 from ingestion.services import RejectedMessage, rejected_events_store
-from leaderboards.cache import cache_apply_batch, cache_drop_all
+from leaderboards.cache import cache_apply_batch, cache_drop_all, cache_names_set
 from leaderboards.deltas import (
     DeltaRow,
     deltas_count_late,
@@ -67,7 +67,7 @@ from leaderboards.deltas import (
     offsets_save,
 )
 from leaderboards.windows import EPOCH
-from players.services import players_ensure
+from players.services import players_ensure, players_rename
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ class StoredBatch:
     new: list[DeltaRow]  # the deltas that were not stored before
     looked_up: dict[str, int]  # players' keys looked up (sure to exist once committed)
     late: int  # new deltas in windows already finalised
+    renamed: dict[str, str] = field(default_factory=dict)  # display names that changed
 
 
 def store_batch(
@@ -166,11 +167,24 @@ def store_batch(
             for partition, event in batch.events
         ]
         new = deltas_insert_batch(rows=rows)
+        renamed = players_rename(names=latest_names(batch))
         late = deltas_count_late(rows=new)
         rejected_events_store(rejected=batch.rejected)
         offsets_save(topic=topic, next_offsets=batch.next_offsets)
     metrics.EVENTS_AFTER_FINALIZATION.inc(late)
-    return StoredBatch(new=new, looked_up=looked_up, late=late)
+    return StoredBatch(new=new, looked_up=looked_up, late=late, renamed=renamed)
+
+
+def latest_names(batch: DecodedBatch) -> dict[str, tuple[str, datetime]]:
+    """Each player's display name from the batch's latest event carrying one (by
+    created_at; the later message on a tie)."""
+    names: dict[str, tuple[str, datetime]] = {}
+    for _, event in batch.events:
+        if event.display_name is not None:
+            seen = names.get(event.player_id)
+            if seen is None or seen[1] <= event.created_at:
+                names[event.player_id] = (event.display_name, event.created_at)
+    return names
 
 
 class ScoreConsumer:
@@ -261,9 +275,10 @@ class ScoreConsumer:
         if not batch.next_offsets:
             return None
         clock.lap("decode")
-        new = self._store_with_retry(batch)
-        if new is None:  # stopping while the database was down: commit nothing
+        stored = self._store_with_retry(batch)
+        if stored is None:  # stopping while the database was down: commit nothing
             return None
+        new = stored.new
         clock.lap("store")
         positions = {
             partition: (self._from_offset(partition, batch.first_offsets[partition]), end)
@@ -276,6 +291,7 @@ class ScoreConsumer:
                 # cached board holds, so all of them are built again.
                 cache_drop_all()
             boards = cache_apply_batch(deltas=new, positions=positions)
+            cache_names_set(stored.renamed)
         except redis.RedisError as exc:
             # The cached boards miss this batch now; their fences notice the gap on the next
             # batch and they are rebuilt from PostgreSQL.
@@ -350,7 +366,7 @@ class ScoreConsumer:
             return BROKER_RESET
         return position
 
-    def _store_with_retry(self, batch: DecodedBatch) -> list[DeltaRow] | None:
+    def _store_with_retry(self, batch: DecodedBatch) -> StoredBatch | None:
         while True:
             try:
                 stored = self._with_database(
@@ -370,7 +386,7 @@ class ScoreConsumer:
             if len(self.player_pks) > PLAYER_CACHE_SIZE:
                 self.player_pks = {}
             self.player_pks.update(stored.looked_up)
-            return stored.new
+            return stored
 
     def _with_database(self, work: Callable[[], T], *, doing: str) -> T | None:
         """`work()`, tried again with backoff while the database is unavailable; None when

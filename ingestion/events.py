@@ -20,6 +20,7 @@ from django.conf import settings
 from leaderboards.models import METRIC_MAX_LENGTH, METRIC_PATTERN
 from leaderboards.windows import EPOCH, epoch_millis
 from players.models import PLAYER_ID_MAX_LENGTH
+from players.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_problem
 
 DEFAULT_METRIC = "score"
 EVENT_ID_MAX_LENGTH = 128
@@ -34,6 +35,7 @@ FIELD_ALIASES = {
     "player_id": ("player_id", "playerId"),
     "created_at": ("created_at", "createdAt", "timestamp"),
     "event_id": ("event_id", "eventId"),
+    "display_name": ("display_name", "displayName"),
 }
 
 
@@ -59,6 +61,8 @@ class ScoreEvent:
     created_at: datetime
     event_id: str | None
     dedupe_key: uuid.UUID
+    # Sets the player's name, unless a name from a later event (or the API) is stored.
+    display_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +187,19 @@ def validate_event(
                 Reason.TOO_LONG, f"event_id is {len(event_id)} chars, at most {EVENT_ID_MAX_LENGTH}"
             )
 
+    display_name = _field(payload, "display_name")
+    if display_name is not None:
+        if not isinstance(display_name, str):
+            return Rejection(
+                Reason.WRONG_TYPE, f"display_name must be a string, got {_kind(display_name)}"
+            )
+        display_name = display_name.strip()
+        if problem := display_name_problem(display_name):
+            too_long = len(display_name) > DISPLAY_NAME_MAX_LENGTH
+            return Rejection(
+                Reason.TOO_LONG if too_long else Reason.INVALID_VALUE, f"display_name {problem}"
+            )
+
     created_at = _field(payload, "created_at")
     if created_at is None:
         if fallback_time is None:
@@ -209,6 +226,7 @@ def validate_event(
         created_at=when,
         event_id=event_id,
         dedupe_key=dedupe_key(event_id, player_id, metric, when),
+        display_name=display_name,
     )
 
 

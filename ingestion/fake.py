@@ -26,6 +26,63 @@ from ingestion.kafka import ensure_topic, make_producer, produce_events
 from leaderboards.traffic import DELTA_BANDS, PLAYER_SKEW
 
 CHUNK = 1_000
+# How often an event repeats its player's name after the first: a game server sends the
+# name when it changes or now and then, not with every score (each one costs the consumer
+# a row update).
+NAME_EVERY = 100
+
+_NAME_FIRST = [
+    "Swift",
+    "Brave",
+    "Lucky",
+    "Silent",
+    "Crimson",
+    "Golden",
+    "Frosty",
+    "Wild",
+    "Clever",
+    "Mighty",
+    "Shadow",
+    "Cosmic",
+    "Rusty",
+    "Sunny",
+    "Stormy",
+    "Jolly",
+    "Nimble",
+    "Fierce",
+    "Quiet",
+    "Electric",
+]
+_NAME_SECOND = [
+    "Otter",
+    "Falcon",
+    "Badger",
+    "Comet",
+    "Tiger",
+    "Panda",
+    "Raven",
+    "Wolf",
+    "Gecko",
+    "Lynx",
+    "Phoenix",
+    "Walrus",
+    "Koala",
+    "Viper",
+    "Moose",
+    "Heron",
+    "Yak",
+    "Dingo",
+    "Mantis",
+    "Orca",
+]
+
+
+def fake_display_name(player_id: str) -> str:
+    """A plausible gamer tag for a fake player, the same every time: "LuckyOtter17"."""
+    number = int(player_id.removeprefix("p"))
+    first = _NAME_FIRST[number % len(_NAME_FIRST)]
+    second = _NAME_SECOND[(number // len(_NAME_FIRST)) % len(_NAME_SECOND)]
+    return f"{first}{second}{number % 100}"
 
 
 def format_time(moment: datetime) -> str:
@@ -50,6 +107,7 @@ class EventSource:
             itertools.accumulate(1 / rank**PLAYER_SKEW for rank in range(1, players + 1))
         )
         self.delta_cum = list(itertools.accumulate(p for p, _, _ in DELTA_BANDS))
+        self.named: set[str] = set()  # players whose name this source has sent
 
     def delta(self) -> int:
         rng = self.rng
@@ -64,20 +122,21 @@ class EventSource:
         stamp = format_time(at)
         players = self.rng.choices(self.player_ids, cum_weights=self.cum_weights, k=count)
         getrandbits = self.rng.getrandbits
-        return [
-            (
-                player_id,
-                {
-                    # From the seeded generator, so a seeded run is reproducible.
-                    "event_id": str(uuid.UUID(int=getrandbits(128), version=4)),
-                    "player_id": player_id,
-                    "delta": self.delta(),
-                    "metric": self.metric,
-                    "created_at": stamp,
-                },
-            )
-            for player_id in players
-        ]
+        events = []
+        for player_id in players:
+            event = {
+                # From the seeded generator, so a seeded run is reproducible.
+                "event_id": str(uuid.UUID(int=getrandbits(128), version=4)),
+                "player_id": player_id,
+                "delta": self.delta(),
+                "metric": self.metric,
+                "created_at": stamp,
+            }
+            if player_id not in self.named or getrandbits(32) % NAME_EVERY == 0:
+                event["display_name"] = fake_display_name(player_id)
+                self.named.add(player_id)
+            events.append((player_id, event))
+        return events
 
 
 def fake_events(

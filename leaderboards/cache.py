@@ -271,6 +271,18 @@ def cache_names_ensure(store: BoardStore | None = None) -> int | None:
     return loaded
 
 
+def cache_names_set(names: dict[str, str]) -> None:
+    """Committed display names to Redis, where the read scripts answer with them; with
+    Redis unreachable they wait for the cache sync's drift check."""
+    if not names or redis_unavailable():
+        return
+    try:
+        get_store().names_set(names)
+    except redis.RedisError as exc:
+        redis_failed()
+        logger.warning("could not store display names %s: %s", sorted(names)[:10], exc)
+
+
 def _cache_names_repair(store: BoardStore, page: Page) -> int:
     """Set the names Redis answered the page with to PostgreSQL's where they differ;
     returns how many were wrong."""

@@ -139,3 +139,22 @@ def window_entries(window: Window, *, offset: int, limit: int) -> tuple[int, lis
     """Ad-hoc standings over any time range, from the delta log."""
     page = standings_page(window, offset=offset, limit=limit)
     return page.count, _with_names(page.standings)
+
+
+@dataclass(frozen=True, slots=True)
+class BoardStanding:
+    """A player's place on one board, for their profile."""
+
+    board: str  # the board's slug
+    rank: int
+    score: int
+
+
+def player_standings(player_id: str, *, now: datetime | None = None) -> list[BoardStanding]:
+    """The player's rank and score on every live board where they have a score, each read
+    like any board read (from Redis when the board is cached)."""
+    standings = []
+    for board in boards_live(now=now):
+        for entry in board_ranks(board, player_ids=[player_id]):
+            standings.append(BoardStanding(board.slug, entry.rank, entry.score))
+    return standings

@@ -9,24 +9,20 @@ services, the admin, finalisation. Connected in leaderboards/apps.py.
   whose write found Redis unreachable is put right by the cache sync's drift check.
 
 Bulk writes (`QuerySet.update`, `bulk_create`) send no signals; none of them touch what
-reads show (`late_events` is not shown; new players have no name yet).
+reads show (`late_events` is not shown; new players have no name yet), except the
+consumer's renames from events, which it sends to Redis itself after its commit.
 """
 
 from __future__ import annotations
 
-import logging
-
-import redis
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from leaderboards.cache import cache_names_set
 from leaderboards.catalog import catalog
 from leaderboards.models import Board, Series
-from leaderboards.store import get_store, redis_failed, redis_unavailable
 from players.models import Player
-
-logger = logging.getLogger(__name__)
 
 
 @receiver(post_save, sender=Board)
@@ -41,20 +37,10 @@ def definition_changed(sender, **kwargs) -> None:
 @receiver(post_save, sender=Player)
 def player_saved(sender, instance: Player, **kwargs) -> None:
     names = {instance.external_id: instance.display_name}
-    transaction.on_commit(lambda: _names_set(names))
+    transaction.on_commit(lambda: cache_names_set(names))
 
 
 @receiver(post_delete, sender=Player)
 def player_deleted(sender, instance: Player, **kwargs) -> None:
     names = {instance.external_id: ""}
-    transaction.on_commit(lambda: _names_set(names))
-
-
-def _names_set(names: dict[str, str]) -> None:
-    if redis_unavailable():
-        return
-    try:
-        get_store().names_set(names)
-    except redis.RedisError as exc:
-        redis_failed()
-        logger.warning("could not store display names %s: %s", sorted(names), exc)
+    transaction.on_commit(lambda: cache_names_set(names))

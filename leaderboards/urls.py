@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leaderboards import apis, exports, series_apis
+from leaderboards import apis, exports, player_apis, series_apis
 
 urlpatterns = [
     path("leaderboards/", apis.BoardListApi.as_view(), name="api-board-list"),
@@ -29,6 +29,7 @@ urlpatterns = [
     ),
     path("leaderboards/<slug:slug>/ranks/", apis.BoardRanksApi.as_view(), name="api-board-ranks"),
     path("standings/", apis.StandingsApi.as_view(), name="api-standings"),
+    path("players/<path:player_id>/", player_apis.PlayerProfileApi.as_view(), name="api-player"),
     path("series/", series_apis.SeriesListApi.as_view(), name="api-series-list"),
     path("series/<slug:slug>/", series_apis.SeriesDetailApi.as_view(), name="api-series-detail"),
     path(

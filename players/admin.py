@@ -1,13 +1,42 @@
-"""Admin for players."""
+"""Admin for players: their profile (display name, metadata) is editable, with the same
+rules as the profile API; a name set here counts as set now (an older event's name does
+not replace it)."""
 
+from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
 from players.models import Player
+from players.profiles import display_name_problem, metadata_problem
+
+
+class PlayerForm(forms.ModelForm):
+    class Meta:
+        model = Player
+        fields = ["external_id", "display_name", "metadata"]
+
+    def clean_display_name(self) -> str:
+        name = self.cleaned_data["display_name"].strip()
+        if name and (problem := display_name_problem(name)):
+            raise forms.ValidationError(f"This field {problem}.")
+        return name
+
+    def clean_metadata(self):
+        metadata = self.cleaned_data["metadata"]
+        if problem := metadata_problem(metadata):
+            raise forms.ValidationError(f"This field {problem}.")
+        return metadata
 
 
 @admin.register(Player)
 class PlayerAdmin(admin.ModelAdmin):
+    form = PlayerForm
     list_display = ["external_id", "display_name", "created_at"]
     search_fields = ["external_id", "display_name"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["display_name_at", "created_at"]
     show_full_result_count = False  # counting millions of players on every page is slow
+
+    def save_model(self, request, obj: Player, form, change) -> None:
+        if "display_name" in form.changed_data:
+            obj.display_name_at = timezone.now()
+        super().save_model(request, obj, form, change)

@@ -3,13 +3,18 @@
 from django.db import models
 from django.db.models.functions import Now
 
+from players.profiles import DISPLAY_NAME_MAX_LENGTH
+
 PLAYER_ID_MAX_LENGTH = 64
 
 
 class Player(models.Model):
     external_id = models.CharField(max_length=PLAYER_ID_MAX_LENGTH, unique=True)
     # Blank until someone names the player; pages show the external id instead.
-    display_name = models.CharField(max_length=100, blank=True, db_default="")
+    display_name = models.CharField(max_length=DISPLAY_NAME_MAX_LENGTH, blank=True, db_default="")
+    # When the name was set: the `created_at` of the event that carried it, or the time of
+    # the API call or admin edit. A name from an event older than this does not replace it.
+    display_name_at = models.DateTimeField(null=True, blank=True, editable=False)
     metadata = models.JSONField(default=dict, blank=True, db_default={})
     created_at = models.DateTimeField(db_default=Now(), editable=False)
 

@@ -96,9 +96,10 @@ def test_an_oversize_upload_is_refused_before_its_body_arrives(tmp_path, topic):
     assert "at most 1048576 are accepted" in answer
 
 
-def test_rate_limits_hold_across_workers_and_answer_429_with_retry_after(tmp_path):
+def test_rate_limits_hold_across_workers_and_answer_429_with_retry_after(tmp_path, redis_client):
     """Twelve requests at once, so both workers serve some: they share one count in Redis,
-    where counts of their own would let up to ten through."""
+    where counts of their own would let up to ten through. (redis_client: no count left by
+    the suite's earlier requests.)"""
     if time.time() % 60 > 55:  # keep the burst inside one window
         time.sleep(60 - time.time() % 60 + 0.1)
 

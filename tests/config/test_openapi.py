@@ -37,6 +37,8 @@ KEYED = {
     ("post", "/api/v1/series/"),
     ("post", "/api/v1/events/"),
     ("get", "/api/v1/rejected-events/"),
+    ("put", "/api/v1/players/{player_id}/"),
+    ("patch", "/api/v1/players/{player_id}/"),
 }
 
 

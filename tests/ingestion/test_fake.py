@@ -15,7 +15,7 @@ from django.core.management import call_command
 
 from config.kafka import client_config
 from ingestion.events import Limits, ScoreEvent, validate_event
-from ingestion.fake import fake_events, format_time
+from ingestion.fake import fake_display_name, fake_events, format_time
 
 LIMITS = Limits(max_abs_delta=1_000_000_000, max_clock_skew=timedelta(minutes=5))
 NOW = datetime(2026, 11, 22, 12, 0, 0, 123456, tzinfo=UTC)
@@ -111,3 +111,17 @@ def _read_all(topic: str, *, expected: int, timeout: float = 20) -> list:
     finally:
         consumer.close()
     return messages
+
+
+def test_players_get_plausible_names_first_and_now_and_then_after():
+    events = list(fake_events(20_000, players=200, now=NOW, seed=7))
+
+    first_seen = {}
+    for player_id, event in events:
+        first_seen.setdefault(player_id, event)
+    assert all(e["display_name"] == fake_display_name(p) for p, e in first_seen.items())
+    named = [e for _, e in events if "display_name" in e]
+    assert len(first_seen) < len(named) < len(first_seen) + len(events) // 20
+    assert fake_display_name("p17") == fake_display_name("p17")
+    assert re.fullmatch(r"[A-Z][a-z]+[A-Z][a-z]+\d{1,2}", fake_display_name("p12345"))
+    assert len({fake_display_name(f"p{n}") for n in range(1, 401)}) == 400

@@ -3,10 +3,12 @@ statement, and answers the primary key of every external id it is given."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from players.models import Player
-from players.services import players_ensure
+from players.services import players_ensure, players_rename
 from tests.factories import PlayerFactory
 
 pytestmark = pytest.mark.django_db
@@ -109,3 +111,34 @@ def test_a_player_another_transaction_creates_meanwhile_is_returned_too():
 
     assert answer.keys() == {"x", "y"}
     assert answer == dict(Player.objects.values_list("external_id", "pk"))
+
+
+def test_a_name_edited_in_the_admin_follows_the_profile_rules_and_is_stamped(admin_client):
+    player = Player.objects.create(external_id="p1")
+    url = f"/admin/players/player/{player.pk}/change/"
+
+    refused = admin_client.post(
+        url, {"external_id": "p1", "display_name": "a\nb", "metadata": "{}"}
+    )
+    saved = admin_client.post(url, {"external_id": "p1", "display_name": " Ada ", "metadata": "{}"})
+
+    assert refused.status_code == 200
+    assert "control characters" in refused.content.decode()
+    assert saved.status_code == 302
+    player.refresh_from_db()
+    assert player.display_name == "Ada"
+    assert player.display_name_at is not None
+
+
+def test_renames_keep_the_latest_name_and_report_only_changes():
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    players_ensure(external_ids=["p1", "p2"])
+
+    assert players_rename(names={"p1": ("Ada", at), "p2": ("Bo", at)}) == {"p1": "Ada", "p2": "Bo"}
+    assert players_rename(names={"p1": ("Old", at - timedelta(seconds=1))}) == {}
+    assert players_rename(names={"p1": ("Ada", at)}) == {}  # a replay
+    assert players_rename(names={"p1": ("Ada L.", at + timedelta(seconds=1))}) == {"p1": "Ada L."}
+    assert dict(Player.objects.values_list("external_id", "display_name")) == {
+        "p1": "Ada L.",
+        "p2": "Bo",
+    }

@@ -1,0 +1,199 @@
+"""Player profiles: `GET /players/{player_id}/` (public) answers the profile and the
+player's rank on every live board; `PUT` (API key, boards:write) creates or replaces the
+display name and metadata, `PATCH` changes what it names. The rules of a name and of
+metadata are players/profiles.py's, the same as for a score event's `display_name`."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.views import APIView
+
+from access.models import Scope
+from config.openapi import API_KEY_AUTH, API_KEY_MISSING, not_found, validation_error
+from config.renderers import json_response
+from leaderboards.selectors import player_standings
+from players.models import PLAYER_ID_MAX_LENGTH, Player
+from players.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_problem, metadata_problem
+from players.services import player_profile_set
+
+PLAYER_ID = OpenApiParameter(
+    "player_id",
+    str,
+    OpenApiParameter.PATH,
+    description="The player's external id, as game servers send it.",
+    examples=[OpenApiExample("A player", value="p123")],
+)
+PROFILE_EXAMPLE = {
+    "player_id": "p123",
+    "display_name": "Ada",
+    "metadata": {"country": "NZ", "avatar": "fox-3"},
+    "created_at": "2026-11-02T09:14:03.120000Z",
+    "boards": [
+        {"board": "daily-2026-12-01", "rank": 4, "score": 1250},
+        {"board": "all-time", "rank": 88, "score": 91200},
+    ],
+}
+
+PROFILE = OpenApiExample("A named player", value=PROFILE_EXAMPLE, response_only=True)
+
+
+class DisplayNameField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=DISPLAY_NAME_MAX_LENGTH, trim_whitespace=True, **kwargs)
+
+    def to_internal_value(self, data):
+        name = super().to_internal_value(data)
+        if problem := display_name_problem(name):
+            raise serializers.ValidationError(f"This field {problem}.")
+        return name
+
+
+class MetadataField(serializers.JSONField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if problem := metadata_problem(value):
+            raise serializers.ValidationError(f"This field {problem}.")
+        return value
+
+
+@extend_schema_serializer(component_name="PlayerBoard")
+class PlayerBoardSerializer(serializers.Serializer):
+    board = serializers.SlugField(help_text="The board's slug.")
+    rank = serializers.IntegerField()
+    score = serializers.IntegerField()
+
+
+@extend_schema_serializer(component_name="PlayerProfile")
+class ProfileOutputSerializer(serializers.Serializer):
+    player_id = serializers.CharField()
+    display_name = serializers.CharField(allow_null=True, help_text="Null until named.")
+    metadata = serializers.JSONField(help_text="A JSON object, at most 4 KB encoded.")
+    created_at = serializers.DateTimeField()
+    boards = PlayerBoardSerializer(
+        many=True, help_text="Every live board where the player has a score."
+    )
+
+
+def _profile(request, player: Player, status_code: int = 200):
+    data = {
+        "player_id": player.external_id,
+        "display_name": player.display_name or None,
+        "metadata": player.metadata,
+        "created_at": serializers.DateTimeField().to_representation(player.created_at),
+        "boards": player_standings(player.external_id),
+    }
+    return json_response(request, data, status=status_code)
+
+
+class PlayerProfileApi(APIView):
+    api_key_scope = Scope.BOARDS_WRITE
+
+    @extend_schema_serializer(component_name="PlayerProfileWrite")
+    class InputSerializer(serializers.Serializer):
+        display_name = DisplayNameField(
+            help_text=f"1 to {DISPLAY_NAME_MAX_LENGTH} characters once trimmed, no control "
+            "characters; shown on every board."
+        )
+        metadata = MetadataField(
+            required=False, help_text="A JSON object of at most 4 KB encoded; {} when left out."
+        )
+
+    @extend_schema(
+        operation_id="players_retrieve",
+        summary="A player's profile and ranks",
+        parameters=[PLAYER_ID],
+        responses={
+            200: OpenApiResponse(
+                ProfileOutputSerializer,
+                description="The profile, with the player's rank on every live board.",
+                examples=[PROFILE],
+            ),
+            404: not_found("No player 'p404'."),
+        },
+    )
+    def get(self, request, player_id: str):
+        return _profile(request, self._player(player_id))
+
+    @extend_schema(
+        operation_id="players_update",
+        summary="Create or replace a player's profile",
+        description="Needs an API key with `boards:write`. 201 when the player is new.",
+        auth=API_KEY_AUTH,
+        parameters=[PLAYER_ID],
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(
+                ProfileOutputSerializer, description="The profile, replaced.", examples=[PROFILE]
+            ),
+            201: OpenApiResponse(
+                ProfileOutputSerializer, description="The new player.", examples=[PROFILE]
+            ),
+            400: validation_error({"display_name": ["This field may not be blank."]}),
+            403: API_KEY_MISSING,
+        },
+        examples=[
+            OpenApiExample(
+                "A profile",
+                request_only=True,
+                value={"display_name": "Ada", "metadata": {"country": "NZ"}},
+            )
+        ],
+    )
+    def put(self, request, player_id: str):
+        self._check_id(player_id)
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        player, created = player_profile_set(
+            external_id=player_id,
+            display_name=body.validated_data["display_name"],
+            metadata=body.validated_data.get("metadata", {}),
+        )
+        return _profile(request, player, status.HTTP_201_CREATED if created else 200)
+
+    @extend_schema(
+        operation_id="players_partial_update",
+        summary="Change part of a player's profile",
+        description="Needs an API key with `boards:write`. Only the fields sent change.",
+        auth=API_KEY_AUTH,
+        parameters=[PLAYER_ID],
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(
+                ProfileOutputSerializer, description="The profile.", examples=[PROFILE]
+            ),
+            400: validation_error({"metadata": ["This field must be a JSON object."]}),
+            403: API_KEY_MISSING,
+            404: not_found("No player 'p404'."),
+        },
+    )
+    def patch(self, request, player_id: str):
+        self._player(player_id)
+        body = self.InputSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        player, _ = player_profile_set(external_id=player_id, **body.validated_data)
+        return _profile(request, player)
+
+    @staticmethod
+    def _check_id(player_id: str) -> None:
+        if player_id.isspace() or len(player_id) > PLAYER_ID_MAX_LENGTH or "\x00" in player_id:
+            raise serializers.ValidationError(
+                {"player_id": [f"Give 1 to {PLAYER_ID_MAX_LENGTH} characters, no NUL."]}
+            )
+
+    def _player(self, player_id: str) -> Player:
+        player = (
+            Player.objects.filter(external_id=player_id).first()
+            if "\x00" not in player_id
+            else None
+        )
+        if player is None:
+            raise NotFound(f"No player {player_id!r}.")
+        return player

@@ -1,0 +1,40 @@
+"""The rules of a player's profile, one place for every way in: a score event's
+`display_name`, the profile API, the admin.
+
+A display name is trimmed, then must be 1 to 100 characters with no control characters
+(newlines and tabs included: it is shown on one line). Metadata is a JSON object of at
+most 4 KB encoded, for what a game wants to keep with a player (avatar, country, level).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import msgspec
+
+DISPLAY_NAME_MAX_LENGTH = 100
+METADATA_MAX_BYTES = 4096
+
+_encode = msgspec.json.Encoder().encode
+
+
+def display_name_problem(name: str) -> str | None:
+    """What is wrong with a trimmed display name ("is 101 characters, at most 100"), or
+    None when it will do."""
+    if not name:
+        return "must not be empty"
+    if len(name) > DISPLAY_NAME_MAX_LENGTH:
+        return f"is {len(name)} characters, at most {DISPLAY_NAME_MAX_LENGTH}"
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
+        return "holds control characters or unpaired surrogates"
+    return None
+
+
+def metadata_problem(metadata: object) -> str | None:
+    """What is wrong with a profile's metadata, or None when it will do."""
+    if not isinstance(metadata, dict):
+        return "must be a JSON object"
+    size = len(_encode(metadata))
+    if size > METADATA_MAX_BYTES:
+        return f"is {size} bytes as JSON, at most {METADATA_MAX_BYTES}"
+    return None
