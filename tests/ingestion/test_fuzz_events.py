@@ -14,7 +14,16 @@ from ingestion.events import Reason, ScoreEvent
 from tests.ingestion.test_decode_batch import LIMITS, NOW, FakeMessage
 
 REASONS = {value for name, value in vars(Reason).items() if name.isupper()}
-FIELDS = ["player_id", "playerId", "delta", "metric", "created_at", "timestamp", "event_id"]
+FIELDS = [
+    "player_id",
+    "playerId",
+    "delta",
+    "metric",
+    "created_at",
+    "timestamp",
+    "event_id",
+    "display_name",
+]
 
 json_values = st.recursive(
     st.none()
@@ -31,7 +40,7 @@ json_values = st.recursive(
 # Events with every field present, each drawn from values of any type.
 eventlike = st.fixed_dictionaries(
     {"player_id": json_values, "delta": json_values},
-    optional=dict.fromkeys(("metric", "created_at", "event_id"), json_values),
+    optional=dict.fromkeys(("metric", "created_at", "event_id", "display_name"), json_values),
 )
 bodies = st.binary(max_size=300) | (json_values | eventlike).map(msgspec.json.encode)
 
