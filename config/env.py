@@ -89,3 +89,26 @@ def env_rate(name: str, default: str | None) -> str | None:
             "(e.g. 1200/minute), or off."
         )
     return value.lower()
+
+
+def parse_ports(text: str) -> range:
+    """A port ("9108"), a range of them ("9110-9119"), or "0" for none."""
+    first, dash, last = text.strip().partition("-")
+    try:
+        ports = range(int(first), int(last if dash else first) + 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a port or a range of ports like 9110-9119") from None
+    if ports.start == 0 and not dash:
+        return range(0)
+    if not ports or ports.start < 1 or ports.stop > 65536:
+        raise ValueError(f"{text!r} is not a port or a range of ports within 1-65535")
+    return ports
+
+
+def env_ports(name: str, default: str) -> range:
+    """parse_ports of the variable."""
+    value = _value(name)
+    try:
+        return parse_ports(value or default)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={value!r}: {exc}.") from None

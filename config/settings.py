@@ -15,7 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_choice, env_int, env_list, env_rate
+from config.env import env_bool, env_choice, env_int, env_list, env_ports, env_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -163,8 +163,9 @@ INGEST_MAX_CLOCK_SKEW_SECONDS = env_int("INGEST_MAX_CLOCK_SKEW_SECONDS", 300, mi
 # Larger deltas are rejected as absurd (a protection against bugs in game servers).
 INGEST_MAX_ABS_DELTA = env_int("INGEST_MAX_ABS_DELTA", 1_000_000_000, minimum=1)
 
-# The consumer serves its Prometheus metrics on this port (0: no metrics server).
-CONSUMER_METRICS_PORT = env_int("CONSUMER_METRICS_PORT", 9108, minimum=0)
+# The consumer serves its Prometheus metrics on this port (0: no metrics server), or on
+# the first free one of a range ("9110-9119"): several consumers on one host each take one.
+CONSUMER_METRICS_PORTS = env_ports("CONSUMER_METRICS_PORT", "9108")
 # The Celery worker serves its metrics (cache sync) here (0: none).
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9109, minimum=0)
 

@@ -1,5 +1,5 @@
 """Prometheus metrics of the score consumer, served by `manage.py consume_scores` on its own
-port (settings.CONSUMER_METRICS_PORT, or --metrics-port).
+port (settings.CONSUMER_METRICS_PORTS, or --metrics-port).
 
 The batch loop calls `record_batch` once per stored batch and `record_lag` at most once a
 second, so the cost per event stays a counter increment per batch plus one histogram

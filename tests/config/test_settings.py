@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_choice, env_int, env_list
+from config.env import env_bool, env_choice, env_int, env_list, parse_ports
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 NAME = "LEADERBOARDS_TEST_SETTING"
@@ -200,3 +200,23 @@ def test_rate_limits_read_rates_and_off():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "{'reads': '50/second', 'writes': None}"
+
+
+@pytest.mark.parametrize(
+    ("text", "ports"),
+    [("9108", range(9108, 9109)), (" 9110-9119 ", range(9110, 9120)), ("0", range(0))],
+)
+def test_ports_read_a_port_a_range_or_none(text, ports):
+    assert parse_ports(text) == ports
+
+
+@pytest.mark.parametrize("text", ["x", "9110-", "9119-9110", "0-3", "70000", "9108,9109"])
+def test_ports_refuse_what_is_not_a_port_or_a_range(text):
+    with pytest.raises(ValueError, match="is not a port or a range of ports"):
+        parse_ports(text)
+
+
+def test_a_bad_metrics_port_range_stops_start_up():
+    result = run_python("import django; django.setup()", CONSUMER_METRICS_PORT="9110-x")
+    assert result.returncode != 0
+    assert "CONSUMER_METRICS_PORT='9110-x': '9110-x' is not a port" in result.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import subprocess
 import time
 import urllib.request
@@ -223,6 +224,48 @@ def test_consumer_serves_its_metrics_on_the_metrics_port(topic):
     assert 'leaderboards_events_rejected_total{reason="malformed_json"} 1.0' in text
     assert "leaderboards_event_freshness_seconds_bucket" in text
     assert f"serving metrics at http://0.0.0.0:{port}/metrics" in logs
+
+
+def _two_free_ports() -> int:
+    """A port p with p + 1 free too."""
+    while True:
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+@pytest.mark.django_db(transaction=True)
+def test_consumers_on_one_host_each_take_a_port_of_the_range(topic):
+    port = _two_free_ports()
+    processes = [
+        consumer_process(
+            topic, f"ports-{topic}", "--metrics-port", f"{port}-{port + 1}", stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    try:
+
+        def both_serve() -> bool:
+            try:
+                return all(
+                    "leaderboards_events_consumed_total" in _scrape(p) for p in (port, port + 1)
+                )
+            except OSError:  # not serving yet
+                return False
+
+        wait_for(both_serve, timeout=90, message="two consumers serving metrics side by side")
+    finally:
+        for process in processes:
+            assert stop(process) == 0
+    logs = "".join(process.stderr.read().decode() for process in processes)
+
+    assert f"serving metrics at http://0.0.0.0:{port}/metrics" in logs
+    assert f"serving metrics at http://0.0.0.0:{port + 1}/metrics" in logs
+    assert "cannot serve metrics" not in logs
 
 
 @pytest.mark.django_db(transaction=True)  # builds refuse to run inside a transaction

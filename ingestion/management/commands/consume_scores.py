@@ -1,6 +1,8 @@
 """`manage.py consume_scores`: run the Kafka consumer until SIGTERM or Ctrl-C, serving its
-Prometheus metrics on CONSUMER_METRICS_PORT (or --metrics-port; 0 serves none)."""
+Prometheus metrics on CONSUMER_METRICS_PORT (or --metrics-port): a port, the first free
+one of a range ("9110-9119", for several consumers on one host), or 0 for none."""
 
+import argparse
 import logging
 import time
 
@@ -8,6 +10,7 @@ import prometheus_client
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from config.env import parse_ports
 from ingestion.consumer import BatchResult, ScoreConsumer
 
 logger = logging.getLogger("ingestion.consumer")
@@ -25,14 +28,16 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--metrics-port",
-            type=int,
-            default=settings.CONSUMER_METRICS_PORT,
-            help="port of the Prometheus metrics endpoint (0: none)",
+            dest="metrics_ports",
+            type=_ports,
+            default=settings.CONSUMER_METRICS_PORTS,
+            help="port of the Prometheus metrics endpoint, or a range to take the first free "
+            "one of (9110-9119); 0: none",
         )
 
-    def handle(self, *args, batch_size, group, topic, report_every, metrics_port, **options):
-        if metrics_port:
-            _serve_metrics(metrics_port)
+    def handle(self, *args, batch_size, group, topic, report_every, metrics_ports, **options):
+        if metrics_ports:
+            _serve_metrics(metrics_ports)
         progress = _Progress(report_every)
         consumer = ScoreConsumer(
             topic=topic, group=group, batch_size=batch_size, on_batch=progress.add
@@ -45,16 +50,29 @@ class Command(BaseCommand):
         progress.report(final=True)
 
 
-def _serve_metrics(port: int) -> None:
-    """Serve /metrics from a daemon thread. A port already taken (a second consumer on the
-    same host) costs the metrics, not the consuming."""
+def _ports(text: str) -> range:
     try:
-        server, _thread = prometheus_client.start_http_server(port)
-    except OSError as exc:
-        logger.error("cannot serve metrics on port %d, running without: %s", port, exc)
+        return parse_ports(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _serve_metrics(ports: range) -> None:
+    """Serve /metrics from a daemon thread, on the first port of `ports` nobody else has.
+    With all of them taken (more consumers on the host than the range holds) the consumer
+    runs without metrics rather than not at all."""
+    error = None
+    for port in ports:
+        try:
+            server, _thread = prometheus_client.start_http_server(port)
+        except OSError as exc:
+            error = exc
+            continue
+        host, bound = server.server_address[:2]
+        logger.info("serving metrics at http://%s:%d/metrics", host, bound)
         return
-    host, bound = server.server_address[:2]
-    logger.info("serving metrics at http://%s:%d/metrics", host, bound)
+    span = f"{ports.start}-{ports.stop - 1}" if len(ports) > 1 else str(ports.start)
+    logger.error("cannot serve metrics on port %s, running without: %s", span, error)
 
 
 class _Progress:
