@@ -154,6 +154,15 @@ KAFKA_TOPIC_REPLICATION = env_int("KAFKA_TOPIC_REPLICATION", 1, minimum=1)
 # others (a killed consumer holds them that long). Joining a group takes about a third of
 # it on the embedded broker.
 KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 10_000, minimum=1)
+# How the group shares partitions (librdkafka's partition.assignment.strategy).
+# cooperative-sticky moves only the partitions that change hands on a rebalance; a group
+# cannot mix it with the eager ones (range, roundrobin), so switching means stopping every
+# consumer of the group first.
+KAFKA_ASSIGNMENT_STRATEGY = env_choice(
+    "KAFKA_ASSIGNMENT_STRATEGY",
+    "cooperative-sticky",
+    ("cooperative-sticky", "range,roundrobin", "range", "roundrobin"),
+)
 
 # Ingestion: the consumer's batch size and how long it waits to fill one.
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 5000, minimum=1)

@@ -128,7 +128,13 @@ def run_benchmark(
         starts_at=datetime(2000, 1, 1, tzinfo=UTC),
     )
     assert cache_build_board(board) == "ready"
-    env = {**os.environ, "INGEST_BATCH_SIZE": str(batch_size)}
+    # The benchmark reads stored offsets, not metrics: its consumers serve none unless
+    # CONSUMER_METRICS_PORT names a range for them (a single port fits one consumer).
+    env = {
+        **os.environ,
+        "INGEST_BATCH_SIZE": str(batch_size),
+        "CONSUMER_METRICS_PORT": os.environ.get("CONSUMER_METRICS_PORT") or "0",
+    }
     processes = [
         subprocess.Popen(
             [

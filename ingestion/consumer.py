@@ -237,6 +237,9 @@ class ScoreConsumer:
                     "enable.auto.offset.store": False,
                     "auto.offset.reset": "earliest",
                     "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
+                    # cooperative-sticky: a rebalance moves only the partitions that change
+                    # hands; the others keep being consumed meanwhile.
+                    "partition.assignment.strategy": settings.KAFKA_ASSIGNMENT_STRATEGY,
                     # librdkafka pauses fetching for this long whenever its queue is full; the
                     # default second shows up as one-second stalls at high throughput.
                     "fetch.queue.backoff.ms": 20,
@@ -428,8 +431,12 @@ class ScoreConsumer:
                 )
                 tp.offset = OFFSET_BEGINNING
                 self.positions[tp.partition] = BROKER_RESET
-        logger.info("assigned partitions %s", {tp.partition: tp.offset for tp in partitions})
-        consumer.assign(partitions)
+        if partitions:  # a cooperative rebalance may add none
+            logger.info("assigned partitions %s", {tp.partition: tp.offset for tp in partitions})
+        if settings.KAFKA_ASSIGNMENT_STRATEGY == "cooperative-sticky":
+            consumer.incremental_assign(partitions)  # added to what the consumer keeps
+        else:
+            consumer.assign(partitions)
         self.assigned = True
 
     @staticmethod

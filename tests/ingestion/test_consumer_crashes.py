@@ -3,8 +3,10 @@ nothing twice."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -126,3 +128,55 @@ def test_a_broker_that_lost_its_log_is_read_from_its_new_beginning(topic, store,
     assert sum(r.accepted for r in results) == 200
     assert stored_totals() == expected_totals(before + after)
     assert_cache_matches_database(store, board)
+
+
+def _assigned(log) -> list[set[int]]:
+    """The partitions of each "assigned partitions {0: -2, 3: 118}" line (partition: offset)."""
+    return [{int(p) for p in re.findall(r"(\d+):", line)} for line in _lines(log, ASSIGNED)]
+
+
+def _revoked(log) -> list[set[int]]:
+    """The partitions of each "revoked partitions [0, 3]" line."""
+    return [{int(p) for p in re.findall(r"\d+", line)} for line in _lines(log, REVOKED)]
+
+
+def _lines(log, pattern: str) -> list[str]:
+    log.flush()
+    return re.findall(pattern, Path(log.name).read_text())
+
+
+def test_a_joining_consumer_takes_only_the_partitions_it_gets_and_no_event_is_lost(
+    topic, store, tmp_path
+):
+    """cooperative-sticky: when a second consumer joins, the first gives up just the
+    partitions that move (an eager rebalance would revoke all six and hand three back)."""
+    board = BoardFactory()
+    assert cache_build_board(board) == "ready"
+    events = list(score_events(12_000, players=300))
+    produce(((k, v) for k, v, _, _ in events[:6_000]), topic)
+    logs = [(tmp_path / f"{name}.log").open("w") for name in ("first", "second")]
+    first = consumer_process(topic, f"group-{topic}", stdout=subprocess.DEVNULL, stderr=logs[0])
+    second = None
+    try:
+        wait_for(lambda: _assigned(logs[0]) == [set(range(6))], timeout=60)
+        second = consumer_process(
+            topic, f"group-{topic}", stdout=subprocess.DEVNULL, stderr=logs[1]
+        )
+        wait_for(lambda: _assigned(logs[1]), timeout=90, message="the second joins")
+        produce(((k, v) for k, v, _, _ in events[6_000:]), topic)
+        wait_for(lambda: stored_count() == len(events), timeout=120, message="every event")
+    finally:
+        for process in (first, second):
+            if process is not None:
+                assert stop(process) == 0
+
+    [taken] = _assigned(logs[1])
+    assert 0 < len(taken) < 6
+    revoked = _revoked(logs[0])
+    assert revoked[0] == taken  # only what moved; the rest kept being consumed
+    assert stored_totals() == expected_totals(events)
+    assert_cache_matches_database(store, board)
+
+
+ASSIGNED = r"assigned partitions \{([^}]*)\}"
+REVOKED = r"revoked partitions \[([^\]]*)\]"

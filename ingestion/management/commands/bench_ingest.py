@@ -5,6 +5,7 @@ embedded services of its own (on free ports, removed afterwards) and runs itself
 against them; with them set it measures the services they name.
 """
 
+import argparse
 import sys
 
 from django.core.management import call_command
@@ -14,6 +15,16 @@ from config.embedded import run_again_with_embedded
 from ingestion.bench import run_benchmark
 
 
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a count of consumers, or counts: 1,2,3")
+    return counts
+
+
 class Command(BaseCommand):
     help = "Measure ingestion throughput and freshness (produced -> visible in Redis)."
 
@@ -21,7 +32,13 @@ class Command(BaseCommand):
         parser.add_argument("--events", type=int, default=1_500_000)
         parser.add_argument("--rate", type=int, default=25_000, help="events per second")
         parser.add_argument("--players", type=int, default=100_000)
-        parser.add_argument("--consumers", type=int, default=1)
+        parser.add_argument(
+            "--consumers",
+            type=_counts,
+            default=[1],
+            help="consumer processes, or a comma-separated list of counts to measure one "
+            "after the other (1,2,3)",
+        )
         parser.add_argument("--batch-size", type=int, default=5_000)
 
     def handle(self, *args, **options):
@@ -29,19 +46,31 @@ class Command(BaseCommand):
         if code is not None:
             sys.exit(code)
         call_command("migrate", verbosity=0)
-        result = run_benchmark(
-            events=options["events"],
-            rate=options["rate"],
-            players=options["players"],
-            consumers=options["consumers"],
-            batch_size=options["batch_size"],
-            report=lambda line: self.stdout.write(line),
-        )
-        self.stdout.write(
-            f"{result.events:,} events in {result.seconds:.1f} s with {options['consumers']} "
-            f"consumer(s); {len(result.freshness_ms)} freshness probes"
-        )
-        self.stdout.write(
-            f"ingest: {result.per_minute:,.0f} events/min, "
-            f"freshness p50 {result.percentile(0.5):.0f} ms, p99 {result.percentile(0.99):.0f} ms"
-        )
+        per_minute = {}
+        for consumers in options["consumers"]:
+            result = run_benchmark(
+                events=options["events"],
+                rate=options["rate"],
+                players=options["players"],
+                consumers=consumers,
+                batch_size=options["batch_size"],
+                report=lambda line: self.stdout.write(line),
+            )
+            per_minute[consumers] = result.per_minute
+            self.stdout.write(
+                f"{result.events:,} events in {result.seconds:.1f} s with {consumers} "
+                f"consumer(s); {len(result.freshness_ms)} freshness probes"
+            )
+            self.stdout.write(
+                f"ingest: {result.per_minute:,.0f} events/min, freshness p50 "
+                f"{result.percentile(0.5):.0f} ms, p99 {result.percentile(0.99):.0f} ms"
+            )
+        if len(per_minute) > 1:
+            first = next(iter(per_minute.values()))
+            self.stdout.write(
+                "scaling: "
+                + "; ".join(
+                    f"{n} consumer(s) {rate:,.0f}/min ({rate / first:.2f}x)"
+                    for n, rate in per_minute.items()
+                )
+            )
