@@ -176,3 +176,18 @@ SERIES_BOARDS_PAGE_EXAMPLE = OpenApiExample(
     "First page",
     value=page_example("series/weekly/boards/", [BOARD_EXAMPLE], count=9, limit=1),
 )
+
+# -- player profiles ---------------------------------------------------------------------
+
+PROFILE_EXAMPLE = {
+    "player_id": "p123",
+    "display_name": "Ada",
+    "metadata": {"country": "NZ", "avatar": "fox-3"},
+    "created_at": "2026-11-02T09:14:03.120000Z",
+    "boards": [
+        {"board": "daily-2026-12-01", "rank": 4, "score": 1250},
+        {"board": "all-time", "rank": 88, "score": 91200},
+    ],
+}
+
+PROFILE = OpenApiExample("A named player", value=PROFILE_EXAMPLE, response_only=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
@@ -19,30 +18,11 @@ from rest_framework.views import APIView
 from access.models import Scope
 from config.openapi import API_KEY_AUTH, API_KEY_MISSING, not_found, validation_error
 from config.renderers import json_response
+from leaderboards import openapi as docs
 from leaderboards.selectors import player_standings
 from players.models import PLAYER_ID_MAX_LENGTH, Player
 from players.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_problem, metadata_problem
 from players.services import player_profile_set
-
-PLAYER_ID = OpenApiParameter(
-    "player_id",
-    str,
-    OpenApiParameter.PATH,
-    description="The player's external id, as game servers send it.",
-    examples=[OpenApiExample("A player", value="p123")],
-)
-PROFILE_EXAMPLE = {
-    "player_id": "p123",
-    "display_name": "Ada",
-    "metadata": {"country": "NZ", "avatar": "fox-3"},
-    "created_at": "2026-11-02T09:14:03.120000Z",
-    "boards": [
-        {"board": "daily-2026-12-01", "rank": 4, "score": 1250},
-        {"board": "all-time", "rank": 88, "score": 91200},
-    ],
-}
-
-PROFILE = OpenApiExample("A named player", value=PROFILE_EXAMPLE, response_only=True)
 
 
 class DisplayNameField(serializers.CharField):
@@ -109,12 +89,12 @@ class PlayerProfileApi(APIView):
     @extend_schema(
         operation_id="players_retrieve",
         summary="A player's profile and ranks",
-        parameters=[PLAYER_ID],
+        parameters=[docs.PLAYER_ID],
         responses={
             200: OpenApiResponse(
                 ProfileOutputSerializer,
                 description="The profile, with the player's rank on every live board.",
-                examples=[PROFILE],
+                examples=[docs.PROFILE],
             ),
             404: not_found("No player 'p404'."),
         },
@@ -127,14 +107,16 @@ class PlayerProfileApi(APIView):
         summary="Create or replace a player's profile",
         description="Needs an API key with `boards:write`. 201 when the player is new.",
         auth=API_KEY_AUTH,
-        parameters=[PLAYER_ID],
+        parameters=[docs.PLAYER_ID],
         request=InputSerializer,
         responses={
             200: OpenApiResponse(
-                ProfileOutputSerializer, description="The profile, replaced.", examples=[PROFILE]
+                ProfileOutputSerializer,
+                description="The profile, replaced.",
+                examples=[docs.PROFILE],
             ),
             201: OpenApiResponse(
-                ProfileOutputSerializer, description="The new player.", examples=[PROFILE]
+                ProfileOutputSerializer, description="The new player.", examples=[docs.PROFILE]
             ),
             400: validation_error({"display_name": ["This field may not be blank."]}),
             403: API_KEY_MISSING,
@@ -163,11 +145,11 @@ class PlayerProfileApi(APIView):
         summary="Change part of a player's profile",
         description="Needs an API key with `boards:write`. Only the fields sent change.",
         auth=API_KEY_AUTH,
-        parameters=[PLAYER_ID],
+        parameters=[docs.PLAYER_ID],
         request=InputSerializer,
         responses={
             200: OpenApiResponse(
-                ProfileOutputSerializer, description="The profile.", examples=[PROFILE]
+                ProfileOutputSerializer, description="The profile.", examples=[docs.PROFILE]
             ),
             400: validation_error({"metadata": ["This field must be a JSON object."]}),
             403: API_KEY_MISSING,
