@@ -35,10 +35,15 @@ class Pagination(LimitOffsetPagination):
     default_limit = DEFAULT_PAGE_SIZE
     max_limit = MAX_PAGE_SIZE
 
+    _validated: dict | None = None
+
     def _query(self, request) -> dict:
-        query = PageFilterSerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        return query.validated_data
+        """limit and offset, checked once (get_limit and get_offset both ask)."""
+        if self._validated is None:
+            query = PageFilterSerializer(data=request.query_params)
+            query.is_valid(raise_exception=True)
+            self._validated = query.validated_data
+        return self._validated
 
     def get_limit(self, request) -> int:
         return self._query(request)["limit"]
