@@ -43,6 +43,7 @@ class BoardAdmin(admin.ModelAdmin):
         "metric",
         "aggregation",
         "sort_order",
+        "tie_break",
         "starts_at",
         "ends_at",
         "status",
@@ -135,6 +136,7 @@ class SeriesAdmin(admin.ModelAdmin):
         "timezone",
         "metric",
         "aggregation",
+        "tie_break",
         "current_board",
     ]
     list_filter = ["period", "metric", "aggregation"]

@@ -4,7 +4,9 @@ leaderboards/selectors.py and leaderboards/services.py; their documentation's ex
 in leaderboards/openapi.py.
 
 Ranks are competition ranks (rank = 1 + the number of players with a strictly better
-score); within a tie, players are ordered by external id, byte-wise.
+score), within a tie players ordered by external id, byte-wise; or, on a board whose
+`tie_break` is `earliest`, ordinal ranks with ties going to whoever reached the score first
+(leaderboards/ranking.py).
 """
 
 from __future__ import annotations
@@ -38,7 +40,14 @@ from config.pagination import (
 from config.renderers import json_response
 from leaderboards import openapi as docs
 from leaderboards.catalog import catalog
-from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Board, SortOrder
+from leaderboards.models import (
+    METRIC_MAX_LENGTH,
+    TIE_BREAK_HELP,
+    Aggregation,
+    Board,
+    SortOrder,
+    TieBreak,
+)
 from leaderboards.ranking import Window
 from leaderboards.response_cache import micro_cached
 from leaderboards.selectors import board_around, board_entries, board_ranks, window_entries
@@ -70,6 +79,9 @@ class BoardListApi(APIView):
         ends_at = AwareDateTimeField(allow_null=True, default=None)
         aggregation = serializers.ChoiceField(choices=Aggregation.choices, default="sum")
         sort_order = serializers.ChoiceField(choices=SortOrder.choices, default="desc")
+        tie_break = serializers.ChoiceField(
+            choices=TieBreak.choices, default="player_id", help_text=TIE_BREAK_HELP
+        )
 
     OutputSerializer = BoardOutputSerializer
 
@@ -296,6 +308,9 @@ class StandingsApi(APIView):
         to = AwareDateTimeField(required=False, allow_null=True, default=None)
         aggregation = serializers.ChoiceField(choices=Aggregation.choices, default="sum")
         order = serializers.ChoiceField(choices=SortOrder.choices, default="desc")
+        tie_break = serializers.ChoiceField(
+            choices=TieBreak.choices, default="player_id", help_text=TIE_BREAK_HELP
+        )
 
         def get_fields(self):
             # `from` is a Python keyword, so the field is declared as `from_`.
@@ -338,6 +353,7 @@ class StandingsApi(APIView):
             ends_at=params["to"],
             aggregation=params["aggregation"],
             sort_order=params["order"],
+            tie_break=params["tie_break"],
         )
         offset, limit = params["offset"], params["limit"]
         count, entries = window_entries(window, offset=offset, limit=limit)

@@ -30,7 +30,7 @@ from django.utils.timezone import now as timezone_now
 from leaderboards import metrics
 from leaderboards.catalog import catalog
 from leaderboards.deltas import DeltaRow, offsets_for_topic
-from leaderboards.models import Aggregation, Board
+from leaderboards.models import Aggregation, Board, TieBreak
 from leaderboards.ranking import Page, Window
 from leaderboards.standings import standings_page, standings_stream
 from leaderboards.store import BoardStore, Unit, get_store, redis_failed, redis_unavailable
@@ -134,6 +134,15 @@ _COMBINE = {
 }
 
 
+# For `earliest` boards, (value, epoch ms of when it was reached) pairs combine so: a sum
+# is reached by its latest event; a best value by the first event that had it.
+_REACH = {
+    Aggregation.SUM: lambda old, new: (old[0] + new[0], max(old[1], new[1])),
+    Aggregation.MAX: lambda old, new: max(old, new, key=lambda pair: (pair[0], -pair[1])),
+    Aggregation.MIN: min,
+}
+
+
 def cache_apply_batch(
     *, deltas: Sequence[DeltaRow], positions: dict[int, tuple[int, int]]
 ) -> dict[int, str]:
@@ -182,6 +191,13 @@ def _units_per_board(
             # then dedupe key: one batch shares one ingest time).
             for row in sorted(rows, key=lambda r: (r.created_at, r.dedupe_key)):
                 values[row.partition][row.player_id] = (row.delta, epoch_millis(row.created_at))
+        elif board.tie_break == TieBreak.EARLIEST:
+            reach = _REACH[board.aggregation]
+            for row in rows:
+                per_player = values[row.partition]
+                new = (row.delta, epoch_millis(row.created_at))
+                old = per_player.get(row.player_id)
+                per_player[row.player_id] = new if old is None else reach(old, new)
         else:
             combine = _COMBINE[board.aggregation]
             for row in rows:

@@ -12,18 +12,18 @@ from django.db import connection
 
 from leaderboards.ranking import Page, Standing, Window
 from leaderboards.scores import window_scores
+from leaderboards.standings import board_order, rank_sql
 
 
 def final_standings_freeze(window: Window, *, board_id: int) -> int:
     """Write the window's ranking as the board's final standings (in the caller's
     transaction); returns the number of players ranked."""
     scores = window_scores(window)
-    direction = "DESC" if window.sort_order == "desc" else "ASC"
     sql = (
         "INSERT INTO leaderboards_finalstanding (board_id, position, rank, player_id, score)"
         " SELECT %(board_id)s,"
-        f'  ROW_NUMBER() OVER (ORDER BY s.score {direction}, p.external_id COLLATE "C"),'
-        f"  RANK() OVER (ORDER BY s.score {direction}), s.player_id, s.score"
+        f"  ROW_NUMBER() OVER (ORDER BY {board_order(window, 'p.external_id', scores='s.')}),"
+        f"  {rank_sql(window, 'p.external_id', scores='s.')}, s.player_id, s.score"
         f" FROM ({scores.sql}) s JOIN players_player p ON p.id = s.player_id"
     )
     with connection.cursor() as cursor:

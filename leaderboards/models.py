@@ -33,6 +33,30 @@ class SortOrder(models.TextChoices):
     ASC = "asc", "Lowest first"
 
 
+class TieBreak(models.TextChoices):
+    """How equal scores are ordered (leaderboards/ranking.py)."""
+
+    PLAYER_ID = "player_id", "Competition ranks, ties by player id"
+    EARLIEST = "earliest", "Ordinal ranks, whoever reached the score first"
+
+
+TIE_BREAK_HELP = (
+    "How equal scores rank. player_id: competition ranks (50, 40, 40 rank 1, 2, 2), ties "
+    "ordered by player id. earliest: ordinal ranks (1, 2, 3), whoever reached the score first "
+    "ahead: for max and min the first event with the best value, for sum the latest event "
+    "counted, for last that event."
+)
+
+
+def tie_break_field() -> models.CharField:
+    return models.CharField(
+        max_length=9,
+        choices=TieBreak.choices,
+        default=TieBreak.PLAYER_ID,
+        help_text=TIE_BREAK_HELP,
+    )
+
+
 class BoardStatus(models.TextChoices):
     UPCOMING = "upcoming", "Upcoming"
     LIVE = "live", "Live"
@@ -64,6 +88,7 @@ class Series(models.Model):
         max_length=8, choices=Aggregation.choices, default=Aggregation.SUM
     )
     sort_order = models.CharField(max_length=4, choices=SortOrder.choices, default=SortOrder.DESC)
+    tie_break = tie_break_field()
     created_at = models.DateTimeField(db_default=Now(), editable=False)
 
     class Meta:
@@ -153,6 +178,7 @@ class Board(models.Model):
         max_length=8, choices=Aggregation.choices, default=Aggregation.SUM
     )
     sort_order = models.CharField(max_length=4, choices=SortOrder.choices, default=SortOrder.DESC)
+    tie_break = tie_break_field()
     series = models.ForeignKey(
         Series, null=True, blank=True, on_delete=models.PROTECT, related_name="boards"
     )
@@ -280,7 +306,8 @@ class FinalStanding(models.Model):
 
 class RollupBase(models.Model):
     """Aggregates of one player's deltas of one metric in one time bucket, as far as the
-    rollup watermark (deltas ingested before it); `last*` identify the latest event."""
+    rollup watermark (deltas ingested before it); `last*` identify the latest event, and
+    `best_at` / `worst_at` when the best / worst value was first reached."""
 
     metric = models.CharField(max_length=METRIC_MAX_LENGTH)
     bucket = models.DateTimeField()
@@ -289,6 +316,9 @@ class RollupBase(models.Model):
     best = models.BigIntegerField()
     worst = models.BigIntegerField()
     count = models.BigIntegerField()
+    # The event time of the first event with the best (worst) value: the `earliest` tie-break.
+    best_at = models.DateTimeField()
+    worst_at = models.DateTimeField()
     last = models.BigIntegerField()
     last_at = models.DateTimeField()
     last_ingested_at = models.DateTimeField()

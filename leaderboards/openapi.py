@@ -26,6 +26,7 @@ BOARD_EXAMPLE = {
     "ends_at": "2026-11-30T00:00:00Z",
     "aggregation": "sum",
     "sort_order": "desc",
+    "tie_break": "player_id",
     "status": "live",
     "finalized_at": None,
     "series": "weekly",
@@ -42,6 +43,7 @@ SERIES_EXAMPLE = {
     "timezone": "Europe/Berlin",
     "aggregation": "sum",
     "sort_order": "desc",
+    "tie_break": "player_id",
     "url": f"{EXAMPLE_BASE_URL}/series/weekly/",
     "current_url": f"{EXAMPLE_BASE_URL}/series/weekly/current/",
     "boards_url": f"{EXAMPLE_BASE_URL}/series/weekly/boards/",
@@ -107,7 +109,7 @@ BOARD_CREATE_EXAMPLES = [
     ),
     OpenApiExample(
         "All-time lowest",
-        summary="Fastest lap of all time (lowest first)",
+        summary="Fastest lap of all time (lowest first; equal times: who set it first)",
         request_only=True,
         value={
             "slug": "fastest-lap",
@@ -116,6 +118,7 @@ BOARD_CREATE_EXAMPLES = [
             "starts_at": "2026-01-01T00:00:00Z",
             "aggregation": "min",
             "sort_order": "asc",
+            "tie_break": "earliest",
         },
     ),
     OpenApiExample("Created", response_only=True, status_codes=[201], value=BOARD_EXAMPLE),

@@ -1,8 +1,15 @@
 """What a ranking is over and what it answers, shared by its Redis and PostgreSQL sides.
 
-Ranks are competition ranks: 1 + the number of players with a strictly better score
-(scores 50, 40, 40, 30 rank 1, 2, 2, 4). Within a tie players are ordered by external id,
-byte-wise, which is both Redis' member order and PostgreSQL's `COLLATE "C"`.
+Two tie-breaks (a board's `tie_break`):
+
+- `player_id`, the default: competition ranks, 1 + the number of players with a strictly
+  better score (scores 50, 40, 40, 30 rank 1, 2, 2, 4); within a tie players are ordered by
+  external id, byte-wise, which is both Redis' member order and PostgreSQL's `COLLATE "C"`.
+- `earliest`: among equal scores, whoever reached the score first is ahead, and ranks are
+  ordinal (1, 2, 3, 4). A score is reached at the `created_at` of the event that made it
+  what it is: for `max` and `min` the first event with the best value, for `sum` the latest
+  event counted, for `last` that event. Equal scores reached in the same millisecond fall
+  back to external id order.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from leaderboards.models import Aggregation, SortOrder
+from leaderboards.models import Aggregation, SortOrder, TieBreak
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +30,23 @@ class Window:
     ends_at: datetime | None
     aggregation: str = Aggregation.SUM
     sort_order: str = SortOrder.DESC
+    tie_break: str = TieBreak.PLAYER_ID
 
     @classmethod
     def of_board(cls, board) -> Window:
         return cls(
-            board.metric, board.starts_at, board.ends_at, board.aggregation, board.sort_order
+            board.metric,
+            board.starts_at,
+            board.ends_at,
+            board.aggregation,
+            board.sort_order,
+            board.tie_break,
         )
+
+    @property
+    def earliest(self) -> bool:
+        """Whether ties go to whoever reached the score first (ordinal ranks)."""
+        return self.tie_break == TieBreak.EARLIEST
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +63,15 @@ class Page:
     # Display names of the standings' players when the source holds them (Redis does),
     # else None: ask PostgreSQL. A player without a name maps to "" or is absent.
     names: dict[str, str] | None = field(default=None, compare=False)
+
+
+def ordinal_ranked(rows: Iterable[tuple[str, int]], *, start: int) -> list[Standing]:
+    """Standings for a run of (player, score) rows in board order that begins at 0-based
+    place `start`: each place its own rank."""
+    return [
+        Standing(rank=place, player_id=player_id, score=score)
+        for place, (player_id, score) in enumerate(rows, start=start + 1)
+    ]
 
 
 def competition_ranked(

@@ -62,7 +62,8 @@ SELECT min(ingested_at) FROM leaderboards_scoredelta
 """
 
 # One statement merges a chunk into every grain: the chunk's deltas are aggregated per
-# hour, those hours per day, and those days per (ISO) week. `last` is the value of the
+# hour, those hours per day, and those days per (ISO) week. `best_at` (`worst_at`) is when
+# the best (worst) value was first reached, for the `earliest` tie-break. `last` is the value of the
 # latest event by (created_at, ingested_at, dedupe_key), the order the delta log's `last`
 # uses; the whole-row array keeps that event's fields together, and PostgreSQL sorts once
 # for the GROUP BY and for it.
@@ -70,7 +71,7 @@ _MERGE_SQL = """
 WITH hours AS MATERIALIZED (
     SELECT d.metric, date_trunc('hour', d.created_at, 'UTC') AS bucket, d.player_id,
            sum(d.delta) AS total, max(d.delta) AS best, min(d.delta) AS worst,
-           count(*) AS count,
+           {best_at} AS best_at, {worst_at} AS worst_at, count(*) AS count,
            (array_agg(d ORDER BY d.created_at DESC, d.ingested_at DESC, d.dedupe_key DESC))[1]
                AS e
       FROM leaderboards_scoredelta d
@@ -88,22 +89,30 @@ SELECT (SELECT count(*) FROM hourly), (SELECT count(*) FROM daily),
 # A coarser grain's rows from a finer one's (CTE `source`), `unit` as date_trunc takes it.
 _COARSER_SQL = """
     SELECT metric, date_trunc('{unit}', bucket, 'UTC') AS bucket, player_id,
-           sum(total) AS total, max(best) AS best, min(worst) AS worst, sum(count) AS count,
+           sum(total) AS total, max(best) AS best, min(worst) AS worst,
+           {best_at} AS best_at, {worst_at} AS worst_at, sum(count) AS count,
            (array_agg(e ORDER BY (e).created_at DESC, (e).ingested_at DESC,
                       (e).dedupe_key DESC))[1] AS e
       FROM {source}
      GROUP BY 1, 2, 3
 """
 _UPSERT_SQL = """
-    INSERT INTO leaderboards_{table} AS r (metric, bucket, player_id, total, best, worst, count,
+    INSERT INTO leaderboards_{table} AS r (metric, bucket, player_id, total, best, worst,
+                                       best_at, worst_at, count,
                                        last, last_at, last_ingested_at, last_key)
-    SELECT metric, bucket, player_id, total, best, worst, count,
+    SELECT metric, bucket, player_id, total, best, worst, best_at, worst_at, count,
            (e).delta, (e).created_at, (e).ingested_at, (e).dedupe_key
       FROM {source}
     ON CONFLICT (metric, bucket, player_id) DO UPDATE SET
         total = r.total + excluded.total,
         best = greatest(r.best, excluded.best),
         worst = least(r.worst, excluded.worst),
+        best_at = CASE WHEN excluded.best > r.best THEN excluded.best_at
+                       WHEN excluded.best < r.best THEN r.best_at
+                       ELSE least(r.best_at, excluded.best_at) END,
+        worst_at = CASE WHEN excluded.worst < r.worst THEN excluded.worst_at
+                        WHEN excluded.worst > r.worst THEN r.worst_at
+                        ELSE least(r.worst_at, excluded.worst_at) END,
         count = r.count + excluded.count,
         last = CASE WHEN {later} THEN excluded.last ELSE r.last END,
         last_at = CASE WHEN {later} THEN excluded.last_at ELSE r.last_at END,
@@ -116,9 +125,35 @@ _LATER = (
     "(excluded.last_at, excluded.last_ingested_at, excluded.last_key)"
     " > (r.last_at, r.last_ingested_at, r.last_key)"
 )
+
+
+def _first_at(value: str, at: str, *, best: bool) -> str:
+    """The earliest `at` among the rows with the group's greatest (best) or least `value`:
+    one array comparison per row in the hash aggregate, where an ordered aggregate would
+    sort every group. Times travel as epoch microseconds, exactly."""
+    micros = f"floor(extract(epoch FROM {at}) * 1000000)::bigint"
+    if best:
+        picked = f"-(max(ARRAY[{value}, -{micros}]))[2]"
+    else:
+        picked = f"(min(ARRAY[{value}, {micros}]))[2]"
+    return f"(timestamptz 'epoch' + ({picked}) * interval '1 microsecond')"
+
+
 _MERGE = _MERGE_SQL.format(
-    days=_COARSER_SQL.format(unit="day", source="hours"),
-    weeks=_COARSER_SQL.format(unit="week", source="days"),
+    best_at=_first_at("d.delta", "d.created_at", best=True),
+    worst_at=_first_at("d.delta", "d.created_at", best=False),
+    days=_COARSER_SQL.format(
+        unit="day",
+        source="hours",
+        best_at=_first_at("best", "best_at", best=True),
+        worst_at=_first_at("worst", "worst_at", best=False),
+    ),
+    weeks=_COARSER_SQL.format(
+        unit="week",
+        source="days",
+        best_at=_first_at("best", "best_at", best=True),
+        worst_at=_first_at("worst", "worst_at", best=False),
+    ),
     hourly=_UPSERT_SQL.format(table="hourlyrollup", source="hours", later=_LATER),
     daily=_UPSERT_SQL.format(table="dailyrollup", source="days", later=_LATER),
     weekly=_UPSERT_SQL.format(table="weeklyrollup", source="weeks", later=_LATER),

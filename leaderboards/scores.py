@@ -45,7 +45,8 @@ _AGGREGATES = {
     " d.dedupe_key DESC))[1]",
 }
 
-# What each aggregation reads from a rollup row, and from a delta in its place.
+# What each aggregation reads from a rollup row, and from a delta in its place; `last`
+# carries its event's (at, ing, key) to pick the latest.
 _ROLLUP_COLUMNS = {
     Aggregation.SUM: "total AS v",
     Aggregation.MAX: "best AS v",
@@ -63,6 +64,28 @@ _COMBINE = {
     Aggregation.MAX: "MAX(u.v)",
     Aggregation.MIN: "MIN(u.v)",
 }
+# For the `earliest` tie-break the other aggregations carry `at_ms`, the epoch milliseconds
+# at which the score was reached: the latest event counted (sum), the first event with the
+# best value (max, min). A rollup row holds it as last_at, best_at, worst_at.
+_ROLLUP_REACHED = {
+    Aggregation.SUM: "last_at",
+    Aggregation.MAX: "best_at",
+    Aggregation.MIN: "worst_at",
+}
+
+
+def _reached(aggregation: str, rows: str) -> tuple[str, str]:
+    """(score, at_ms) aggregated over `rows`' (v, at_ms) columns. For max and min one
+    array comparison picks the best value and, among its rows, the earliest time."""
+    if aggregation == Aggregation.SUM:
+        return _sum(f"{rows}.v"), f"max({rows}.at_ms)"
+    if aggregation == Aggregation.MAX:
+        best = f"max(ARRAY[{rows}.v, -{rows}.at_ms])"
+        return f"({best})[1]", f"-({best})[2]"
+    worst = f"min(ARRAY[{rows}.v, {rows}.at_ms])"
+    return f"({worst})[1]", f"({worst})[2]"
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Span = tuple[datetime | None, datetime | None]  # [start, end); None = open
 
@@ -172,13 +195,28 @@ def _span_conditions(params: _Params, column: str, span: Span) -> str:
     return conditions
 
 
+def _carries_reached(window: Window) -> bool:
+    """Whether the rows of this window carry at_ms (for `last`, (at, ing, key) do)."""
+    return window.earliest and window.aggregation != Aggregation.LAST
+
+
 def _bucket_rows_sql(
     window: Window, grain: _Grain, span: Span, metric: str, params: _Params
 ) -> str:
+    columns = _ROLLUP_COLUMNS[window.aggregation]
+    if _carries_reached(window):
+        columns += f", {_epoch_ms(_ROLLUP_REACHED[window.aggregation])} AS at_ms"
     return (
-        f"SELECT player_id, {_ROLLUP_COLUMNS[window.aggregation]} FROM {grain.table}"
+        f"SELECT player_id, {columns} FROM {grain.table}"
         f" WHERE metric = {metric}{_span_conditions(params, 'bucket', span)}"
     )
+
+
+def _delta_columns(window: Window) -> str:
+    columns = _DELTA_COLUMNS[window.aggregation]
+    if _carries_reached(window):
+        columns += f", {_epoch_ms('created_at')} AS at_ms"
+    return columns
 
 
 def _raw_rows_sql(
@@ -186,7 +224,7 @@ def _raw_rows_sql(
 ) -> str:
     """UNION ALL of the deltas the rollups do not hold: the edges, and the tail past the
     watermark."""
-    columns = _DELTA_COLUMNS[window.aggregation]
+    columns = _delta_columns(window)
     parts = [
         f"SELECT player_id, {columns} FROM leaderboards_scoredelta"
         f" WHERE metric = {metric}{_span_conditions(params, 'created_at', span)}"
@@ -206,11 +244,17 @@ def _raw_rows_sql(
 
 def _grouped_sql(window: Window, rows: str) -> str:
     """One row per player of `rows`: (player_id, v), and for `last` the (at, ing, key) of
-    the latest event, whose value v is."""
+    the latest event, whose value v is; for the `earliest` tie-break also at_ms."""
     if window.aggregation == Aggregation.LAST:
         return (
             f"SELECT DISTINCT ON (u.player_id) u.* FROM ({rows}) u"
             " ORDER BY u.player_id, u.at DESC, u.ing DESC, u.key DESC"
+        )
+    if _carries_reached(window):
+        score, at_ms = _reached(window.aggregation, "u")
+        return (
+            f"SELECT u.player_id, {score} AS v, {at_ms} AS at_ms FROM ({rows}) u"
+            " GROUP BY u.player_id"
         )
     return (
         f"SELECT u.player_id, {_COMBINE[window.aggregation]} AS v FROM ({rows}) u"
@@ -231,11 +275,19 @@ _JOIN_COMBINE = {
     Aggregation.LAST: f"CASE WHEN {_A_IS_LATER} THEN a.v ELSE b.v END",
 }
 _JOIN_LAST_AT = f"CASE WHEN {_A_IS_LATER} THEN a.at ELSE b.at END"
+# When the combined score was reached (greatest and least skip a missing side's NULL).
+_JOIN_REACHED = {
+    Aggregation.SUM: "greatest(a.at_ms, b.at_ms)",
+    Aggregation.MAX: "CASE WHEN b.v IS NULL OR a.v > b.v THEN a.at_ms"
+    " WHEN a.v IS NULL OR b.v > a.v THEN b.at_ms ELSE least(a.at_ms, b.at_ms) END",
+    Aggregation.MIN: "CASE WHEN b.v IS NULL OR a.v < b.v THEN a.at_ms"
+    " WHEN a.v IS NULL OR b.v < a.v THEN b.at_ms ELSE least(a.at_ms, b.at_ms) END",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Scores:
-    """SQL giving (player_id, score[, last_ms]) per player, its parameters, and whether it
+    """SQL giving (player_id, score[, at_ms]) per player, its parameters, and whether it
     reads rollups."""
 
     sql: str
@@ -243,7 +295,7 @@ class Scores:
     rollups: bool
 
 
-def _rollup_scores(window: Window, *, last_ms: bool = False) -> Scores | None:
+def _rollup_scores(window: Window, *, times: bool) -> Scores | None:
     plan = _plan(window)
     watermark = rollup_watermark() if plan is not None else None
     if watermark is None:
@@ -258,20 +310,22 @@ def _rollup_scores(window: Window, *, last_ms: bool = False) -> Scores | None:
         # Its rows hold each player once: they are joined with the tail (a minute of deltas)
         # rather than grouped again with it, so no hash table of every player is built.
         player, score = "coalesce(a.player_id, b.player_id)", _JOIN_COMBINE[window.aggregation]
-        at = _JOIN_LAST_AT
+        last_at, reached = _JOIN_LAST_AT, _JOIN_REACHED.get(window.aggregation)
         source = (
             f"({buckets[0]}) a FULL JOIN ({_grouped_sql(window, raw)}) b"
             " ON b.player_id = a.player_id"
         )
     else:
-        player, score, at = "g.player_id", "g.v", "g.at"
+        player, score, last_at, reached = "g.player_id", "g.v", "g.at", "g.at_ms"
         source = f"({_grouped_sql(window, ' UNION ALL '.join([*buckets, raw]))}) g"
-    if not last_ms:
+    if not (times or window.earliest):
         extra = ""
     elif window.aggregation == Aggregation.LAST:
-        extra = f", {_epoch_ms(at)} AS last_ms"
+        extra = f", {_epoch_ms(last_at)} AS at_ms"
+    elif window.earliest:
+        extra = f", {reached} AS at_ms"
     else:
-        extra = ", NULL::bigint AS last_ms"
+        extra = ", NULL::bigint AS at_ms"
     sql = f"SELECT {player} AS player_id, {score} AS score{extra} FROM {source}"
     return Scores(sql, dict(params), rollups=True)
 
@@ -288,47 +342,49 @@ def _window_conditions(window: Window) -> tuple[list[str], dict]:
     return conditions, params
 
 
-def raw_scores_sql(window: Window) -> tuple[str, dict]:
-    """The plain computation: one GROUP BY over the window's deltas in the log."""
+def _raw_scores(window: Window, *, times: bool) -> Scores:
+    """The plain computation: one GROUP BY over the window's deltas in the log; with
+    `times` or the `earliest` tie-break, at_ms too."""
     conditions, params = _window_conditions(window)
-    sql = (
-        f"SELECT d.player_id, {_AGGREGATES[window.aggregation]} AS score"
-        " FROM leaderboards_scoredelta d"
-        f" WHERE {' AND '.join(conditions)}"
-        " GROUP BY d.player_id"
-    )
-    return sql, params
+    where = " AND ".join(conditions)
+    if window.aggregation == Aggregation.LAST and (times or window.earliest):
+        sql = (
+            "SELECT DISTINCT ON (d.player_id) d.player_id, d.delta AS score,"
+            f"  {_epoch_ms('d.created_at')} AS at_ms"
+            f" FROM leaderboards_scoredelta d WHERE {where}"
+            " ORDER BY d.player_id, d.created_at DESC, d.ingested_at DESC, d.dedupe_key DESC"
+        )
+    elif window.earliest:
+        score, at_ms = _reached(window.aggregation, "d")
+        sql = (
+            f"SELECT d.player_id, {score} AS score, {at_ms} AS at_ms FROM"
+            f" (SELECT d.player_id, {_delta_columns(window)}"
+            f"  FROM leaderboards_scoredelta d WHERE {where}) d"
+            " GROUP BY d.player_id"
+        )
+    else:
+        at_ms = ", NULL::bigint AS at_ms" if times else ""
+        sql = (
+            f"SELECT d.player_id, {_AGGREGATES[window.aggregation]} AS score{at_ms}"
+            f" FROM leaderboards_scoredelta d WHERE {where}"
+            " GROUP BY d.player_id"
+        )
+    return Scores(sql, params, rollups=False)
 
 
 def window_scores(window: Window, *, use_rollups: bool = True) -> Scores:
-    """SQL (and its parameters) giving (player_id, score) for every player of the window:
-    the base of every ranking query. Reads the rollup watermark, so build it right before
-    running it."""
-    rollup = _rollup_scores(window) if use_rollups else None
-    return rollup or Scores(*raw_scores_sql(window), rollups=False)
+    """SQL (and its parameters) giving (player_id, score) for every player of the window,
+    and for the `earliest` tie-break at_ms, the epoch milliseconds at which the score was
+    reached: the base of every ranking query. Reads the rollup watermark, so build it right
+    before running it."""
+    rollup = _rollup_scores(window, times=False) if use_rollups else None
+    return rollup or _raw_scores(window, times=False)
 
 
 def window_scores_with_times(window: Window, *, use_rollups: bool = True) -> Scores:
-    """As window_scores, with a third column `last_ms`: the epoch milliseconds of the event
-    behind a `last` score (NULL for the other aggregations), which the Redis store needs to
-    order later events."""
-    scores = _rollup_scores(window, last_ms=True) if use_rollups else None
-    if scores is not None:
-        return scores
-    if window.aggregation == Aggregation.LAST:
-        conditions, params = _window_conditions(window)
-        return Scores(
-            "SELECT DISTINCT ON (d.player_id) d.player_id, d.delta AS score,"
-            f"  {_epoch_ms('d.created_at')} AS last_ms"
-            " FROM leaderboards_scoredelta d"
-            f" WHERE {' AND '.join(conditions)}"
-            " ORDER BY d.player_id, d.created_at DESC, d.ingested_at DESC, d.dedupe_key DESC",
-            params,
-            rollups=False,
-        )
-    raw, params = raw_scores_sql(window)
-    return Scores(
-        f"SELECT r.player_id, r.score, NULL::bigint AS last_ms FROM ({raw}) r",
-        params,
-        rollups=False,
-    )
+    """As window_scores, with a third column `at_ms` for every aggregation: the epoch
+    milliseconds of the event behind the score where the Redis store needs it (a `last`
+    score's event, which orders later events; when an `earliest` score was reached),
+    else NULL."""
+    scores = _rollup_scores(window, times=True) if use_rollups else None
+    return scores or _raw_scores(window, times=True)

@@ -24,7 +24,15 @@ from config.pagination import (
 )
 from leaderboards import openapi as docs
 from leaderboards.catalog import catalog
-from leaderboards.models import METRIC_MAX_LENGTH, Aggregation, Period, Series, SortOrder
+from leaderboards.models import (
+    METRIC_MAX_LENGTH,
+    TIE_BREAK_HELP,
+    Aggregation,
+    Period,
+    Series,
+    SortOrder,
+    TieBreak,
+)
 from leaderboards.response_cache import micro_cached
 from leaderboards.selectors import board_entries, series_board_now
 from leaderboards.serializers import (
@@ -55,6 +63,9 @@ class SeriesListApi(APIView):
         timezone = serializers.CharField(max_length=64, default="UTC")
         aggregation = serializers.ChoiceField(choices=Aggregation.choices, default="sum")
         sort_order = serializers.ChoiceField(choices=SortOrder.choices, default="desc")
+        tie_break = serializers.ChoiceField(
+            choices=TieBreak.choices, default="player_id", help_text=TIE_BREAK_HELP
+        )
 
     OutputSerializer = SeriesOutputSerializer
 

@@ -17,13 +17,15 @@ from django.utils.timezone import now as timezone_now
 
 from leaderboards.cache import cache_build_board, cache_drop_board_on_commit
 from leaderboards.final import final_standings_freeze
-from leaderboards.models import Aggregation, Board, Series, SortOrder
+from leaderboards.models import Aggregation, Board, Series, SortOrder, TieBreak
 from leaderboards.ranking import Window
 
 logger = logging.getLogger(__name__)
 
 # Fields that change a board's standings; a name or slug edit keeps the cache.
-RANKING_FIELDS = frozenset({"metric", "starts_at", "ends_at", "aggregation", "sort_order"})
+RANKING_FIELDS = frozenset(
+    {"metric", "starts_at", "ends_at", "aggregation", "sort_order", "tie_break"}
+)
 
 
 def series_create(
@@ -37,6 +39,7 @@ def series_create(
     timezone: str = "UTC",
     aggregation: str = Aggregation.SUM,
     sort_order: str = SortOrder.DESC,
+    tie_break: str = TieBreak.PLAYER_ID,
     now: datetime | None = None,
 ) -> Series:
     """Create a recurring series; its current window is live at once."""
@@ -50,6 +53,7 @@ def series_create(
         timezone=timezone,
         aggregation=aggregation,
         sort_order=sort_order,
+        tie_break=tie_break,
     )
     series.full_clean()
     with _slug_race_is_a_conflict("Series"), transaction.atomic():
@@ -75,6 +79,7 @@ def series_ensure_windows(
                 "ends_at": window.ends_at,
                 "aggregation": series.aggregation,
                 "sort_order": series.sort_order,
+                "tie_break": series.tie_break,
                 "series": series,
             },
         )
@@ -99,6 +104,7 @@ def board_create(
     metric: str = "score",
     aggregation: str = Aggregation.SUM,
     sort_order: str = SortOrder.DESC,
+    tie_break: str = TieBreak.PLAYER_ID,
 ) -> Board:
     board = Board(
         slug=slug,
@@ -108,6 +114,7 @@ def board_create(
         ends_at=ends_at,
         aggregation=aggregation,
         sort_order=sort_order,
+        tie_break=tie_break,
     )
     board.full_clean()
     with _slug_race_is_a_conflict("Board"), transaction.atomic():

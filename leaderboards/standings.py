@@ -1,6 +1,7 @@
 """Rankings computed in PostgreSQL: pages, neighbours, players' ranks and whole-board
 streams over a window's scores (leaderboards/scores.py), ranked as leaderboards/ranking.py
-says: competition ranks, ties by external id byte-wise, the order Redis gives too.
+says (competition ranks with ties by external id byte-wise, or for the `earliest`
+tie-break ordinal ranks by when the score was reached), the order Redis gives too.
 """
 
 from __future__ import annotations
@@ -68,14 +69,28 @@ def _order(window: Window) -> str:
     return "DESC" if window.sort_order == SortOrder.DESC else "ASC"
 
 
+def board_order(window: Window, external_id: str, *, scores: str = "") -> str:
+    """The ORDER BY of the window's board order: score, then (`earliest`) the time it was
+    reached, then external id byte-wise. `scores` qualifies the score columns."""
+    reached = f" {scores}at_ms," if window.earliest else ""
+    return f'{scores}score {_order(window)},{reached} {external_id} COLLATE "C"'
+
+
+def rank_sql(window: Window, external_id: str, *, scores: str = "") -> str:
+    """The window function that ranks a row: competition ranks by score, or ordinal ranks
+    in board order for `earliest`."""
+    if window.earliest:
+        return f"ROW_NUMBER() OVER (ORDER BY {board_order(window, external_id, scores=scores)})"
+    return f"RANK() OVER (ORDER BY {scores}score {_order(window)})"
+
+
 def _ranked_sql(window: Window, scores: Scores) -> str:
-    direction = _order(window)
     return (
         f"WITH scores AS ({scores.sql}),"
         " ranked AS ("
         "  SELECT p.external_id, s.score,"
-        f"   RANK() OVER (ORDER BY s.score {direction}) AS rank,"
-        f'   ROW_NUMBER() OVER (ORDER BY s.score {direction}, p.external_id COLLATE "C")'
+        f"   {rank_sql(window, 'p.external_id', scores='s.')} AS rank,"
+        f"   ROW_NUMBER() OVER (ORDER BY {board_order(window, 'p.external_id', scores='s.')})"
         "     AS position,"
         "   COUNT(*) OVER () AS total"
         "  FROM scores s JOIN players_player p ON p.id = s.player_id)"
@@ -88,21 +103,22 @@ def _page_sql(window: Window, scores: Scores) -> str:
     within them are the global ones, since whoever is ahead of a candidate is one too."""
     direction = _order(window)
     better = ">=" if window.sort_order == SortOrder.DESC else "<="
+    reached = ", s.at_ms" if window.earliest else ""
     return (
         f"WITH scores AS MATERIALIZED ({scores.sql}),"
         " cutoff AS ("
         f"  SELECT score FROM scores ORDER BY score {direction}"
         "   OFFSET %(offset)s + %(limit)s - 1 LIMIT 1),"
         " candidates AS ("
-        "  SELECT s.score,"
+        f"  SELECT s.score{reached},"
         "   (SELECT p.external_id FROM players_player p WHERE p.id = s.player_id)"
         '     COLLATE "C" AS external_id'
         f"  FROM scores s WHERE NOT EXISTS (SELECT FROM cutoff) OR s.score {better}"
         "   (SELECT score FROM cutoff)),"
         " ranked AS ("
         "  SELECT external_id, score,"
-        f"   RANK() OVER (ORDER BY score {direction}) AS rank,"
-        f"   ROW_NUMBER() OVER (ORDER BY score {direction}, external_id) AS position"
+        f"   {rank_sql(window, 'external_id')} AS rank,"
+        f"   ROW_NUMBER() OVER (ORDER BY {board_order(window, 'external_id')}) AS position"
         "  FROM candidates)"
         " SELECT rank, external_id, score, (SELECT COUNT(*) FROM scores) AS total"
         " FROM ranked WHERE position > %(offset)s ORDER BY position LIMIT %(limit)s"
@@ -152,14 +168,20 @@ def standings_for_players(
     if not player_ids:
         return {}
     scores = window_scores(window, use_rollups=use_rollups)
-    # Ranks need every score but no names: only the players asked for are joined.
-    sql = (
-        f"WITH scores AS ({scores.sql}),"
-        f" ranked AS (SELECT player_id, score, RANK() OVER (ORDER BY score {_order(window)})"
-        "  AS rank FROM scores)"
-        " SELECT r.rank, p.external_id, r.score FROM ranked r"
-        " JOIN players_player p ON p.id = r.player_id WHERE p.external_id = ANY(%(ids)s)"
-    )
+    if window.earliest:
+        # Ordinal ranks follow external ids within a millisecond: every player is joined.
+        sql = (
+            f"{_ranked_sql(window, scores)}"
+            " SELECT rank, external_id, score FROM ranked WHERE external_id = ANY(%(ids)s)"
+        )
+    else:
+        # Ranks need every score but no names: only the players asked for are joined.
+        sql = (
+            f"WITH scores AS ({scores.sql}),"
+            f" ranked AS (SELECT player_id, score, {rank_sql(window, '')} AS rank FROM scores)"
+            " SELECT r.rank, p.external_id, r.score FROM ranked r"
+            " JOIN players_player p ON p.id = r.player_id WHERE p.external_id = ANY(%(ids)s)"
+        )
     with _cursor(scores) as cursor:
         cursor.execute(sql, {**scores.params, "ids": list(player_ids)})
         return {r[1]: Standing(r[0], r[1], int(r[2])) for r in cursor.fetchall()}
@@ -168,18 +190,18 @@ def standings_for_players(
 def standings_stream(
     window: Window, chunk: int = 10_000, *, use_rollups: bool = True
 ) -> Iterator[tuple[str, int, int | None]]:
-    """Every (player external id, score, last_ms) of the window, streamed through a
+    """Every (player external id, score, at_ms) of the window, streamed through a
     server-side cursor so a board of millions of players does not sit in memory at once.
-    last_ms is the epoch milliseconds of the event behind a `last` score (None for the
-    other aggregations): the Redis store needs it to order later events. Must run inside a
-    transaction."""
+    at_ms is the epoch milliseconds of the event behind a `last` score, or when an
+    `earliest` board's score was reached (else None): the Redis store orders later events
+    and ties by it. Must run inside a transaction."""
     scores = window_scores_with_times(window, use_rollups=use_rollups)
     sql = (
-        f"SELECT p.external_id, s.score, s.last_ms FROM ({scores.sql}) s"
+        f"SELECT p.external_id, s.score, s.at_ms FROM ({scores.sql}) s"
         " JOIN players_player p ON p.id = s.player_id"
     )
-    for external_id, score, last_ms in _server_side(scores, sql, "standings_stream", chunk):
-        yield external_id, int(score), last_ms
+    for external_id, score, at_ms in _server_side(scores, sql, "standings_stream", chunk):
+        yield external_id, int(score), at_ms
 
 
 def standings_ranked_stream(

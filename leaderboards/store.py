@@ -13,7 +13,8 @@ Per board:
                       that the set does not yet contain.
 - `lb:{<id>}:pending` batches that arrived while the board was being built.
 - `lb:{<id>}:build`   the set under construction.
-- `lb:{<id>}:t`       for `last` boards, each member's event time (epoch ms);
+- `lb:{<id>}:t`       for `last` boards, each player's event time (epoch ms); for
+                      `earliest` boards, when each player's score was reached;
   `lb:{<id>}:build-t` the same under construction.
 
 And beside the boards:
@@ -37,7 +38,10 @@ the same check when the build finishes, all inside Lua scripts, so nothing is lo
 counted twice.
 
 Scores are stored so that ascending Redis order is board order: negated for `desc` boards.
-Ties then fall in member (external id) byte order, the tie order PostgreSQL uses too.
+Ties then fall in member byte order. A member is the player's external id, the tie order
+PostgreSQL uses too; on an `earliest` board it is the time the score was reached (epoch
+ms, REACHED_WIDTH digits) followed by the external id, so equal scores fall in the order
+they were reached, and ranks are places (ZRANK + 1).
 """
 
 from __future__ import annotations
@@ -54,8 +58,8 @@ import redis
 from django.conf import settings
 from redis.commands.core import Script
 
-from leaderboards.models import Aggregation, Board, SortOrder
-from leaderboards.ranking import Page, Standing, competition_ranked
+from leaderboards.models import Aggregation, Board, SortOrder, TieBreak
+from leaderboards.ranking import Page, Standing, competition_ranked, ordinal_ranked
 
 CACHED_SET = "lb:cached"
 NAMES = "lb:names"
@@ -63,6 +67,8 @@ NAMES_LOADED = ""  # the names hash's field that says it is loaded (no player id
 CATALOG = "lb:catalog"
 MAX_PENDING_BATCHES = 10_000
 BUILD_CHUNK = 5_000
+# Digits of the reached time that begin an `earliest` board's members (apply_units.lua).
+REACHED_WIDTH = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +79,7 @@ class BoardKeys:
     zset: str  # the sorted set
     pending: str  # batches queued during a build
     build: str  # the set under construction
-    times: str  # event time (epoch ms) per member, for `last` boards
+    times: str  # epoch ms per player: a `last` score's event, an `earliest` score's reach
     build_times: str  # the times under construction
 
     @classmethod
@@ -111,7 +117,8 @@ class Unit:
     partition: int
     from_offset: int
     to_offset: int
-    # Per player: the value to combine, or for `last` (value, event time in epoch ms).
+    # Per player: the value to combine, or for `last` and `earliest` boards (value, epoch
+    # ms: of the latest event for `last` and `sum`, of the first with the value otherwise).
     values: dict[str, int] | dict[str, tuple[int, int]]
 
 
@@ -134,7 +141,7 @@ def definition(board: Board) -> str:
     ends = board.ends_at.isoformat() if board.ends_at else ""
     return (
         f"{board.metric}|{board.starts_at.isoformat()}|{ends}|"
-        f"{board.aggregation}|{board.sort_order}"
+        f"{board.aggregation}|{board.sort_order}|{board.tie_break}"
     )
 
 
@@ -151,6 +158,16 @@ def _flatten(values: dict, sign: int) -> list:
 
 def _sign(board: Board) -> int:
     return -1 if board.sort_order == SortOrder.DESC else 1
+
+
+def _strip(board: Board) -> int:
+    """The width of the reached time that begins the board's members (0: none)."""
+    return REACHED_WIDTH if board.tie_break == TieBreak.EARLIEST else 0
+
+
+def reached_member(at_ms: int, player_id: str) -> str:
+    """An `earliest` board's member: when the score was reached, then who."""
+    return f"{at_ms:0{REACHED_WIDTH}d}{player_id}"
 
 
 def _score(stored: bytes | str | float, sign: int) -> int:
@@ -190,6 +207,7 @@ class BoardStore:
             payload = json.dumps(
                 {
                     "op": _OPS[(board.aggregation, board.sort_order)],
+                    "earliest": board.tie_break == TieBreak.EARLIEST,
                     "units": [
                         [
                             unit.partition,
@@ -233,11 +251,13 @@ class BoardStore:
         return False
 
     def load_build(self, board: Board, standings: Iterable[tuple[str, int, int | None]]) -> int:
-        """Write a snapshot's (player, score, last_ms) rows into the board's build keys;
-        last_ms (the time of a `last` score's event) goes beside the set."""
+        """Write a snapshot's (player, score, at_ms) rows into the board's build keys;
+        at_ms (the time of a `last` score's event, or when an `earliest` score was reached)
+        goes beside the set."""
         keys = BoardKeys.of(board.pk)
         build_key, build_times = keys.build, keys.build_times
         sign = _sign(board)
+        earliest = board.tie_break == TieBreak.EARLIEST
         loaded = 0
         scores: dict[str, int] = {}
         times: dict[str, int] = {}
@@ -249,10 +269,10 @@ class BoardStore:
                 pipe.hset(build_times, mapping=times)
             pipe.execute()
 
-        for player_id, score, last_ms in standings:
-            scores[player_id] = score * sign
-            if last_ms is not None:
-                times[player_id] = last_ms
+        for player_id, score, at_ms in standings:
+            scores[reached_member(at_ms, player_id) if earliest else player_id] = score * sign
+            if at_ms is not None:
+                times[player_id] = at_ms
             if len(scores) >= BUILD_CHUNK:
                 flush()
                 loaded += len(scores)
@@ -328,29 +348,35 @@ class BoardStore:
 
     def top(self, board: Board, offset: int, limit: int) -> Page | None:
         keys = BoardKeys.of(board.pk)
-        reply = self._read(self._top, [keys.meta, keys.zset, NAMES], [offset, offset + limit - 1])
+        reply = self._read(
+            self._top, [keys.meta, keys.zset, NAMES], [offset, offset + limit - 1, _strip(board)]
+        )
         if reply is None:
             return None
         total, better, rows, names = reply
-        standings = _ranked(rows, offset, better, _sign(board))
+        standings = _ranked(board, rows, offset, better)
         return Page(count=total, standings=standings, names=_names(standings, names))
 
     def around(self, board: Board, player_id: str, n: int) -> Page | None:
         """The player and up to n neighbours each side; an empty page if the player is absent."""
         keys = BoardKeys.of(board.pk)
-        reply = self._read(self._around, [keys.meta, keys.zset, NAMES], [player_id, n])
+        reply = self._read(
+            self._around, [keys.meta, keys.zset, NAMES, keys.times], [player_id, n, _strip(board)]
+        )
         if reply is None:
             return None
         total, start, better, rows, names = reply
         if start < 0:
             return Page(count=total, standings=[], names={})
-        standings = _ranked(rows, start, better, _sign(board))
+        standings = _ranked(board, rows, start, better)
         return Page(count=total, standings=standings, names=_names(standings, names))
 
     def ranks(self, board: Board, player_ids: Sequence[str]) -> Page | None:
         """The standings of those of the players that have a score, best first."""
         keys = BoardKeys.of(board.pk)
-        reply = self._read(self._ranks, [keys.meta, keys.zset, NAMES], list(player_ids))
+        reply = self._read(
+            self._ranks, [keys.meta, keys.zset, NAMES, keys.times], [_strip(board), *player_ids]
+        )
         if reply is None:
             return None
         total, found, names = reply
@@ -358,8 +384,8 @@ class BoardStore:
         members = [member.decode() for member in found[::3]]
         standings = sorted(
             (
-                Standing(rank=int(better) + 1, player_id=member, score=_score(score, sign))
-                for member, score, better in zip(members, found[1::3], found[2::3], strict=True)
+                Standing(rank=int(ahead) + 1, player_id=member, score=_score(score, sign))
+                for member, score, ahead in zip(members, found[1::3], found[2::3], strict=True)
             ),
             key=lambda s: (s.rank, s.player_id.encode()),
         )
@@ -438,9 +464,12 @@ def _names(standings: list[Standing], names: list | None) -> dict[str, str] | No
     return {s.player_id: name.decode() for s, name in zip(standings, names, strict=True) if name}
 
 
-def _ranked(rows: list, start: int, better_than_first: int, sign: int) -> list[Standing]:
+def _ranked(board: Board, rows: list, start: int, better_than_first: int) -> list[Standing]:
     """Standings for a run of ZRANGE ... WITHSCORES rows starting at place `start`."""
-    pairs = ((rows[i].decode(), _score(rows[i + 1], sign)) for i in range(0, len(rows), 2))
+    sign, strip = _sign(board), _strip(board)
+    pairs = ((rows[i][strip:].decode(), _score(rows[i + 1], sign)) for i in range(0, len(rows), 2))
+    if strip:
+        return ordinal_ranked(pairs, start=start)
     return competition_ranked(pairs, start=start, better_than_first=better_than_first)
 
 

@@ -4,12 +4,49 @@
 --   meta     the board's hash: one fence per Kafka partition, `p:<n>` = the next offset of
 --            partition n that the set does not yet hold
 --   zset     the sorted set (scores stored so that ascending order is board order)
---   times    hash member -> event time in epoch ms of its score (`last` boards only)
---   payload  JSON {op, units}: op is incr | gt | lt | last; each unit is
+--   times    hash player -> epoch ms: of the event behind a `last` score, or when an
+--            `earliest` board's score was reached
+--   payload  JSON {op, earliest, units}: op is incr | gt | lt | last; each unit is
 --            [partition, from_offset, to_offset, values], values a flat list of
---            member, value (and, for last, event time ms) per player
+--            member, value (and, for last or earliest, event time ms) per player
 -- Returns 1, or 0 when a unit does not line up with its fence (a gap: the board is stale).
 -- A unit the fence has passed already is skipped: the snapshot held those offsets.
+--
+-- On an `earliest` board a member is the time its score was reached (15 digits of epoch
+-- ms) followed by the player id, so that equal scores fall in the order they were reached,
+-- then player id: a new time means a new member.
+local function reached_member(ms, player)
+  return string.format('%015d', ms) .. player
+end
+
+-- One player's (value, ms) onto an `earliest` board: the new score and when it was
+-- reached, or nothing when the score stays.
+local function apply_earliest(zset, times, op, player, value, ms)
+  local seen = redis.call('HGET', times, player)
+  local old, score = nil, nil
+  if seen then
+    seen = tonumber(seen)
+    old = reached_member(seen, player)
+    score = tonumber(redis.call('ZSCORE', zset, old))
+  end
+  local new_score, new_ms
+  if op == 'incr' then
+    new_score, new_ms = (score or 0) + value, math.max(seen or ms, ms)
+  elseif op == 'last' then
+    if seen and ms < seen then return end
+    new_score, new_ms = value, ms
+  elseif score == nil or (op == 'gt' and value > score) or (op == 'lt' and value < score) then
+    new_score, new_ms = value, ms
+  elseif value == score and ms < seen then
+    new_score, new_ms = score, ms
+  else
+    return
+  end
+  if old then redis.call('ZREM', zset, old) end
+  redis.call('ZADD', zset, string.format('%.17g', new_score), reached_member(new_ms, player))
+  redis.call('HSET', times, player, string.format('%d', new_ms))
+end
+
 local function apply_units(meta, zset, times, payload)
   local batch = cjson.decode(payload)
   local op = batch.op
@@ -21,7 +58,11 @@ local function apply_units(meta, zset, times, payload)
       -- the snapshot already holds these offsets
     elseif from == fence then
       local values = unit[4]
-      if op == 'last' then
+      if batch.earliest then
+        for i = 1, #values, 3 do
+          apply_earliest(zset, times, op, values[i], values[i + 1], values[i + 2])
+        end
+      elseif op == 'last' then
         -- {member, value, event time ms}: a later (or equally timed, later arriving)
         -- event replaces the score
         for i = 1, #values, 3 do
@@ -31,14 +72,15 @@ local function apply_units(meta, zset, times, payload)
             redis.call('HSET', times, values[i], values[i + 2])
           end
         end
-      end
-      for i = 1, (op == 'last') and 0 or #values, 2 do
-        if op == 'incr' then
-          redis.call('ZINCRBY', zset, values[i + 1], values[i])
-        elseif op == 'gt' then
-          redis.call('ZADD', zset, 'GT', values[i + 1], values[i])
-        else
-          redis.call('ZADD', zset, 'LT', values[i + 1], values[i])
+      else
+        for i = 1, #values, 2 do
+          if op == 'incr' then
+            redis.call('ZINCRBY', zset, values[i + 1], values[i])
+          elseif op == 'gt' then
+            redis.call('ZADD', zset, 'GT', values[i + 1], values[i])
+          else
+            redis.call('ZADD', zset, 'LT', values[i + 1], values[i])
+          end
         end
       end
       redis.call('HSET', meta, field, to)

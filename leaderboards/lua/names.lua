@@ -2,12 +2,22 @@
 -- The names hash maps external id -> display name ('' for none). Its field '' (no
 -- player has an empty id) says it is loaded: until then names_of returns false and the
 -- caller asks PostgreSQL.
--- names_of(key, list, step): the names of list[1], list[1 + step], ... (HMGET order;
--- false for a player the hash does not know).
-local function names_of(key, list, step)
+-- names_of(key, list, step, strip): the names of list[1], list[1 + step], ... (HMGET
+-- order; false for a player the hash does not know), each entry's first `strip` bytes
+-- dropped (the reached time of an `earliest` board's members).
+local function names_of(key, list, step, strip)
   if redis.call('HEXISTS', key, '') == 0 then return false end
   if #list == 0 then return {} end
   local members = {}
-  for i = 1, #list, step do members[#members + 1] = list[i] end
+  for i = 1, #list, step do members[#members + 1] = string.sub(list[i], strip + 1) end
   return redis.call('HMGET', key, unpack(members))
+end
+
+-- member_of(times, player, strip): the set's member for a player; on an `earliest` board
+-- (strip > 0) its reached time and id, or false when the player has no score.
+local function member_of(times, player, strip)
+  if strip == 0 then return player end
+  local ms = redis.call('HGET', times, player)
+  if not ms then return false end
+  return string.format('%0' .. strip .. 'd', tonumber(ms)) .. player
 end

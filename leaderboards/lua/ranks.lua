@@ -1,17 +1,24 @@
 -- Ranks of some players on a ready board, with their display names.
--- KEYS  meta, zset, names
--- ARGV  members...
--- Returns false (not ready) or {total, found, names}: found a flat list {member, score,
--- better, ...} for the members that have a score, better being how many players score
--- strictly better; names (names.lua) one per member found.
+-- KEYS  meta, zset, names, times
+-- ARGV  strip (as top.lua), players...
+-- Returns false (not ready) or {total, found, names}: found a flat list {player, score,
+-- ahead, ...} for the players that have a score, ahead being how many players are ranked
+-- ahead (score strictly better; on an `earliest` board, the player's place - 1); names
+-- (names.lua) one per player found.
 if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then return false end
+local strip = tonumber(ARGV[1])
 local out = {}
-for _, member in ipairs(ARGV) do
-  local score = redis.call('ZSCORE', KEYS[2], member)
+for i = 2, #ARGV do
+  local member = member_of(KEYS[4], ARGV[i], strip)
+  local score = member and redis.call('ZSCORE', KEYS[2], member)
   if score then
-    out[#out + 1] = member
+    out[#out + 1] = ARGV[i]
     out[#out + 1] = score
-    out[#out + 1] = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. score)
+    if strip == 0 then
+      out[#out + 1] = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. score)
+    else
+      out[#out + 1] = redis.call('ZRANK', KEYS[2], member)
+    end
   end
 end
-return {redis.call('ZCARD', KEYS[2]), out, names_of(KEYS[3], out, 3)}
+return {redis.call('ZCARD', KEYS[2]), out, names_of(KEYS[3], out, 3, 0)}

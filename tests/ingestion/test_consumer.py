@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from ingestion.events import Reason
 from ingestion.models import RejectedEvent
-from leaderboards.models import ConsumerOffset
+from leaderboards.cache import cache_build_board
+from leaderboards.models import Aggregation, ConsumerOffset, SortOrder, TieBreak
 from leaderboards.ranking import Window
 from leaderboards.selectors import board_entries
 from leaderboards.standings import standings_page
@@ -19,6 +24,7 @@ from tests.ingestion.kafka_helpers import (
     stored_count,
     stored_totals,
 )
+from tests.leaderboards.test_tie_breaks import Event, reference, triples
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,3 +113,61 @@ def test_offsets_are_stored_with_the_deltas(topic):
         ConsumerOffset.objects.filter(topic=topic).values_list("partition", "next_offset")
     )
     assert sum(offsets.values()) == 120  # next offset per partition = messages in it
+
+
+def test_earliest_boards_through_kafka_with_a_rebuild_in_the_middle(topic, store):
+    """Tie-breaks end to end: events from the broker, every operator and order on
+    `earliest` boards, the cache rebuilt from PostgreSQL between two runs of the consumer."""
+    start = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    boards = {
+        (aggregation, order): BoardFactory(
+            slug=f"{aggregation}-{order}",
+            aggregation=aggregation,
+            sort_order=order,
+            tie_break=TieBreak.EARLIEST,
+            starts_at=start,
+        )
+        for aggregation in Aggregation.values
+        for order in SortOrder.values
+    }
+    # Five players score at each moment (ties on time across players, never for one player)
+    # and deltas of 1 to 3 (ties on score).
+    events = [
+        Event(f"p{i % 5}", 1 + (i * 7) % 3, start + timedelta(seconds=i // 5), 0, uuid.uuid4())
+        for i in range(120)
+    ]
+
+    def send(part: list[Event]) -> None:
+        produce(
+            (
+                (
+                    e.player.encode(),
+                    json.dumps(
+                        {
+                            "event_id": str(e.key),
+                            "player_id": e.player,
+                            "delta": e.value,
+                            "created_at": e.created_at.isoformat(timespec="milliseconds"),
+                        }
+                    ).encode(),
+                )
+                for e in part
+            ),
+            topic,
+        )
+        consume_until_idle(topic)
+
+    for board in boards.values():
+        board_entries(board, offset=0, limit=10)  # cached, empty
+    send(events[:50])
+    for board in boards.values():
+        assert cache_build_board(board, force=True) == "ready"
+    send(events[50:])
+
+    for (aggregation, order), board in boards.items():
+        expected = reference(events, aggregation, order, TieBreak.EARLIEST)
+        assert store.state(board) == "ready"
+        assert triples(standings_page(Window.of_board(board), offset=0, limit=100).standings) == (
+            expected
+        )
+        assert triples(store.top(board, 0, 100).standings) == expected, (aggregation, order)

@@ -148,6 +148,7 @@ def board_form(board, **changes) -> dict:
         "ends_at_1": "",
         "aggregation": board.aggregation,
         "sort_order": board.sort_order,
+        "tie_break": board.tie_break,
     }
     return {**data, **changes}
 

@@ -34,6 +34,7 @@ def test_a_daily_berlin_series_added_in_the_admin_counts_events_at_once(admin_cl
             "timezone": "Europe/Berlin",
             "aggregation": "sum",
             "sort_order": "desc",
+            "tie_break": "player_id",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -57,6 +58,7 @@ def test_a_bad_time_zone_is_refused_in_the_admin(admin_client):
             "timezone": "Nowhere/Land",
             "aggregation": "sum",
             "sort_order": "desc",
+            "tie_break": "player_id",
         },
     )
     assert response.status_code == 200

@@ -139,13 +139,20 @@ def test_board_create_takes_every_field(keyed_client):
             "ends_at": "2026-02-01T00:00:00Z",
             "aggregation": "min",
             "sort_order": "asc",
+            "tie_break": "earliest",
         },
         format="json",
     )
 
     assert response.status_code == 201, response.json()
+    assert response.json()["tie_break"] == "earliest"
     board = Board.objects.get(slug="fastest-lap")
-    assert (board.metric, board.aggregation, board.sort_order) == ("lap_ms", "min", "asc")
+    assert (board.metric, board.aggregation, board.sort_order, board.tie_break) == (
+        "lap_ms",
+        "min",
+        "asc",
+        "earliest",
+    )
     assert board.ends_at == datetime(2026, 2, 1, tzinfo=UTC)
 
 
@@ -162,6 +169,7 @@ def test_board_create_takes_every_field(keyed_client):
         ({"starts_at": None}, "starts_at"),
         ({"aggregation": "median"}, "aggregation"),
         ({"sort_order": "sideways"}, "sort_order"),
+        ({"tie_break": "coin_toss"}, "tie_break"),
         ({"metric": "has spaces"}, "metric"),
         ({"metric": "m" * 65}, "metric"),
     ],
@@ -376,6 +384,26 @@ def test_player_rank_with_neighbours_around(client, source):
     assert body["around"][0] == {"rank": 2, "player_id": "bob", "display_name": "Bob", "score": 40}
 
 
+def test_an_earliest_board_ranks_ties_by_who_reached_the_score_first(client, source):
+    BoardFactory(slug="b", tie_break="earliest")
+    add_score("zoe", 30, at=AT)
+    add_score("bob", 40, at=AT + timedelta(minutes=2))
+    add_score("anna", 40, at=AT + timedelta(minutes=3))  # reached 40 after bob
+    add_score("carl", 30, at=AT + timedelta(minutes=1))
+    add_score("carl", 10, at=AT + timedelta(minutes=4))  # 40, reached last
+
+    entries = client.get("/api/v1/leaderboards/b/entries/").json()["results"]
+    me = client.get("/api/v1/leaderboards/b/players/anna/?around=1").json()
+    ranks = client.post(
+        "/api/v1/leaderboards/b/ranks/", {"player_ids": ["zoe", "carl"]}, format="json"
+    ).json()["results"]
+
+    assert ranks_of(entries) == [(1, "bob", 40), (2, "anna", 40), (3, "carl", 40), (4, "zoe", 30)]
+    assert ranks_of(me["around"]) == [(1, "bob", 40), (2, "anna", 40), (3, "carl", 40)]
+    assert me["rank"] == 2
+    assert ranks_of(ranks) == [(3, "carl", 40), (4, "zoe", 30)]
+
+
 def test_player_neighbours_stop_at_the_top_of_the_board(client, source):
     BoardFactory(slug="b")
     add_scores({"anna": 50, "bob": 40, "carl": 30})
@@ -544,6 +572,18 @@ def test_standings_take_metric_aggregation_and_order(client):
     assert ranks_of(body["results"]) == [(1, "a", 1), (2, "c", 2), (3, "b", 3)]
 
 
+def test_standings_take_a_tie_break(client):
+    add_score("late", 8, at=AT + timedelta(minutes=5))
+    add_score("early", 8, at=AT)
+    query = {"from": "2026-01-01T00:00:00Z"}
+
+    by_id = client.get("/api/v1/standings/", query).json()["results"]
+    earliest = client.get("/api/v1/standings/", {**query, "tie_break": "earliest"}).json()
+
+    assert ranks_of(by_id) == [(1, "early", 8), (1, "late", 8)]
+    assert ranks_of(earliest["results"]) == [(1, "early", 8), (2, "late", 8)]
+
+
 def test_standings_page_with_ties_and_links(client):
     add_scores({"p1": 9, "p2": 8, "p3": 8})
 
@@ -568,6 +608,7 @@ def test_standings_page_with_ties_and_links(client):
         ({"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
         ({"from": "2026-01-01T00:00:00Z", "aggregation": "avg"}, "aggregation"),
         ({"from": "2026-01-01T00:00:00Z", "order": "up"}, "order"),
+        ({"from": "2026-01-01T00:00:00Z", "tie_break": "random"}, "tie_break"),
         ({"from": "2026-01-01T00:00:00Z", "metric": "a b"}, "metric"),
         ({"from": "2026-01-01T00:00:00Z", "limit": "0"}, "limit"),
     ],

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from leaderboards.cache import cache_build_board
-from leaderboards.models import Aggregation
+from leaderboards.models import Aggregation, TieBreak
 from leaderboards.ranking import Window
 from leaderboards.standings import standings_page
 from tests.factories import BoardFactory
@@ -39,6 +39,9 @@ def test_builds_racing_ingestion_leave_redis_equal_to_postgresql(topic, store):
             starts_at=start + timedelta(seconds=10), ends_at=start + timedelta(seconds=40)
         ),
         BoardFactory(aggregation=Aggregation.MAX),
+        # Members that carry their reach time, replaced as scores change.
+        BoardFactory(tie_break=TieBreak.EARLIEST),
+        BoardFactory(aggregation=Aggregation.MAX, tie_break=TieBreak.EARLIEST),
     ]
     events = list(score_events(60_000, players=500, start=start))
 

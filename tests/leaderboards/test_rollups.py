@@ -6,7 +6,6 @@ the watermark; `advance_past(t)` moves the watermark just beyond t.
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from leaderboards.standings import standings_page
 from tests.factories import PlayerFactory
 
 MS = timedelta(milliseconds=1)
+HOUR = timedelta(hours=1)
 # Event times in the recent past, from a Monday (a week boundary), so the buckets are plain.
 DAY0 = timezone.now().astimezone(UTC).replace(
     hour=0, minute=0, second=0, microsecond=0
@@ -68,8 +68,9 @@ def advance_past(moment: datetime) -> rollups.RollupProgress:
 def expected_rollups(
     deltas: list[Delta], grain: timedelta, origin: datetime = EPOCH
 ) -> dict[tuple, tuple]:
-    """(metric, bucket, player_id) -> (total, best, worst, count, last, last_at), for
-    buckets `grain` long from `origin` on."""
+    """(metric, bucket, player_id) -> (total, best, worst, count, last, last_at, best_at,
+    worst_at), for buckets `grain` long from `origin` on. best_at (worst_at) is the earliest
+    event time with the best (worst) value."""
     groups: dict[tuple, list[Delta]] = defaultdict(list)
     for d in deltas:
         bucket = origin + (d.created_at - origin) // grain * grain
@@ -85,13 +86,24 @@ def expected_rollups(
             len(values),
             latest.delta,
             latest.created_at,
+            min(d.created_at for d in group if d.delta == max(values)),
+            min(d.created_at for d in group if d.delta == min(values)),
         )
     return expected
 
 
 def stored_rollups(model) -> dict[tuple, tuple]:
     return {
-        (r.metric, r.bucket, r.player_id): (r.total, r.best, r.worst, r.count, r.last, r.last_at)
+        (r.metric, r.bucket, r.player_id): (
+            r.total,
+            r.best,
+            r.worst,
+            r.count,
+            r.last,
+            r.last_at,
+            r.best_at,
+            r.worst_at,
+        )
         for r in model.objects.all()
     }
 
@@ -168,6 +180,31 @@ def test_a_late_event_lands_in_its_old_bucket(players):
     assert (hour.total, hour.count, hour.last, hour.last_at) == (15, 3, 8, day(0, 3, 900))
 
 
+def test_a_later_run_moves_when_the_best_and_worst_were_first_reached(players):
+    ann = players[0]
+    first = [
+        Delta(ann, "score", 5, day(0, 3, 500), INGESTED),
+        Delta(ann, "score", 1, day(0, 3, 600), INGESTED),
+    ]
+    insert_deltas(first)
+    advance_past(INGESTED)
+    # Late arrivals: the best value again, earlier; the worst again, later; a new best.
+    again = [
+        Delta(ann, "score", 5, day(0, 3, 100), INGESTED + HOUR),
+        Delta(ann, "score", 1, day(0, 3, 700), INGESTED + HOUR),
+    ]
+    insert_deltas(again)
+    advance_past(INGESTED + HOUR)
+    hour = HourlyRollup.objects.get()
+    assert (hour.best_at, hour.worst_at) == (day(0, 3, 100), day(0, 3, 600))
+    newer = [Delta(ann, "score", 6, day(0, 3, 900), INGESTED + 2 * HOUR)]
+    insert_deltas(newer)
+    advance_past(INGESTED + 2 * HOUR)
+
+    assert_rollups_hold([*first, *again, *newer])
+    assert HourlyRollup.objects.get().best_at == day(0, 3, 900)
+
+
 def test_the_later_arrival_wins_a_tie_on_event_time_then_the_dedupe_key(players):
     ann = players[0]
     moment = day(0, 5)
@@ -209,29 +246,6 @@ def test_running_again_changes_nothing(players):
     assert (again.hourly_rows, again.daily_rows, again.weekly_rows, again.chunks) == (0, 0, 0, 0)
     assert [stored_rollups(grain) for grain in grains] == stored
     assert RollupWatermark.objects.count() == 1
-
-
-def test_the_weekly_backfill_of_migration_0005_gives_what_the_rollups_merge(players):
-    ann, bob, _ = players
-    deltas = [
-        Delta(ann, "score", 5, day(0, 1), INGESTED),
-        Delta(ann, "score", -2, day(3, 12), INGESTED),
-        Delta(ann, "score", 9, day(6, 23.5), INGESTED - MS),
-        Delta(ann, "score", 4, day(8), INGESTED),
-        Delta(bob, "score", 1, day(2), INGESTED),
-        Delta(bob, "time", 30, day(9, 1), INGESTED),
-    ]
-    insert_deltas(deltas)
-    advance_past(INGESTED)
-    merged = stored_rollups(WeeklyRollup)
-    WeeklyRollup.objects.all().delete()
-
-    migration = importlib.import_module("leaderboards.migrations.0005_weekly_rollups")
-    with connection.cursor() as cursor:
-        cursor.execute(migration.BACKFILL_SQL)
-
-    assert stored_rollups(WeeklyRollup) == merged
-    assert len(merged) == 4
 
 
 def test_the_watermark_never_moves_back(players):

@@ -43,6 +43,11 @@ def test_creating_a_series_opens_its_current_window_and_the_next():
     assert (boards[0].metric, boards[0].series) == ("score", series)
 
 
+def test_a_series_gives_its_windows_its_tie_break():
+    series = berlin_daily(tie_break="earliest")
+    assert {b.tie_break for b in series.boards.all()} == {"earliest"}
+
+
 def test_windows_are_created_once_however_often_the_scheduler_runs():
     series = berlin_daily()
     for _ in range(3):

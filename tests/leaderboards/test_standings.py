@@ -11,7 +11,7 @@ from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leaderboards.models import Aggregation, SortOrder
+from leaderboards.models import Aggregation, SortOrder, TieBreak
 from leaderboards.ranking import Window
 from leaderboards.rollups import SAFETY_MARGIN, rollups_advance
 from leaderboards.standings import (
@@ -157,7 +157,8 @@ def test_rollup_standings_equal_the_raw_computation(deltas, advances, data):
             start, end = end, start + MS
         for aggregation in Aggregation.values:
             for order in SortOrder.values:
-                same(Window("score", start, end, aggregation, order))
+                for tie_break in TieBreak.values:
+                    same(Window("score", start, end, aggregation, order, tie_break))
 
 
 # -- which grain serves which part --------------------------------------------------------
@@ -232,7 +233,8 @@ def test_deltas_past_the_watermark_are_read_from_the_log():
     for start, end in ((DAY0, DAY0 + DAY), (DAY0, DAY0 + WEEK), (DAY0, DAY0 + 2 * DAY)):
         for aggregation in Aggregation.values:
             for order in SortOrder.values:
-                same(Window("score", start, end, aggregation, order))
+                for tie_break in TieBreak.values:
+                    same(Window("score", start, end, aggregation, order, tie_break))
 
 
 @pytest.mark.django_db
