@@ -7,6 +7,8 @@ view builds a 4xx or 5xx by hand:
   naming each field, like a serializer's own errors: `{"<field>": ["<message>", ...]}`,
   with `non_field_errors` for the rest;
 - `Http404` becomes a 404 `{"detail": "..."}`, as every other error without fields;
+- `Conflict` (a request at odds with the state of what it names: a full tournament, say)
+  becomes a 409 `{"detail": "..."}`;
 - `ServiceUnavailable` (a dependency that did not answer: Kafka, say) becomes a 503
   `{"detail": "..."}` with a `Retry-After` header.
 """
@@ -23,6 +25,13 @@ class ServiceUnavailable(Exception):
     """A service the request needs did not answer; the client may retry after a while."""
 
     retry_after_seconds = 5
+
+
+class Conflict(exceptions.APIException):
+    """The request conflicts with the current state of its target (409)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
 
 
 class BadRequest(exceptions.APIException):

@@ -66,6 +66,7 @@ from leaderboards.deltas import (
     offsets_for_topic,
     offsets_save,
 )
+from leaderboards.tournaments import tournaments_uncounted
 from leaderboards.windows import EPOCH
 from players.services import players_ensure, players_rename
 
@@ -169,9 +170,11 @@ def store_batch(
         new = deltas_insert_batch(rows=rows)
         renamed = players_rename(names=latest_names(batch))
         late = deltas_count_late(rows=new)
+        uncounted = tournaments_uncounted(rows=new)
         rejected_events_store(rejected=batch.rejected)
         offsets_save(topic=topic, next_offsets=batch.next_offsets)
     metrics.EVENTS_AFTER_FINALIZATION.inc(late)
+    metrics.EVENTS_NOT_COUNTED.inc(uncounted)
     return StoredBatch(new=new, looked_up=looked_up, late=late, renamed=renamed)
 
 

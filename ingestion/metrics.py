@@ -37,6 +37,11 @@ EVENTS_AFTER_FINALIZATION = Counter(
     "leaderboards_events_after_finalization",
     "New events whose time falls in a window already finalised: stored, not in its results.",
 )
+EVENTS_NOT_COUNTED = Counter(
+    "leaderboards_events_not_counted",
+    "New events in a live tournament board's window that do not count on it (the player "
+    "has not joined, or has used their attempts): stored, not in its results; once per board.",
+)
 EVENTS_REJECTED = Counter(
     "leaderboards_events_rejected",
     "Messages stored as rejected events, by reason.",

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from leaderboards.cache import cache_build_board
 from leaderboards.exports import board_csv_response
-from leaderboards.models import Board, BoardStatus, Series
+from leaderboards.models import Board, BoardStatus, Participant, Series
 from leaderboards.selectors import board_entries
 from leaderboards.services import (
     board_delete,
@@ -35,6 +35,22 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset.with_status(self.value(), timezone.now())
 
 
+class ParticipantInline(admin.TabularInline):
+    """Who joined, in join order. Read-only: joins and removals go through the API, whose
+    services keep the cache and the `max_participants` limit right."""
+
+    model = Participant
+    fields = ["player", "joined_at"]
+    readonly_fields = fields
+    ordering = ["joined_at", "id"]
+    extra = 0
+    can_delete = False
+    classes = ["collapse"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Board)
 class BoardAdmin(admin.ModelAdmin):
     list_display = [
@@ -44,6 +60,7 @@ class BoardAdmin(admin.ModelAdmin):
         "aggregation",
         "sort_order",
         "tie_break",
+        "join_required",
         "starts_at",
         "ends_at",
         "status",
@@ -56,6 +73,7 @@ class BoardAdmin(admin.ModelAdmin):
     date_hierarchy = "starts_at"
     list_select_related = ["series"]
     actions = ["rebuild_cache", "finalize_now", "export_csv"]
+    inlines = [ParticipantInline]
 
     @admin.display(description="status")
     def status(self, board: Board) -> str:

@@ -32,7 +32,7 @@ from leaderboards.catalog import catalog
 from leaderboards.deltas import DeltaRow, offsets_for_topic
 from leaderboards.models import Aggregation, Board, TieBreak
 from leaderboards.ranking import Page, Window
-from leaderboards.standings import standings_page, standings_stream
+from leaderboards.standings import standings_page, standings_stream, standings_whole_scores
 from leaderboards.store import BoardStore, Unit, get_store, redis_failed, redis_unavailable
 from leaderboards.windows import epoch_millis
 from players.selectors import player_display_names, player_names_stream
@@ -186,7 +186,13 @@ def _units_per_board(
             for row in by_metric.get(board.metric, ())
             if board.covers(row.metric, row.created_at)
         ]
-        if board.aggregation == Aggregation.LAST:
+        if board.is_tournament:
+            # Only some events count, and a late one can displace a counted one: the
+            # batch's players' whole scores, from the log as it stands after the commit.
+            scores = standings_whole_scores(Window.of_board(board), {r.player_pk for r in rows})
+            for row in rows:
+                values[row.partition][row.player_id] = scores.get(row.player_pk)
+        elif board.aggregation == Aggregation.LAST:
             # The batch's latest event per player, in the delta log's order (created_at,
             # then dedupe key: one batch shares one ingest time).
             for row in sorted(rows, key=lambda r: (r.created_at, r.dedupe_key)):

@@ -57,6 +57,36 @@ def tie_break_field() -> models.CharField:
     )
 
 
+class TournamentRules(models.Model):
+    """What makes a board, or every window of a series, a tournament: players join first,
+    places may be limited, and only a player's first attempts count."""
+
+    join_required = models.BooleanField(
+        default=False,
+        help_text="Only participants' events stamped at or after their join time count.",
+    )
+    max_participants = models.PositiveIntegerField(
+        null=True, blank=True, help_text="At most this many participants (empty: no limit)."
+    )
+    max_attempts = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Only each player's first N events that would otherwise count, by "
+        "created_at (empty: no limit).",
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_tournament(self) -> bool:
+        return self.join_required or self.max_attempts is not None
+
+
+TOURNAMENT_FIELDS = ("join_required", "max_participants", "max_attempts")
+TOURNAMENT_LIMIT_MAX = 2**31 - 1  # a PositiveIntegerField's
+
+
 class BoardStatus(models.TextChoices):
     UPCOMING = "upcoming", "Upcoming"
     LIVE = "live", "Live"
@@ -70,7 +100,7 @@ class Period(models.TextChoices):
     MONTHLY = "monthly", "Monthly"
 
 
-class Series(models.Model):
+class Series(TournamentRules):
     """A recurring board: one window per day, week or month, following wall-clock time in
     its time zone (a daily Europe/Berlin window lasts 23 or 25 hours across DST changes)."""
 
@@ -166,7 +196,7 @@ class BoardQuerySet(models.QuerySet):
         return self.finalized()
 
 
-class Board(models.Model):
+class Board(TournamentRules):
     """A ranking of one metric over the window [starts_at, ends_at); ends_at null = open."""
 
     slug = models.SlugField(max_length=100, unique=True)
@@ -232,6 +262,23 @@ class Board(models.Model):
             and at >= self.starts_at
             and (self.ends_at is None or at < self.ends_at)
         )
+
+
+class Participant(models.Model):
+    """A player who joined a board. On a board with `join_required`, only participants'
+    events stamped at or after `joined_at` count."""
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="participants")
+    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="+")
+    joined_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["board", "player"], name="participant_once")]
+        indexes = [models.Index(fields=["board", "joined_at"], name="participant_join_order")]
+
+    def __str__(self) -> str:
+        return f"{self.player_id} on {self.board_id}"
 
 
 class ScoreDelta(models.Model):

@@ -10,6 +10,7 @@ from config.openapi import EXAMPLE_BASE_URL, not_found, page_example, page_of
 from leaderboards.serializers import (
     BoardOutputSerializer,
     EntryOutputSerializer,
+    ParticipantOutputSerializer,
     SeriesOutputSerializer,
 )
 
@@ -27,6 +28,9 @@ BOARD_EXAMPLE = {
     "aggregation": "sum",
     "sort_order": "desc",
     "tie_break": "player_id",
+    "join_required": False,
+    "max_participants": None,
+    "max_attempts": None,
     "status": "live",
     "finalized_at": None,
     "series": "weekly",
@@ -44,6 +48,9 @@ SERIES_EXAMPLE = {
     "aggregation": "sum",
     "sort_order": "desc",
     "tie_break": "player_id",
+    "join_required": False,
+    "max_participants": None,
+    "max_attempts": None,
     "url": f"{EXAMPLE_BASE_URL}/series/weekly/",
     "current_url": f"{EXAMPLE_BASE_URL}/series/weekly/current/",
     "boards_url": f"{EXAMPLE_BASE_URL}/series/weekly/boards/",
@@ -70,6 +77,11 @@ PLAYER_ID = OpenApiParameter(
 # -- bodies -----------------------------------------------------------------------------
 
 ENTRY_PAGE = page_of("EntryPage", EntryOutputSerializer(many=True))
+PARTICIPANT_EXAMPLE = {
+    "player_id": "p77",
+    "display_name": "Grace",
+    "joined_at": "2026-11-23T09:12:00.123000Z",
+}
 BOARD_PAGE = page_of("BoardPage", BoardOutputSerializer(many=True))
 SERIES_PAGE = page_of("SeriesPage", SeriesOutputSerializer(many=True))
 PLAYER_STANDING_AROUND = inline_serializer(
@@ -121,6 +133,21 @@ BOARD_CREATE_EXAMPLES = [
             "tie_break": "earliest",
         },
     ),
+    OpenApiExample(
+        "Tournament",
+        summary="A weekend cup: 64 places, the best of three attempts counts",
+        request_only=True,
+        value={
+            "slug": "cup",
+            "name": "Weekend cup",
+            "starts_at": "2026-11-28T00:00:00Z",
+            "ends_at": "2026-11-30T00:00:00Z",
+            "aggregation": "max",
+            "join_required": True,
+            "max_participants": 64,
+            "max_attempts": 3,
+        },
+    ),
     OpenApiExample("Created", response_only=True, status_codes=[201], value=BOARD_EXAMPLE),
 ]
 PLAYER_STANDING_EXAMPLES = [
@@ -155,6 +182,11 @@ STANDINGS_PAGE_EXAMPLE = OpenApiExample(
     value=page_example(
         "standings/?metric=score&from=2026-11-23T00:00:00Z", ENTRIES_EXAMPLE, count=1234, limit=3
     ),
+)
+PARTICIPANT_PAGE = page_of("ParticipantPage", ParticipantOutputSerializer(many=True))
+PARTICIPANT_PAGE_EXAMPLE = OpenApiExample(
+    "First page",
+    value=page_example("leaderboards/cup/participants/", [PARTICIPANT_EXAMPLE], count=40, limit=1),
 )
 SERIES_PAGE_EXAMPLE = OpenApiExample(
     "First page", value=page_example("series/", [SERIES_EXAMPLE], count=3, limit=1)

@@ -31,6 +31,10 @@ class Window:
     aggregation: str = Aggregation.SUM
     sort_order: str = SortOrder.DESC
     tie_break: str = TieBreak.PLAYER_ID
+    # Tournament rules (leaderboards/models.py): which events count on board `board_id`.
+    board_id: int | None = None
+    join_required: bool = False
+    max_attempts: int | None = None
 
     @classmethod
     def of_board(cls, board) -> Window:
@@ -41,7 +45,15 @@ class Window:
             board.aggregation,
             board.sort_order,
             board.tie_break,
+            board.pk,
+            board.join_required,
+            board.max_attempts,
         )
+
+    @property
+    def tournament(self) -> bool:
+        """Whether only some of the window's events count (participants', first attempts)."""
+        return self.join_required or self.max_attempts is not None
 
     @property
     def earliest(self) -> bool:

@@ -342,32 +342,58 @@ def _window_conditions(window: Window) -> tuple[list[str], dict]:
     return conditions, params
 
 
-def _raw_scores(window: Window, *, times: bool) -> Scores:
+def counted_deltas(window: Window, players: Sequence[int] | None) -> tuple[str, dict]:
+    """The FROM clause of the window's deltas that count, as `d` (of the given player pks
+    only, when given), and its parameters. On a tournament board that is a participant's
+    deltas stamped at or after their join (`join_required`) and each player's first
+    `max_attempts` of those by created_at, then dedupe key."""
+    conditions, params = _window_conditions(window)
+    if players is not None:
+        conditions.append("d.player_id = ANY(%(players)s)")
+        params["players"] = list(players)
+    where = " AND ".join(conditions)
+    if not window.tournament:
+        return f"leaderboards_scoredelta d WHERE {where}", params
+    joined = ""
+    if window.join_required:
+        joined = (
+            " JOIN leaderboards_participant pt ON pt.board_id = %(board)s"
+            " AND pt.player_id = d.player_id AND d.created_at >= pt.joined_at"
+        )
+        params["board"] = window.board_id
+    counted = f"SELECT d.* FROM leaderboards_scoredelta d{joined} WHERE {where}"
+    if window.max_attempts is not None:
+        params["attempts"] = window.max_attempts
+        counted = (
+            "SELECT * FROM (SELECT d.*, ROW_NUMBER() OVER (PARTITION BY d.player_id"
+            f"  ORDER BY d.created_at, d.dedupe_key) AS attempt FROM ({counted}) d) a"
+            " WHERE a.attempt <= %(attempts)s"
+        )
+    return f"({counted}) d", params
+
+
+def _raw_scores(window: Window, *, times: bool, players: Sequence[int] | None = None) -> Scores:
     """The plain computation: one GROUP BY over the window's deltas in the log; with
     `times` or the `earliest` tie-break, at_ms too."""
-    conditions, params = _window_conditions(window)
-    where = " AND ".join(conditions)
+    source, params = counted_deltas(window, players)
     if window.aggregation == Aggregation.LAST and (times or window.earliest):
         sql = (
             "SELECT DISTINCT ON (d.player_id) d.player_id, d.delta AS score,"
-            f"  {_epoch_ms('d.created_at')} AS at_ms"
-            f" FROM leaderboards_scoredelta d WHERE {where}"
+            f"  {_epoch_ms('d.created_at')} AS at_ms FROM {source}"
             " ORDER BY d.player_id, d.created_at DESC, d.ingested_at DESC, d.dedupe_key DESC"
         )
     elif window.earliest:
         score, at_ms = _reached(window.aggregation, "d")
         sql = (
             f"SELECT d.player_id, {score} AS score, {at_ms} AS at_ms FROM"
-            f" (SELECT d.player_id, {_delta_columns(window)}"
-            f"  FROM leaderboards_scoredelta d WHERE {where}) d"
+            f" (SELECT d.player_id, {_delta_columns(window)} FROM {source}) d"
             " GROUP BY d.player_id"
         )
     else:
         at_ms = ", NULL::bigint AS at_ms" if times else ""
         sql = (
             f"SELECT d.player_id, {_AGGREGATES[window.aggregation]} AS score{at_ms}"
-            f" FROM leaderboards_scoredelta d WHERE {where}"
-            " GROUP BY d.player_id"
+            f" FROM {source} GROUP BY d.player_id"
         )
     return Scores(sql, params, rollups=False)
 
@@ -376,15 +402,19 @@ def window_scores(window: Window, *, use_rollups: bool = True) -> Scores:
     """SQL (and its parameters) giving (player_id, score) for every player of the window,
     and for the `earliest` tie-break at_ms, the epoch milliseconds at which the score was
     reached: the base of every ranking query. Reads the rollup watermark, so build it right
-    before running it."""
-    rollup = _rollup_scores(window, times=False) if use_rollups else None
+    before running it. A tournament's window is read from the log: its rules are per board,
+    the rollups per metric."""
+    rollup = _rollup_scores(window, times=False) if use_rollups and not window.tournament else None
     return rollup or _raw_scores(window, times=False)
 
 
-def window_scores_with_times(window: Window, *, use_rollups: bool = True) -> Scores:
+def window_scores_with_times(
+    window: Window, *, use_rollups: bool = True, players: Sequence[int] | None = None
+) -> Scores:
     """As window_scores, with a third column `at_ms` for every aggregation: the epoch
     milliseconds of the event behind the score where the Redis store needs it (a `last`
     score's event, which orders later events; when an `earliest` score was reached),
-    else NULL."""
+    else NULL. With `players` (pks), only theirs, from the log."""
+    use_rollups = use_rollups and not window.tournament and players is None
     scores = _rollup_scores(window, times=True) if use_rollups else None
-    return scores or _raw_scores(window, times=True)
+    return scores or _raw_scores(window, times=True, players=players)

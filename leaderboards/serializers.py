@@ -7,7 +7,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from leaderboards.models import METRIC_PATTERN, Board, Series
+from leaderboards.models import METRIC_PATTERN, Board, Participant, Series
 
 # The metric names events may carry (RegexField searches, so anchor the contract's pattern).
 METRIC_REGEX = rf"^(?:{METRIC_PATTERN.pattern})\Z"
@@ -87,6 +87,9 @@ class BoardOutputSerializer(serializers.ModelSerializer):
             "aggregation",
             "sort_order",
             "tie_break",
+            "join_required",
+            "max_participants",
+            "max_attempts",
             "status",
             "finalized_at",
             "series",
@@ -119,7 +122,23 @@ class SeriesOutputSerializer(serializers.ModelSerializer):
             "aggregation",
             "sort_order",
             "tie_break",
+            "join_required",
+            "max_participants",
+            "max_attempts",
             "url",
             "current_url",
             "boards_url",
         ]
+
+
+@extend_schema_serializer(component_name="Participant")
+class ParticipantOutputSerializer(serializers.ModelSerializer):
+    player_id = serializers.CharField(source="player.external_id")
+    display_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Participant
+        fields = ["player_id", "display_name", "joined_at"]
+
+    def get_display_name(self, participant: Participant) -> str | None:
+        return participant.player.display_name or None

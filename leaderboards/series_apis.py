@@ -27,6 +27,7 @@ from leaderboards.catalog import catalog
 from leaderboards.models import (
     METRIC_MAX_LENGTH,
     TIE_BREAK_HELP,
+    TOURNAMENT_LIMIT_MAX,
     Aggregation,
     Period,
     Series,
@@ -66,6 +67,17 @@ class SeriesListApi(APIView):
         tie_break = serializers.ChoiceField(
             choices=TieBreak.choices, default="player_id", help_text=TIE_BREAK_HELP
         )
+        join_required = serializers.BooleanField(
+            default=False, help_text=Series._meta.get_field("join_required").help_text
+        )
+        max_participants = serializers.IntegerField(
+            min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
+            help_text=Series._meta.get_field("max_participants").help_text,
+        )  # fmt: skip
+        max_attempts = serializers.IntegerField(
+            min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
+            help_text=Series._meta.get_field("max_attempts").help_text,
+        )  # fmt: skip
 
     OutputSerializer = SeriesOutputSerializer
 

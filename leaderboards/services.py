@@ -17,14 +17,23 @@ from django.utils.timezone import now as timezone_now
 
 from leaderboards.cache import cache_build_board, cache_drop_board_on_commit
 from leaderboards.final import final_standings_freeze
-from leaderboards.models import Aggregation, Board, Series, SortOrder, TieBreak
+from leaderboards.models import TOURNAMENT_FIELDS, Aggregation, Board, Series, SortOrder, TieBreak
 from leaderboards.ranking import Window
 
 logger = logging.getLogger(__name__)
 
 # Fields that change a board's standings; a name or slug edit keeps the cache.
 RANKING_FIELDS = frozenset(
-    {"metric", "starts_at", "ends_at", "aggregation", "sort_order", "tie_break"}
+    {
+        "metric",
+        "starts_at",
+        "ends_at",
+        "aggregation",
+        "sort_order",
+        "tie_break",
+        "join_required",
+        "max_attempts",
+    }
 )
 
 
@@ -40,6 +49,9 @@ def series_create(
     aggregation: str = Aggregation.SUM,
     sort_order: str = SortOrder.DESC,
     tie_break: str = TieBreak.PLAYER_ID,
+    join_required: bool = False,
+    max_participants: int | None = None,
+    max_attempts: int | None = None,
     now: datetime | None = None,
 ) -> Series:
     """Create a recurring series; its current window is live at once."""
@@ -54,6 +66,9 @@ def series_create(
         aggregation=aggregation,
         sort_order=sort_order,
         tie_break=tie_break,
+        join_required=join_required,
+        max_participants=max_participants,
+        max_attempts=max_attempts,
     )
     series.full_clean()
     with _slug_race_is_a_conflict("Series"), transaction.atomic():
@@ -80,6 +95,7 @@ def series_ensure_windows(
                 "aggregation": series.aggregation,
                 "sort_order": series.sort_order,
                 "tie_break": series.tie_break,
+                **{name: getattr(series, name) for name in TOURNAMENT_FIELDS},
                 "series": series,
             },
         )
@@ -105,6 +121,9 @@ def board_create(
     aggregation: str = Aggregation.SUM,
     sort_order: str = SortOrder.DESC,
     tie_break: str = TieBreak.PLAYER_ID,
+    join_required: bool = False,
+    max_participants: int | None = None,
+    max_attempts: int | None = None,
 ) -> Board:
     board = Board(
         slug=slug,
@@ -115,6 +134,9 @@ def board_create(
         aggregation=aggregation,
         sort_order=sort_order,
         tie_break=tie_break,
+        join_required=join_required,
+        max_participants=max_participants,
+        max_attempts=max_attempts,
     )
     board.full_clean()
     with _slug_race_is_a_conflict("Board"), transaction.atomic():

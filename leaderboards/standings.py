@@ -6,7 +6,7 @@ tie-break ordinal ranks by when the score was reached), the order Redis gives to
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from django.db import connection, transaction
@@ -202,6 +202,21 @@ def standings_stream(
     )
     for external_id, score, at_ms in _server_side(scores, sql, "standings_stream", chunk):
         yield external_id, int(score), at_ms
+
+
+def standings_whole_scores(
+    window: Window, player_pks: Iterable[int]
+) -> dict[int, tuple[int, int | None]]:
+    """The (score, at_ms) of each of the players (by pk) that has one in the window, as
+    standings_stream gives them, read from the log (the consumer's view of a tournament
+    board's players after a batch)."""
+    pks = list(player_pks)
+    if not pks:
+        return {}
+    scores = window_scores_with_times(window, players=pks)
+    with _cursor(scores) as cursor:
+        cursor.execute(scores.sql, scores.params)
+        return {pk: (int(score), at_ms) for pk, score, at_ms in cursor.fetchall()}
 
 
 def standings_ranked_stream(

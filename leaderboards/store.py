@@ -118,8 +118,10 @@ class Unit:
     from_offset: int
     to_offset: int
     # Per player: the value to combine, or for `last` and `earliest` boards (value, epoch
-    # ms: of the latest event for `last` and `sum`, of the first with the value otherwise).
-    values: dict[str, int] | dict[str, tuple[int, int]]
+    # ms: of the latest event for `last` and `sum`, of the first with the value otherwise);
+    # on a tournament board the player's whole score (score, at_ms or None), or None when
+    # nothing of theirs counts.
+    values: dict[str, int] | dict[str, tuple[int, int]] | dict[str, tuple[int, int | None] | None]
 
 
 # How each aggregation writes to the set, per sort order (stored scores are negated for desc).
@@ -141,13 +143,22 @@ def definition(board: Board) -> str:
     ends = board.ends_at.isoformat() if board.ends_at else ""
     return (
         f"{board.metric}|{board.starts_at.isoformat()}|{ends}|"
-        f"{board.aggregation}|{board.sort_order}|{board.tie_break}"
+        f"{board.aggregation}|{board.sort_order}|{board.tie_break}|"
+        f"{board.join_required}|{board.max_attempts}"
     )
 
 
-def _flatten(values: dict, sign: int) -> list:
-    """A unit's values as the flat list the scripts read: member, value[, time]."""
+def _flatten(values: dict, sign: int, *, whole: bool = False) -> list:
+    """A unit's values as the flat list the scripts read: member, value[, time]; `whole`
+    scores (tournament boards) as exact strings, 'x' for none, time -1 for none."""
     flat: list = []
+    if whole:
+        for member, score in values.items():
+            if score is None:
+                flat += (member, "x", -1)
+            else:
+                flat += (member, str(score[0] * sign), -1 if score[1] is None else score[1])
+        return flat
     for member, value in values.items():
         if isinstance(value, tuple):
             flat += (member, value[0] * sign, value[1])
@@ -203,17 +214,17 @@ class BoardStore:
         pipe = self.redis.pipeline(transaction=False)
         board_ids = []
         for board, units in boards_units:
-            sign = _sign(board)
+            sign, whole = _sign(board), board.is_tournament
             payload = json.dumps(
                 {
-                    "op": _OPS[(board.aggregation, board.sort_order)],
+                    "op": "set" if whole else _OPS[(board.aggregation, board.sort_order)],
                     "earliest": board.tie_break == TieBreak.EARLIEST,
                     "units": [
                         [
                             unit.partition,
                             unit.from_offset,
                             unit.to_offset,
-                            _flatten(unit.values, sign),
+                            _flatten(unit.values, sign, whole=whole),
                         ]
                         for unit in units
                     ],

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leaderboards import apis, exports, player_apis, series_apis
+from leaderboards import apis, exports, participant_apis, player_apis, series_apis
 
 urlpatterns = [
     path("leaderboards/", apis.BoardListApi.as_view(), name="api-board-list"),
@@ -28,6 +28,16 @@ urlpatterns = [
         name="api-board-player",
     ),
     path("leaderboards/<slug:slug>/ranks/", apis.BoardRanksApi.as_view(), name="api-board-ranks"),
+    path(
+        "leaderboards/<slug:slug>/participants/",
+        participant_apis.ParticipantListApi.as_view(),
+        name="api-board-participants",
+    ),
+    path(
+        "leaderboards/<slug:slug>/participants/<path:player_id>/",
+        participant_apis.ParticipantDetailApi.as_view(),
+        name="api-board-participant",
+    ),
     path("standings/", apis.StandingsApi.as_view(), name="api-standings"),
     path("players/<path:player_id>/", player_apis.PlayerProfileApi.as_view(), name="api-player"),
     path("series/", series_apis.SeriesListApi.as_view(), name="api-series-list"),

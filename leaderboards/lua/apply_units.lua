@@ -6,9 +6,11 @@
 --   zset     the sorted set (scores stored so that ascending order is board order)
 --   times    hash player -> epoch ms: of the event behind a `last` score, or when an
 --            `earliest` board's score was reached
---   payload  JSON {op, earliest, units}: op is incr | gt | lt | last; each unit is
---            [partition, from_offset, to_offset, values], values a flat list of
---            member, value (and, for last or earliest, event time ms) per player
+--   payload  JSON {op, earliest, units}: op is incr | gt | lt | last | set; each unit
+--            is [partition, from_offset, to_offset, values], values a flat list of
+--            member, value (and, for last, earliest or set, event time ms) per player;
+--            `set` (tournament boards) gives each player's whole score as a string, or
+--            'x' for none, and the time -1 where the board keeps none
 -- Returns 1, or 0 when a unit does not line up with its fence (a gap: the board is stale).
 -- A unit the fence has passed already is skipped: the snapshot held those offsets.
 --
@@ -47,6 +49,22 @@ local function apply_earliest(zset, times, op, player, value, ms)
   redis.call('HSET', times, player, string.format('%d', new_ms))
 end
 
+-- One player's whole score (a tournament board's: the consumer computes it from the log).
+local function apply_set(zset, times, earliest, player, value, ms)
+  if earliest then
+    local seen = redis.call('HGET', times, player)
+    if seen then redis.call('ZREM', zset, reached_member(tonumber(seen), player)) end
+  elseif value == 'x' then
+    redis.call('ZREM', zset, player)
+  end
+  if value == 'x' then
+    redis.call('HDEL', times, player)
+    return
+  end
+  redis.call('ZADD', zset, value, earliest and reached_member(ms, player) or player)
+  if ms >= 0 then redis.call('HSET', times, player, string.format('%d', ms)) end
+end
+
 local function apply_units(meta, zset, times, payload)
   local batch = cjson.decode(payload)
   local op = batch.op
@@ -58,7 +76,11 @@ local function apply_units(meta, zset, times, payload)
       -- the snapshot already holds these offsets
     elseif from == fence then
       local values = unit[4]
-      if batch.earliest then
+      if op == 'set' then
+        for i = 1, #values, 3 do
+          apply_set(zset, times, batch.earliest, values[i], values[i + 1], values[i + 2])
+        end
+      elseif batch.earliest then
         for i = 1, #values, 3 do
           apply_earliest(zset, times, op, values[i], values[i + 1], values[i + 2])
         end

@@ -11,10 +11,11 @@ import pytest
 from ingestion.events import Reason
 from ingestion.models import RejectedEvent
 from leaderboards.cache import cache_build_board
-from leaderboards.models import Aggregation, ConsumerOffset, SortOrder, TieBreak
+from leaderboards.models import Aggregation, ConsumerOffset, Participant, SortOrder, TieBreak
 from leaderboards.ranking import Window
 from leaderboards.selectors import board_entries
 from leaderboards.standings import standings_page
+from leaderboards.tournaments import participant_join
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import (
     consume_until_idle,
@@ -24,7 +25,7 @@ from tests.ingestion.kafka_helpers import (
     stored_count,
     stored_totals,
 )
-from tests.leaderboards.test_tie_breaks import Event, reference, triples
+from tests.leaderboards.test_tie_breaks import Event, counted, reference, triples
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,23 +139,7 @@ def test_earliest_boards_through_kafka_with_a_rebuild_in_the_middle(topic, store
     ]
 
     def send(part: list[Event]) -> None:
-        produce(
-            (
-                (
-                    e.player.encode(),
-                    json.dumps(
-                        {
-                            "event_id": str(e.key),
-                            "player_id": e.player,
-                            "delta": e.value,
-                            "created_at": e.created_at.isoformat(timespec="milliseconds"),
-                        }
-                    ).encode(),
-                )
-                for e in part
-            ),
-            topic,
-        )
+        produce(((e.player.encode(), _event_json(e)) for e in part), topic)
         consume_until_idle(topic)
 
     for board in boards.values():
@@ -171,3 +156,63 @@ def test_earliest_boards_through_kafka_with_a_rebuild_in_the_middle(topic, store
             expected
         )
         assert triples(store.top(board, 0, 100).standings) == expected, (aggregation, order)
+
+
+def test_tournament_boards_through_kafka_with_a_rebuild_in_the_middle(topic, store):
+    """Tournament rules end to end: participants' events only, first attempts only, the
+    cache rebuilt between two runs of the consumer."""
+    start = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    boards = {
+        rules: BoardFactory(
+            slug=f"cup-{rules[0]}-{rules[1]}".lower(),
+            aggregation=Aggregation.MAX,
+            starts_at=start,
+            join_required=rules[0],
+            max_attempts=rules[1],
+        )
+        for rules in [(True, None), (False, 3), (True, 2)]
+    }
+    joined = {"p0": start, "p2": start + timedelta(seconds=10), "p4": start}
+    for board in boards.values():
+        for player, at in joined.items():
+            participant_join(board=board, player_id=player)
+            # As if they had joined at `at` (a join is stamped with the clock).
+            Participant.objects.filter(board=board, player__external_id=player).update(joined_at=at)
+        board_entries(board, offset=0, limit=10)  # cached
+    # Events arrive in an order unlike their times, so later messages displace attempts.
+    events = [
+        Event(f"p{i % 5}", (i * 7) % 11, start + timedelta(seconds=(i * 13) % 40), 0, uuid.uuid4())
+        for i in range(100)
+    ]
+
+    def send(part: list[Event]) -> None:
+        produce(((e.player.encode(), _event_json(e)) for e in part), topic)
+        consume_until_idle(topic)
+
+    send(events[:40])
+    for board in boards.values():
+        assert cache_build_board(board, force=True) == "ready"
+    send(events[40:])
+
+    for (join_required, attempts), board in boards.items():
+        expected = reference(
+            counted(events, joined if join_required else None, attempts),
+            Aggregation.MAX,
+            SortOrder.DESC,
+            TieBreak.PLAYER_ID,
+        )
+        assert triples(store.top(board, 0, 100).standings) == expected, board.slug
+        assert triples(standings_page(Window.of_board(board), offset=0, limit=100).standings) == (
+            expected
+        )
+
+
+def _event_json(e: Event) -> bytes:
+    return json.dumps(
+        {
+            "event_id": str(e.key),
+            "player_id": e.player,
+            "delta": e.value,
+            "created_at": e.created_at.isoformat(timespec="milliseconds"),
+        }
+    ).encode()

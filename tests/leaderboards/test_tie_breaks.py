@@ -68,6 +68,26 @@ class Event:
     key: uuid.UUID
 
 
+def counted(
+    events: list[Event], joined: dict[str, datetime] | None = None, attempts: int | None = None
+) -> list[Event]:
+    """The events that count on a tournament board: with `joined` (player -> join time) only
+    participants' events stamped at or after their join; with `attempts` only each
+    player's first that many of those, by created_at then dedupe key."""
+    if joined is not None:
+        events = [e for e in events if e.player in joined and e.created_at >= joined[e.player]]
+    if attempts is not None:
+        ordered = sorted(events, key=lambda e: (e.created_at, e.key.bytes))
+        taken: dict[str, int] = {}
+        kept = []
+        for e in ordered:
+            taken[e.player] = taken.get(e.player, 0) + 1
+            if taken[e.player] <= attempts:
+                kept.append(e)
+        events = kept
+    return events
+
+
 def reference(events: list[Event], aggregation: str, order: str, tie_break: str):
     """(rank, player, score) in board order, computed straight from the definition."""
     scores: dict[str, tuple[int, datetime]] = {}
@@ -112,10 +132,11 @@ def clear() -> None:
     get_store().redis.flushdb()
 
 
-def feed(events: list[Event], batches: int) -> None:
+def feed(events: list[Event], batches: int, positions: dict[int, int] | None = None) -> None:
     """Store each batch as the consumer does (one transaction, then the cached boards),
-    its events split over two partitions."""
-    positions: dict[int, int] = {}
+    its events split over two partitions; `positions` (partition -> next offset) carries
+    on from an earlier feed and is kept up to date."""
+    positions = {} if positions is None else positions
     for number in range(batches):
         batch = DecodedBatch()
         for event in (e for e in events if e.batch == number):

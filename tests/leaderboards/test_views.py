@@ -296,3 +296,16 @@ def test_unknown_board_is_a_404_page(client, url):
 def test_pages_only_answer_get(client):
     board = BoardFactory()
     assert client.post(board_url(board)).status_code == 405
+
+
+def test_board_page_marks_a_tournament_and_its_tie_break(client):
+    cup_board = BoardFactory(join_required=True, max_participants=64, max_attempts=3)
+    open_board = BoardFactory(tie_break="earliest")
+
+    cup = client.get(board_url(cup_board)).content.decode()
+    other = client.get(board_url(open_board)).content.decode()
+
+    assert "Tournament" in cup
+    assert "join to play · up to 64 players · the first 3 attempts count" in cup
+    assert "Tournament" not in other
+    assert "ties go to whoever got there first" in other
