@@ -66,6 +66,7 @@ from leaderboards.deltas import (
     offsets_for_topic,
     offsets_save,
 )
+from leaderboards.leagues import buckets_assign_batch
 from leaderboards.tournaments import tournaments_uncounted
 from leaderboards.windows import EPOCH
 from players.services import players_ensure, players_rename
@@ -171,6 +172,7 @@ def store_batch(
         renamed = players_rename(names=latest_names(batch))
         late = deltas_count_late(rows=new)
         uncounted = tournaments_uncounted(rows=new)
+        buckets_assign_batch(rows=new)
         rejected_events_store(rejected=batch.rejected)
         offsets_save(topic=topic, next_offsets=batch.next_offsets)
     metrics.EVENTS_AFTER_FINALIZATION.inc(late)

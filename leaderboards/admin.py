@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from leaderboards.cache import cache_build_board
 from leaderboards.exports import board_csv_response
-from leaderboards.models import Board, BoardStatus, Participant, Series
+from leaderboards.models import Board, BoardStatus, BucketMember, Participant, Series
 from leaderboards.selectors import board_entries
 from leaderboards.services import (
     board_delete,
@@ -51,6 +51,27 @@ class ParticipantInline(admin.TabularInline):
         return False
 
 
+class BucketMemberInline(admin.TabularInline):
+    """A league's places, in order, with the bucket each falls in. Read-only: places are
+    given once, by the consumer (leaderboards/leagues.py)."""
+
+    model = BucketMember
+    fields = ["position", "bucket", "player"]
+    readonly_fields = fields
+    ordering = ["position"]
+    extra = 0
+    can_delete = False
+    classes = ["collapse"]
+    verbose_name_plural = "bucket places"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="bucket")
+    def bucket(self, member: BucketMember) -> int:
+        return (member.position - 1) // member.board.bucket_size + 1
+
+
 @admin.register(Board)
 class BoardAdmin(admin.ModelAdmin):
     list_display = [
@@ -73,7 +94,7 @@ class BoardAdmin(admin.ModelAdmin):
     date_hierarchy = "starts_at"
     list_select_related = ["series"]
     actions = ["rebuild_cache", "finalize_now", "export_csv"]
-    inlines = [ParticipantInline]
+    inlines = [ParticipantInline, BucketMemberInline]
 
     @admin.display(description="status")
     def status(self, board: Board) -> str:

@@ -94,6 +94,10 @@ class BoardListApi(APIView):
             min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
             help_text=Board._meta.get_field("max_attempts").help_text,
         )  # fmt: skip
+        bucket_size = serializers.IntegerField(
+            min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
+            help_text=Board._meta.get_field("bucket_size").help_text,
+        )  # fmt: skip
 
     OutputSerializer = BoardOutputSerializer
 

@@ -8,7 +8,7 @@ import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -58,8 +58,9 @@ def tie_break_field() -> models.CharField:
 
 
 class TournamentRules(models.Model):
-    """What makes a board, or every window of a series, a tournament: players join first,
-    places may be limited, and only a player's first attempts count."""
+    """What makes a board, or every window of a series, a tournament (players join first,
+    places may be limited, and only a player's first attempts count) or a league (its
+    players split into buckets)."""
 
     join_required = models.BooleanField(
         default=False,
@@ -75,6 +76,14 @@ class TournamentRules(models.Model):
         "created_at (empty: no limit).",
     )
 
+    bucket_size = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="A league: players split into buckets of at most this many, in the order "
+        "they first score, each ranked on its own (empty: one ranking).",
+    )
+
     class Meta:
         abstract = True
 
@@ -83,7 +92,7 @@ class TournamentRules(models.Model):
         return self.join_required or self.max_attempts is not None
 
 
-TOURNAMENT_FIELDS = ("join_required", "max_participants", "max_attempts")
+TOURNAMENT_FIELDS = ("join_required", "max_participants", "max_attempts", "bucket_size")
 TOURNAMENT_LIMIT_MAX = 2**31 - 1  # a PositiveIntegerField's
 
 
@@ -279,6 +288,24 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.player_id} on {self.board_id}"
+
+
+class BucketMember(models.Model):
+    """A league board's player and their place in the order players first scored on it
+    (from 1); their bucket is (position - 1) // bucket_size + 1. Never changes once given."""
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="bucket_members")
+    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["board", "player"], name="bucket_member_once"),
+            models.UniqueConstraint(fields=["board", "position"], name="bucket_member_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.player_id} #{self.position} on {self.board_id}"
 
 
 class ScoreDelta(models.Model):

@@ -5,6 +5,7 @@ Documentation only: nothing here takes part in serving a request."""
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, inline_serializer
+from rest_framework import serializers
 
 from config.openapi import EXAMPLE_BASE_URL, not_found, page_example, page_of
 from leaderboards.serializers import (
@@ -31,6 +32,7 @@ BOARD_EXAMPLE = {
     "join_required": False,
     "max_participants": None,
     "max_attempts": None,
+    "bucket_size": None,
     "status": "live",
     "finalized_at": None,
     "series": "weekly",
@@ -51,6 +53,7 @@ SERIES_EXAMPLE = {
     "join_required": False,
     "max_participants": None,
     "max_attempts": None,
+    "bucket_size": None,
     "url": f"{EXAMPLE_BASE_URL}/series/weekly/",
     "current_url": f"{EXAMPLE_BASE_URL}/series/weekly/current/",
     "boards_url": f"{EXAMPLE_BASE_URL}/series/weekly/boards/",
@@ -93,6 +96,15 @@ PLAYER_STANDING_AROUND = inline_serializer(
         ),
     },
 )
+PLAYER_BUCKET = inline_serializer(
+    "PlayerBucket",
+    fields={
+        "bucket": serializers.IntegerField(min_value=1, help_text="From 1."),
+        "count": serializers.IntegerField(min_value=0, help_text="Players ranked in it."),
+        "results": EntryOutputSerializer(many=True, help_text="Ranked among themselves."),
+    },
+)
+PLAYER_BUCKET_EXAMPLE = {"bucket": 3, "count": 3, "results": ENTRIES_EXAMPLE}
 SERIES_NOT_FOUND = not_found("No Series matches the given query.")
 
 # -- examples ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from django.utils import timezone
 from leaderboards.cache import cached_read
 from leaderboards.catalog import catalog
 from leaderboards.final import final_around, final_for_players, final_page, final_stream
+from leaderboards.leagues import bucket_members, bucket_ranked
 from leaderboards.models import Board, Series
 from leaderboards.ranking import Page, Standing, Window
 from leaderboards.standings import (
@@ -103,6 +104,18 @@ def board_ranks(board: Board, *, player_ids: Sequence[str]) -> list[Entry]:
         found = final_for_players(board.pk, player_ids)
     ordered = sorted(found.values(), key=lambda s: (s.rank, s.player_id.encode()))
     return _with_names(ordered)
+
+
+def board_bucket_entries(
+    board: Board, bucket: int, *, offset: int, limit: int
+) -> tuple[int, list[Entry]]:
+    """One page of a league board's bucket, ranked among its players: (players ranked,
+    entries). Scores are the board's (Redis, PostgreSQL or final standings)."""
+    ranked = board_ranks(board, player_ids=bucket_members(board, bucket))
+    standings = bucket_ranked(board, [Standing(e.rank, e.player_id, e.score) for e in ranked])
+    names = {entry.player_id: entry.display_name for entry in ranked}
+    entries = [Entry(s.rank, s.player_id, names[s.player_id], s.score) for s in standings]
+    return len(entries), entries[offset : offset + limit]
 
 
 def board_standings_csv(board: Board) -> Iterator[str]:

@@ -78,6 +78,10 @@ class SeriesListApi(APIView):
             min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
             help_text=Series._meta.get_field("max_attempts").help_text,
         )  # fmt: skip
+        bucket_size = serializers.IntegerField(
+            min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
+            help_text=Series._meta.get_field("bucket_size").help_text,
+        )  # fmt: skip
 
     OutputSerializer = SeriesOutputSerializer
 

@@ -52,6 +52,7 @@ def series_create(
     join_required: bool = False,
     max_participants: int | None = None,
     max_attempts: int | None = None,
+    bucket_size: int | None = None,
     now: datetime | None = None,
 ) -> Series:
     """Create a recurring series; its current window is live at once."""
@@ -69,6 +70,7 @@ def series_create(
         join_required=join_required,
         max_participants=max_participants,
         max_attempts=max_attempts,
+        bucket_size=bucket_size,
     )
     series.full_clean()
     with _slug_race_is_a_conflict("Series"), transaction.atomic():
@@ -124,6 +126,7 @@ def board_create(
     join_required: bool = False,
     max_participants: int | None = None,
     max_attempts: int | None = None,
+    bucket_size: int | None = None,
 ) -> Board:
     board = Board(
         slug=slug,
@@ -137,6 +140,7 @@ def board_create(
         join_required=join_required,
         max_participants=max_participants,
         max_attempts=max_attempts,
+        bucket_size=bucket_size,
     )
     board.full_clean()
     with _slug_race_is_a_conflict("Board"), transaction.atomic():

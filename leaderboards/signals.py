@@ -4,6 +4,7 @@ services, the admin, finalisation. Connected in leaderboards/apps.py.
 - A board or series saved or deleted: the definitions catalog (leaderboards/catalog.py) is
   forgotten at once, so this process reads the change straight away, and again after the
   commit, so no other process keeps a copy read in between.
+- A league board saved: the players who scored on it already get their places.
 - A player saved: its display name goes to Redis after the commit (the read scripts answer
   with it); deleted, it is shown by its id until the board no longer holds it. A name
   whose write found Redis unreachable is put right by the cache sync's drift check.
@@ -21,6 +22,7 @@ from django.dispatch import receiver
 
 from leaderboards.cache import cache_names_set
 from leaderboards.catalog import catalog
+from leaderboards.leagues import buckets_assign_existing
 from leaderboards.models import Board, Series
 from players.models import Player
 
@@ -32,6 +34,14 @@ from players.models import Player
 def definition_changed(sender, **kwargs) -> None:
     catalog.invalidate()
     transaction.on_commit(catalog.invalidate)
+
+
+@receiver(post_save, sender=Board)
+def league_saved(sender, instance: Board, **kwargs) -> None:
+    """A league board saved (new, or given a bucket size): place the players who scored on
+    it already (leaderboards/leagues.py)."""
+    if instance.bucket_size is not None and instance.finalized_at is None:
+        buckets_assign_existing(instance)
 
 
 @receiver(post_save, sender=Player)

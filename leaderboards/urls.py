@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leaderboards import apis, exports, participant_apis, player_apis, series_apis
+from leaderboards import apis, exports, league_apis, participant_apis, player_apis, series_apis
 
 urlpatterns = [
     path("leaderboards/", apis.BoardListApi.as_view(), name="api-board-list"),
@@ -21,7 +21,18 @@ urlpatterns = [
         exports.board_entries_csv,
         name="api-board-entries-csv",
     ),
-    # `path`: external ids are free-form strings and may hold a slash.
+    # `path`: external ids are free-form strings and may hold a slash. The bucket route
+    # comes first: an id ending in "/bucket" is read as that route.
+    path(
+        "leaderboards/<slug:slug>/players/<path:player_id>/bucket/",
+        league_apis.PlayerBucketApi.as_view(),
+        name="api-board-player-bucket",
+    ),
+    path(
+        "leaderboards/<slug:slug>/buckets/<int:bucket>/entries/",
+        league_apis.BucketEntriesApi.as_view(),
+        name="api-board-bucket-entries",
+    ),
     path(
         "leaderboards/<slug:slug>/players/<path:player_id>/",
         apis.BoardPlayerApi.as_view(),

@@ -15,8 +15,9 @@ from config.pagination import MAX_OFFSET
 from config.security import content_security_policy
 from config.throttling import rate_limited
 from leaderboards.catalog import catalog
+from leaderboards.leagues import bucket_count, bucket_of
 from leaderboards.models import Board
-from leaderboards.selectors import board_around, board_entries, boards_live
+from leaderboards.selectors import board_around, board_bucket_entries, board_entries, boards_live
 from players.models import PLAYER_ID_MAX_LENGTH
 
 PAGE_SIZE = 25
@@ -34,10 +35,29 @@ def _offset(request) -> int:
         return 0
 
 
+def _bucket(request, board: Board) -> int | None:
+    """The bucket asked for on a league board (?bucket=N, from 1), else None."""
+    if board.bucket_size is None:
+        return None
+    try:
+        bucket = int(request.GET.get("bucket", ""))
+    except ValueError:
+        return None
+    return bucket if 1 <= bucket <= MAX_OFFSET else None
+
+
 def _entries_context(request, board: Board) -> dict:
     offset = _offset(request)
-    count, entries = board_entries(board, offset=offset, limit=PAGE_SIZE)
+    bucket = _bucket(request, board)
+    if bucket is None:
+        count, entries = board_entries(board, offset=offset, limit=PAGE_SIZE)
+    else:
+        count, entries = board_bucket_entries(board, bucket, offset=offset, limit=PAGE_SIZE)
+    buckets = bucket_count(board) if board.bucket_size else 0
     return {
+        "bucket": bucket,
+        "previous_bucket": bucket - 1 if bucket and bucket > 1 else None,
+        "next_bucket": (bucket or 0) + 1 if (bucket or 0) < buckets else None,
         "board": board,
         "entries": entries,
         "count": count,
@@ -60,7 +80,15 @@ def _player_context(request, board: Board) -> dict:
     player_id = form.cleaned_data["player"]
     around = board_around(board, player_id=player_id, n=NEIGHBOURS)
     me = next((entry for entry in around if entry.player_id == player_id), None)
-    return {"board": board, "form": form, "searched_id": player_id, "around": around, "me": me}
+    bucket = bucket_of(board, player_id) if board.bucket_size and me else None
+    return {
+        "board": board,
+        "form": form,
+        "searched_id": player_id,
+        "around": around,
+        "me": me,
+        "me_bucket": bucket,
+    }
 
 
 @require_safe

@@ -11,9 +11,16 @@ import pytest
 from ingestion.events import Reason
 from ingestion.models import RejectedEvent
 from leaderboards.cache import cache_build_board
-from leaderboards.models import Aggregation, ConsumerOffset, Participant, SortOrder, TieBreak
+from leaderboards.models import (
+    Aggregation,
+    BucketMember,
+    ConsumerOffset,
+    Participant,
+    SortOrder,
+    TieBreak,
+)
 from leaderboards.ranking import Window
-from leaderboards.selectors import board_entries
+from leaderboards.selectors import board_bucket_entries, board_entries
 from leaderboards.standings import standings_page
 from leaderboards.tournaments import participant_join
 from tests.factories import BoardFactory
@@ -179,9 +186,10 @@ def test_tournament_boards_through_kafka_with_a_rebuild_in_the_middle(topic, sto
             # As if they had joined at `at` (a join is stamped with the clock).
             Participant.objects.filter(board=board, player__external_id=player).update(joined_at=at)
         board_entries(board, offset=0, limit=10)  # cached
-    # Events arrive in an order unlike their times, so later messages displace attempts.
+    # Events arrive in an order unlike their times (each time used once: the log breaks a
+    # tie on time by a key the reference cannot see), so later messages displace attempts.
     events = [
-        Event(f"p{i % 5}", (i * 7) % 11, start + timedelta(seconds=(i * 13) % 40), 0, uuid.uuid4())
+        Event(f"p{i % 5}", (i * 7) % 11, start + timedelta(seconds=(i * 37) % 100), 0, uuid.uuid4())
         for i in range(100)
     ]
 
@@ -216,3 +224,39 @@ def _event_json(e: Event) -> bytes:
             "created_at": e.created_at.isoformat(timespec="milliseconds"),
         }
     ).encode()
+
+
+def test_league_boards_through_kafka_with_a_rebuild_in_the_middle(topic, store):
+    """Leagues end to end: every player placed once, buckets of at most N in the order
+    players first arrived, each bucket ranked on its own by the board's scores."""
+    start = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    board = BoardFactory(slug="league", starts_at=start, bucket_size=4)
+    board_entries(board, offset=0, limit=10)  # cached
+    events = [
+        Event(f"p{(i * 7) % 11}", 1 + i % 5, start + timedelta(seconds=i), 0, uuid.uuid4())
+        for i in range(60)
+    ]
+
+    produce(((e.player.encode(), _event_json(e)) for e in events[:25]), topic)
+    consume_until_idle(topic)
+    placed_first = dict(BucketMember.objects.values_list("player__external_id", "position"))
+    assert cache_build_board(board, force=True) == "ready"
+    produce(((e.player.encode(), _event_json(e)) for e in events[25:]), topic)
+    consume_until_idle(topic)
+
+    placed = dict(BucketMember.objects.values_list("player__external_id", "position"))
+    assert placed.items() >= placed_first.items()  # places never change
+    assert sorted(placed) == sorted({e.player for e in events})
+    assert sorted(placed.values()) == list(range(1, 12))
+    scores = {s.player_id: s.score for s in store.top(board, 0, 100).standings}
+    for bucket in (1, 2, 3):
+        members = [p for p, n in placed.items() if (n - 1) // 4 + 1 == bucket]
+        _count, entries = board_bucket_entries(board, bucket, offset=0, limit=10)
+        expected = reference(
+            [e for e in events if e.player in members],
+            Aggregation.SUM,
+            SortOrder.DESC,
+            TieBreak.PLAYER_ID,
+        )
+        assert [(e.rank, e.player_id, e.score) for e in entries] == expected
+        assert {e.player_id: e.score for e in entries} == {p: scores[p] for p in members}

@@ -149,9 +149,11 @@ def board_form(board, **changes) -> dict:
         "aggregation": board.aggregation,
         "sort_order": board.sort_order,
         "tie_break": board.tie_break,
-        # The participants inline (read-only: it has no rows to post).
+        # The participants and bucket places inlines (read-only: no rows to post).
         "participants-TOTAL_FORMS": "0",
         "participants-INITIAL_FORMS": "0",
+        "bucket_members-TOTAL_FORMS": "0",
+        "bucket_members-INITIAL_FORMS": "0",
     }
     return {**data, **changes}
 

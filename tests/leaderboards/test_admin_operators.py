@@ -9,6 +9,7 @@ import pytest
 
 from leaderboards.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.models import Board, FinalStanding, Series
+from leaderboards.tournaments import participant_join
 from tests.factories import BoardFactory, PlayerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,6 +74,24 @@ def test_the_board_page_previews_the_top_10(admin_client):
     html = admin_client.get(f"/admin/leaderboards/board/{board.pk}/change/").content.decode()
     assert "<td>1</td><td>Ann</td><td>50</td>" in html
     assert "2 players ranked." in html
+
+
+def test_the_board_page_shows_participants_and_bucket_places(admin_client):
+    add("ann", 5, NOW)
+    add("bob", 3, NOW)
+    board = BoardFactory(starts_at=NOW - timedelta(days=1), join_required=True, bucket_size=1)
+    participant_join(board=board, player_id="ann")
+
+    html = admin_client.get(f"/admin/leaderboards/board/{board.pk}/change/").content.decode()
+
+    assert "Participants" in html
+    assert "Bucket places" in html
+    assert 'name="join_required"' in html
+    assert 'name="bucket_size"' in html
+    # ann joined after she scored (her score does not count): a participant and a place;
+    # bob a place only.
+    assert html.count(">Ann</a>") == 2
+    assert html.count(">Bob</a>") == 1
 
 
 def test_the_status_filter_separates_live_ended_and_finalised_boards(admin_client):
