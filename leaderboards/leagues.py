@@ -28,7 +28,8 @@ from django.db.models import Max
 
 from leaderboards.deltas import DeltaRow
 from leaderboards.models import Board, BucketMember, TieBreak
-from leaderboards.ranking import Standing, competition_ranked, ordinal_ranked
+from leaderboards.ranking import Standing, Window, competition_ranked, ordinal_ranked
+from leaderboards.scores import window_conditions
 
 # pg_advisory_xact_lock keys: one for "which boards are leagues", one space per board.
 _LEAGUES_LOCK = 0x6C656167756573  # ASCII "leagues"
@@ -47,10 +48,11 @@ def buckets_assign_batch(*, rows: Sequence[DeltaRow]) -> int:
             " WHERE bucket_size IS NOT NULL AND finalized_at IS NULL ORDER BY id"
         )
         boards = [Board(pk=pk, metric=m, starts_at=s, ends_at=e) for pk, m, s, e in cursor]
+        in_order = sorted(rows, key=lambda r: (r.created_at, r.player_id.encode()))
         placed = 0
         for board in boards:
-            firsts: dict[int, None] = {}
-            for row in sorted(rows, key=lambda r: (r.created_at, r.player_id.encode())):
+            firsts: dict[int, None] = {}  # the board's new players, in order
+            for row in in_order:
                 if board.covers(row.metric, row.created_at):
                     firsts.setdefault(row.player_pk)
             if firsts:
@@ -77,17 +79,8 @@ def buckets_assign_existing(board: Board) -> int:
     """Place every player who scored on the league board and has no place yet, in the order
     their first events were stored (then event time, then id). Runs in the caller's
     transaction (a save of the board)."""
-    conditions, params = (
-        ["d.metric = %(metric)s", "d.created_at >= %(starts)s"],
-        {
-            "board": board.pk,
-            "metric": board.metric,
-            "starts": board.starts_at,
-        },
-    )
-    if board.ends_at is not None:
-        conditions.append("d.created_at < %(ends)s")
-        params["ends"] = board.ends_at
+    conditions, params = window_conditions(Window.of_board(board))
+    params["board"] = board.pk
     # A transaction (or a savepoint in the caller's) holds the locks until the places are in.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LEAGUES_LOCK])

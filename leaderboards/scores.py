@@ -330,7 +330,7 @@ def _rollup_scores(window: Window, *, times: bool) -> Scores | None:
     return Scores(sql, dict(params), rollups=True)
 
 
-def _window_conditions(window: Window) -> tuple[list[str], dict]:
+def window_conditions(window: Window) -> tuple[list[str], dict]:
     conditions = ["d.metric = %(metric)s"]
     params: dict = {"metric": window.metric}
     if window.starts_at is not None:
@@ -347,7 +347,7 @@ def counted_deltas(window: Window, players: Sequence[int] | None) -> tuple[str, 
     only, when given), and its parameters. On a tournament board that is a participant's
     deltas stamped at or after their join (`join_required`) and each player's first
     `max_attempts` of those by created_at, then dedupe key."""
-    conditions, params = _window_conditions(window)
+    conditions, params = window_conditions(window)
     if players is not None:
         conditions.append("d.player_id = ANY(%(players)s)")
         params["players"] = list(players)
