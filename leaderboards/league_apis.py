@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.views import APIView
 
 from config.openapi import BOARD_NOT_FOUND, not_found
-from config.pagination import PageFilterSerializer, counted_page_response
+from config.pagination import MAX_OFFSET, PageFilterSerializer, counted_page_response
 from config.renderers import json_response
 from leaderboards import openapi as docs
 from leaderboards.catalog import catalog
@@ -78,8 +78,10 @@ class BucketEntriesApi(APIView):
     def get(self, request, slug: str, bucket: int):
         board = _league(slug)
         page = validated_input(self.FilterSerializer, request.query_params)
-        if bucket < 1:
-            raise serializers.ValidationError({"bucket": ["Buckets are numbered from 1."]})
+        if not 1 <= bucket <= MAX_OFFSET:
+            raise serializers.ValidationError(
+                {"bucket": [f"Buckets are numbered from 1 (to at most {MAX_OFFSET})."]}
+            )
         count, entries = board_bucket_entries(
             board, bucket, offset=page["offset"], limit=page["limit"]
         )

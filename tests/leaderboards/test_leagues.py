@@ -168,3 +168,10 @@ def test_the_board_page_shows_a_league_by_bucket(redis_client, topic, client):
     assert "Bucket 3 →" in second
     assert client.get(url, {"bucket": 3}).content.decode().count("Bucket 4 →") == 0
     assert 'href="/boards/league/?bucket=2">bucket 2</a>' in found
+
+
+def test_a_bucket_number_out_of_range_is_a_400():
+    Board.objects.create(slug="league", name="l", starts_at=STARTS, bucket_size=5)
+    response = APIClient().get(f"/api/v1/leaderboards/league/buckets/{10**30}/entries/")
+    assert response.status_code == 400
+    assert "bucket" in response.json()
