@@ -3,11 +3,15 @@ bucket ranked on its own, from Redis, PostgreSQL and the final standings."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
+from ingestion.consumer import DecodedBatch, store_batch
+from ingestion.events import ScoreEvent
 from leaderboards.cache import cache_build_board
 from leaderboards.models import Board, BucketMember, TieBreak
 from leaderboards.services import board_finalize
@@ -175,3 +179,40 @@ def test_a_bucket_number_out_of_range_is_a_400():
     response = APIClient().get(f"/api/v1/leaderboards/league/buckets/{10**30}/entries/")
     assert response.status_code == 400
     assert "bucket" in response.json()
+
+
+def test_two_consumers_storing_at_once_give_dense_unique_places(redis_client, topic):
+    """Two consumers (threads, each with its own connection) store batches of different
+    players at the same time: every player gets one place, and places run 1..n."""
+    clear()
+    board = Board.objects.create(
+        slug="league", name="l", starts_at=STARTS, ends_at=ENDS, bucket_size=10
+    )
+    errors: list[BaseException] = []
+
+    def consumer(name: str) -> None:
+        try:
+            for batch in range(15):
+                decoded = DecodedBatch()
+                for i in range(4):
+                    decoded.events.append(
+                        (0, ScoreEvent(f"{name}-{batch}-{i}", "score", 1, t[1], None, uuid.uuid4()))
+                    )
+                decoded.next_offsets[0] = batch + 1
+                store_batch(topic=f"{topic}-{name}", batch=decoded)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=consumer, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    placed = places(board)
+    assert len(placed) == 120
+    assert len({player for player, _ in placed}) == 120
+    assert [position for _, position in placed] == list(range(1, 121))
