@@ -43,7 +43,6 @@ from leaderboards.catalog import catalog
 from leaderboards.models import (
     METRIC_MAX_LENGTH,
     TIE_BREAK_HELP,
-    TOURNAMENT_LIMIT_MAX,
     Aggregation,
     Board,
     SortOrder,
@@ -57,6 +56,7 @@ from leaderboards.serializers import (
     AwareDateTimeField,
     BoardOutputSerializer,
     EntryOutputSerializer,
+    RulesInputSerializer,
     validated_input,
 )
 from leaderboards.services import board_create
@@ -72,32 +72,12 @@ class BoardListApi(APIView):
     api_key_scope = Scope.BOARDS_WRITE
 
     @extend_schema_serializer(component_name="BoardCreate")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(RulesInputSerializer):
         slug = serializers.SlugField(max_length=100)
         name = serializers.CharField(max_length=200)
         metric = serializers.RegexField(METRIC_REGEX, max_length=METRIC_MAX_LENGTH, default="score")
         starts_at = AwareDateTimeField()
         ends_at = AwareDateTimeField(allow_null=True, default=None)
-        aggregation = serializers.ChoiceField(choices=Aggregation.choices, default="sum")
-        sort_order = serializers.ChoiceField(choices=SortOrder.choices, default="desc")
-        tie_break = serializers.ChoiceField(
-            choices=TieBreak.choices, default="player_id", help_text=TIE_BREAK_HELP
-        )
-        join_required = serializers.BooleanField(
-            default=False, help_text=Board._meta.get_field("join_required").help_text
-        )
-        max_participants = serializers.IntegerField(
-            min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
-            help_text=Board._meta.get_field("max_participants").help_text,
-        )  # fmt: skip
-        max_attempts = serializers.IntegerField(
-            min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
-            help_text=Board._meta.get_field("max_attempts").help_text,
-        )  # fmt: skip
-        bucket_size = serializers.IntegerField(
-            min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
-            help_text=Board._meta.get_field("bucket_size").help_text,
-        )  # fmt: skip
 
     OutputSerializer = BoardOutputSerializer
 

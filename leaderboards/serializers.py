@@ -7,7 +7,17 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from leaderboards.models import METRIC_PATTERN, Board, Participant, Series
+from leaderboards.models import (
+    METRIC_PATTERN,
+    TIE_BREAK_HELP,
+    TOURNAMENT_LIMIT_MAX,
+    Aggregation,
+    Board,
+    Participant,
+    Series,
+    SortOrder,
+    TieBreak,
+)
 
 # The metric names events may carry (RegexField searches, so anchor the contract's pattern).
 METRIC_REGEX = rf"^(?:{METRIC_PATTERN.pattern})\Z"
@@ -58,6 +68,33 @@ def validated_input(serializer_class: type[serializers.Serializer], data) -> dic
 
 _validators: dict[type[serializers.Serializer], serializers.Serializer] = {}
 _defaults: dict[type[serializers.Serializer], dict] = {}
+
+
+class RulesInputSerializer(serializers.Serializer):
+    """What a new board and a new series share besides their window: how scores combine,
+    sort and break ties, and the tournament and league rules (a series gives them to every
+    window)."""
+
+    aggregation = serializers.ChoiceField(choices=Aggregation.choices, default="sum")
+    sort_order = serializers.ChoiceField(choices=SortOrder.choices, default="desc")
+    tie_break = serializers.ChoiceField(
+        choices=TieBreak.choices, default="player_id", help_text=TIE_BREAK_HELP
+    )
+    join_required = serializers.BooleanField(
+        default=False, help_text=Board._meta.get_field("join_required").help_text
+    )
+    max_participants = serializers.IntegerField(
+        min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
+        help_text=Board._meta.get_field("max_participants").help_text,
+    )  # fmt: skip
+    max_attempts = serializers.IntegerField(
+        min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
+        help_text=Board._meta.get_field("max_attempts").help_text,
+    )  # fmt: skip
+    bucket_size = serializers.IntegerField(
+        min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
+        help_text=Board._meta.get_field("bucket_size").help_text,
+    )  # fmt: skip
 
 
 @extend_schema_serializer(component_name="Entry")

@@ -24,21 +24,13 @@ from config.pagination import (
 )
 from leaderboards import openapi as docs
 from leaderboards.catalog import catalog
-from leaderboards.models import (
-    METRIC_MAX_LENGTH,
-    TIE_BREAK_HELP,
-    TOURNAMENT_LIMIT_MAX,
-    Aggregation,
-    Period,
-    Series,
-    SortOrder,
-    TieBreak,
-)
+from leaderboards.models import METRIC_MAX_LENGTH, Period, Series
 from leaderboards.response_cache import micro_cached
 from leaderboards.selectors import board_entries, series_board_now
 from leaderboards.serializers import (
     METRIC_REGEX,
     BoardOutputSerializer,
+    RulesInputSerializer,
     SeriesOutputSerializer,
     WallClockTimeField,
     validated_input,
@@ -52,7 +44,7 @@ class SeriesListApi(APIView):
     api_key_scope = Scope.BOARDS_WRITE
 
     @extend_schema_serializer(component_name="SeriesCreate")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(RulesInputSerializer):
         slug = serializers.SlugField(max_length=80)
         name = serializers.CharField(max_length=200)
         metric = serializers.RegexField(METRIC_REGEX, max_length=METRIC_MAX_LENGTH, default="score")
@@ -62,26 +54,6 @@ class SeriesListApi(APIView):
             min_value=0, max_value=6, allow_null=True, default=None
         )
         timezone = serializers.CharField(max_length=64, default="UTC")
-        aggregation = serializers.ChoiceField(choices=Aggregation.choices, default="sum")
-        sort_order = serializers.ChoiceField(choices=SortOrder.choices, default="desc")
-        tie_break = serializers.ChoiceField(
-            choices=TieBreak.choices, default="player_id", help_text=TIE_BREAK_HELP
-        )
-        join_required = serializers.BooleanField(
-            default=False, help_text=Series._meta.get_field("join_required").help_text
-        )
-        max_participants = serializers.IntegerField(
-            min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
-            help_text=Series._meta.get_field("max_participants").help_text,
-        )  # fmt: skip
-        max_attempts = serializers.IntegerField(
-            min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
-            help_text=Series._meta.get_field("max_attempts").help_text,
-        )  # fmt: skip
-        bucket_size = serializers.IntegerField(
-            min_value=1, max_value=TOURNAMENT_LIMIT_MAX, allow_null=True, default=None,
-            help_text=Series._meta.get_field("bucket_size").help_text,
-        )  # fmt: skip
 
     OutputSerializer = SeriesOutputSerializer
 

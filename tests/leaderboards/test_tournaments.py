@@ -42,6 +42,7 @@ from tests.leaderboards.test_tie_breaks import (
     Event,
     clear,
     counted,
+    events_strategy,
     feed,
     reference,
     triples,
@@ -171,24 +172,7 @@ RULES = [(True, None), (False, 2), (True, 1)]  # (join_required, max_attempts)
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    example=st.integers(1, 3).flatmap(
-        lambda batches: st.tuples(
-            st.just(batches),
-            st.lists(
-                st.builds(
-                    Event,
-                    player=st.sampled_from(PLAYERS),
-                    value=st.integers(-1, 2),
-                    created_at=st.sampled_from(MOMENTS),
-                    batch=st.integers(0, batches - 1),
-                    key=st.uuids(),
-                ),
-                min_size=1,
-                max_size=20,
-                unique_by=lambda e: e.key,
-            ),
-        )
-    ),
+    example=events_strategy,
     joined=st.dictionaries(st.sampled_from(PLAYERS), st.sampled_from(MOMENTS), max_size=4),
     # One operator and order an example (all of them over the run), every rule and tie-break.
     aggregation=st.sampled_from(Aggregation.values),
@@ -198,7 +182,7 @@ RULES = [(True, None), (False, 2), (True, 1)]  # (join_required, max_attempts)
 def test_only_the_events_that_count_rank_wherever_the_board_is_read(
     redis_client, topic, example, joined, aggregation, order
 ):
-    batches, events = example
+    batches, events, _rolled = example  # no rollups: a tournament is read from the log
     clear()
     boards = {}
     for join_required, attempts in RULES:
