@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils.timezone import now as timezone_now
 
 from leaderboards.models import Board, ConsumerOffset
@@ -83,29 +83,33 @@ def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
     return new
 
 
-class _FinalizedWindows:
-    """Windows of boards finalised in the last 30 days, re-read every 30 s: the consumer
-    checks new deltas against them to count events that arrive too late."""
+class BoardsReread:
+    """Boards the consumer checks each batch against, read with `query` and re-read at most
+    every `max_age` seconds."""
 
-    max_age = 30.0
-    horizon = timedelta(days=30)
-
-    def __init__(self) -> None:
+    def __init__(self, query: Callable[[], QuerySet[Board]], *, max_age: float) -> None:
+        self.query = query
+        self.max_age = max_age
         self._boards: list[Board] = []
-        self._loaded_at = -self.max_age
+        self._loaded_at: float | None = None
 
     def get(self) -> list[Board]:
-        if time.monotonic() - self._loaded_at > self.max_age:
-            self._boards = list(
-                Board.objects.finalized()
-                .filter(ends_at__gt=timezone_now() - self.horizon)
-                .only("pk", "metric", "starts_at", "ends_at")
-            )
+        if self._loaded_at is None or time.monotonic() - self._loaded_at > self.max_age:
+            self._boards = list(self.query())
             self._loaded_at = time.monotonic()
         return self._boards
 
 
-_finalized = _FinalizedWindows()
+# Windows of boards finalised in the last 30 days, re-read every 30 s: new deltas are
+# checked against them to count events that arrive too late.
+_finalized = BoardsReread(
+    lambda: (
+        Board.objects.finalized()
+        .filter(ends_at__gt=timezone_now() - timedelta(days=30))
+        .only("pk", "metric", "starts_at", "ends_at")
+    ),
+    max_age=30.0,
+)
 
 
 def deltas_count_late(*, rows: Sequence[DeltaRow]) -> int:

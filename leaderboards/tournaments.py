@@ -19,7 +19,6 @@ any other. What keeps the Redis copy of a tournament board true:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -30,7 +29,7 @@ from django.utils.timezone import now as timezone_now
 
 from config.exceptions import Conflict
 from leaderboards.cache import cache_drop_board
-from leaderboards.deltas import DeltaRow
+from leaderboards.deltas import BoardsReread, DeltaRow
 from leaderboards.models import Board, BoardStatus, Participant, ScoreDelta
 from leaderboards.ranking import Window
 from leaderboards.scores import counted_deltas
@@ -107,28 +106,14 @@ def _recheck_on_commit(board: Board, participant: Participant) -> None:
     transaction.on_commit(recheck)
 
 
-class _LiveTournaments:
-    """Boards with tournament rules not finalised yet, re-read every few seconds: the
-    consumer counts the events each batch stores that do not count on them."""
-
-    max_age = 5.0
-
-    def __init__(self) -> None:
-        self._boards: list[Board] = []
-        self._loaded_at = -self.max_age
-
-    def get(self) -> list[Board]:
-        if time.monotonic() - self._loaded_at > self.max_age:
-            self._boards = list(
-                Board.objects.filter(finalized_at__isnull=True).filter(
-                    Q(join_required=True) | Q(max_attempts__isnull=False)
-                )
-            )
-            self._loaded_at = time.monotonic()
-        return self._boards
-
-
-_live = _LiveTournaments()
+# Boards with tournament rules not finalised yet, re-read every few seconds: the consumer
+# counts the events each batch stores that do not count on them.
+_live = BoardsReread(
+    lambda: Board.objects.filter(finalized_at__isnull=True).filter(
+        Q(join_required=True) | Q(max_attempts__isnull=False)
+    ),
+    max_age=5.0,
+)
 
 
 def tournaments_uncounted(*, rows: Sequence[DeltaRow]) -> int:

@@ -288,8 +288,8 @@ def test_events_that_do_not_count_are_stored_and_counted_in_a_metric(
     redis_client, topic, monkeypatch
 ):
     clear()
-    # The consumer's list of live tournaments, as a consumer starting now reads it.
-    monkeypatch.setattr(tournaments, "_live", tournaments._LiveTournaments())
+    # The consumer's list of live tournaments, read afresh (as a consumer starting now would).
+    monkeypatch.setattr(tournaments._live, "max_age", 0.0)
     Board.objects.create(
         slug="cup", name="c", starts_at=STARTS, ends_at=ENDS, join_required=True, max_attempts=1
     )
