@@ -32,6 +32,7 @@ from leaderboards.models import Participant
 from leaderboards.serializers import ParticipantOutputSerializer
 from leaderboards.tournaments import participant_join, participant_leave
 from players.models import PLAYER_ID_MAX_LENGTH
+from players.profiles import player_id_problem
 
 
 class ParticipantListApi(APIView):
@@ -42,8 +43,8 @@ class ParticipantListApi(APIView):
         player_id = serializers.CharField(max_length=PLAYER_ID_MAX_LENGTH, trim_whitespace=False)
 
         def validate_player_id(self, value: str) -> str:
-            if "\x00" in value or value.isspace():
-                raise serializers.ValidationError("Give a player id: no NUL, not only spaces.")
+            if problem := player_id_problem(value):
+                raise serializers.ValidationError(problem)
             return value
 
     @extend_schema(

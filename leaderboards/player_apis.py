@@ -20,8 +20,13 @@ from config.openapi import API_KEY_AUTH, API_KEY_MISSING, not_found, validation_
 from config.renderers import json_response
 from leaderboards import openapi as docs
 from leaderboards.selectors import player_standings
-from players.models import PLAYER_ID_MAX_LENGTH, Player
-from players.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_problem, metadata_problem
+from players.models import Player
+from players.profiles import (
+    DISPLAY_NAME_MAX_LENGTH,
+    display_name_problem,
+    metadata_problem,
+    player_id_problem,
+)
 from players.services import player_profile_set
 
 
@@ -165,10 +170,8 @@ class PlayerProfileApi(APIView):
 
     @staticmethod
     def _check_id(player_id: str) -> None:
-        if player_id.isspace() or len(player_id) > PLAYER_ID_MAX_LENGTH or "\x00" in player_id:
-            raise serializers.ValidationError(
-                {"player_id": [f"Give 1 to {PLAYER_ID_MAX_LENGTH} characters, no NUL."]}
-            )
+        if problem := player_id_problem(player_id):
+            raise serializers.ValidationError({"player_id": [problem]})
 
     def _player(self, player_id: str) -> Player:
         player = (

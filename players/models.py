@@ -3,9 +3,7 @@
 from django.db import models
 from django.db.models.functions import Now
 
-from players.profiles import DISPLAY_NAME_MAX_LENGTH
-
-PLAYER_ID_MAX_LENGTH = 64
+from players.profiles import DISPLAY_NAME_MAX_LENGTH, PLAYER_ID_MAX_LENGTH
 
 
 class Player(models.Model):

@@ -12,10 +12,24 @@ import unicodedata
 
 import msgspec
 
+PLAYER_ID_MAX_LENGTH = 64
 DISPLAY_NAME_MAX_LENGTH = 100
 METADATA_MAX_BYTES = 4096
 
 _encode = msgspec.json.Encoder().encode
+
+
+def player_id_problem(player_id: str) -> str | None:
+    """What is wrong with a player id given to the API (a path or a body), or None. Ids
+    are free-form, but PostgreSQL text holds no NUL and an id of spaces names nobody."""
+    if (
+        not player_id
+        or player_id.isspace()
+        or len(player_id) > PLAYER_ID_MAX_LENGTH
+        or "\x00" in player_id
+    ):
+        return f"Give 1 to {PLAYER_ID_MAX_LENGTH} characters, not only spaces, no NUL."
+    return None
 
 
 def display_name_problem(name: str) -> str | None:
