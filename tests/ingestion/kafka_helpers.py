@@ -23,13 +23,24 @@ from ingestion.kafka import ensure_topic, make_producer
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
+# topic -> partition -> the offset after the last message `produce` sent there, from the
+# broker's delivery reports (Tansu's watermark query answers too low to be asked instead).
+_produced_ends: dict[str, dict[int, int]] = {}
+
+
 def produce(messages: Iterable[tuple[bytes | None, bytes | None]], topic: str) -> int:
     """Send raw (key, value) messages and wait until the broker has them all."""
     ensure_topic(topic=topic)
     producer = make_producer(**{"linger.ms": 5})
+    ends = _produced_ends.setdefault(topic, {})
+
+    def delivered(err, message) -> None:
+        if err is None:
+            ends[message.partition()] = max(ends.get(message.partition(), 0), message.offset() + 1)
+
     count = 0
     for key, value in messages:
-        producer.produce(topic, value, key=key)
+        producer.produce(topic, value, key=key, on_delivery=delivered)
         count += 1
         if count % 10_000 == 0:
             producer.flush()
@@ -59,8 +70,17 @@ def expected_totals(events) -> Counter:
 
 
 def consume_until_idle(topic: str, idle: float = 3.0, **kwargs) -> list[BatchResult]:
+    """Run a consumer until it has stored everything `produce` sent to the topic, or until
+    nothing came for `idle` seconds (messages that came another way, or none at all)."""
+    ends = dict(_produced_ends.get(topic, {}))
     results: list[BatchResult] = []
-    consumer = ScoreConsumer(topic=topic, batch_timeout=0.5, on_batch=results.append, **kwargs)
+
+    def on_batch(result: BatchResult) -> None:
+        results.append(result)
+        if ends and all(consumer.positions.get(p, 0) >= end for p, end in ends.items()):
+            consumer.stop()
+
+    consumer = ScoreConsumer(topic=topic, batch_timeout=0.5, on_batch=on_batch, **kwargs)
     consumer.run(max_idle_seconds=idle)
     return results
 
