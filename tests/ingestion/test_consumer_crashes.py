@@ -122,10 +122,11 @@ def test_a_broker_that_lost_its_log_is_read_from_its_new_beginning(topic, store,
 
     embedded_services.stop("kafka")  # the embedded broker keeps its log in memory only
     embedded_services.start("kafka")
-    # The new broker knows none of the old one's producer ids, and Tansu then refuses every
-    # batch of an idempotent producer that had one (Unknown Producer Id), bumped epoch or
-    # not, for as long as it lives; real Kafka keeps producer state with the log. So the
-    # web's shared producer, made by earlier tests, is made anew for the tests after this.
+    # The new broker knows none of the old one's producer ids and hands them out again from
+    # 1. An idempotent producer that outlives the restart has its batches refused (Unknown
+    # Producer Id, bumped epoch or not) until a new producer is given its id, and then
+    # shares that id with it; real Kafka keeps producer ids with its log. So the web's
+    # shared producer, made by earlier tests, is made anew for the tests after this.
     kafka.producer_holder.reset()
     after = list(score_events(200, players=30))
     produce(((k, v) for k, v, _, _ in after), topic)
