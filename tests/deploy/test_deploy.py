@@ -136,6 +136,14 @@ def test_compose_scales_consumers_within_the_partitions_and_runs_one_beat(compos
         assert compose[name]["healthcheck"]["test"], name
 
 
+def test_compose_gives_the_prefork_worker_alone_a_metrics_directory(compose):
+    worker = compose["worker"]
+
+    assert worker["environment"]["PROMETHEUS_MULTIPROC_DIR"] in worker["tmpfs"]
+    for name in ("web", "consumer", "beat"):
+        assert "PROMETHEUS_MULTIPROC_DIR" not in compose[name]["environment"], name
+
+
 def test_prometheus_scrapes_web_every_consumer_and_the_worker(compose):
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
@@ -266,6 +274,20 @@ def test_consumer_and_worker_are_probed_on_their_metrics_ports(manifests):
             assert container[kind]["httpGet"] == {"path": "/metrics", "port": port["name"]}
         annotations = deployments[component]["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/port"] == config[variable]
+
+
+def test_the_prefork_worker_alone_gets_a_metrics_directory_and_env_is_documented(manifests):
+    documented = documented_variables()
+    deployments = _deployments(manifests)
+
+    for component, deployment in deployments.items():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            env = {item["name"]: item.get("value") for item in container.get("env", [])}
+            assert set(env) <= documented, component
+            assert ("PROMETHEUS_MULTIPROC_DIR" in env) == (component == "worker"), component
+    [worker] = deployments["worker"]["spec"]["template"]["spec"]["containers"]
+    [directory] = [e["value"] for e in worker["env"] if e["name"] == "PROMETHEUS_MULTIPROC_DIR"]
+    assert directory in [mount["mountPath"] for mount in worker["volumeMounts"]]
 
 
 def test_one_beat_never_two_and_consumers_within_the_partitions(manifests):
