@@ -7,9 +7,9 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_process_shutdown, worker_ready
 from django.conf import settings
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +32,24 @@ app.conf.beat_schedule = {
 
 @worker_ready.connect
 def serve_worker_metrics(**_kwargs) -> None:
-    """Prometheus metrics of the tasks (cache sync) on WORKER_METRICS_PORT. The worker runs a
-    thread pool (see the Procfile), so tasks count in this process's registry."""
+    """Prometheus metrics of the tasks (cache sync) on WORKER_METRICS_PORT, from the main
+    process. A threads or solo pool counts in this process's registry. The prefork pool
+    counts in its children: with PROMETHEUS_MULTIPROC_DIR set (prometheus_client reads it
+    when first imported), every process writes its values to files there and the
+    endpoint adds them up."""
     port = settings.WORKER_METRICS_PORT
-    if port:
-        start_http_server(port)
-        logger.info("worker metrics on http://0.0.0.0:%d/metrics", port)
+    if not port:
+        return
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, registry=registry)
+    logger.info("worker metrics on http://0.0.0.0:%d/metrics", port)
+
+
+@worker_process_shutdown.connect
+def forget_pool_process(pid: int, **_kwargs) -> None:
+    """A pool child that exits leaves its counters counted, its live gauges not."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)

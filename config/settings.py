@@ -150,6 +150,9 @@ KAFKA_TOPIC = os.environ.get("KAFKA_TOPIC", "score-events")
 KAFKA_CONSUMER_GROUP = os.environ.get("KAFKA_CONSUMER_GROUP", "leaderboards")
 KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 6, minimum=1)
 KAFKA_TOPIC_REPLICATION = env_int("KAFKA_TOPIC_REPLICATION", 1, minimum=1)
+# Producers ask Kafka for a producer id and number their batches, so a retry is written
+# once (ingestion/kafka.py). Off only for a broker without idempotent producers.
+KAFKA_PRODUCER_IDEMPOTENCE = env_bool("KAFKA_PRODUCER_IDEMPOTENCE", True)
 # How long the group waits for a silent consumer before handing its partitions to the
 # others (a killed consumer holds them that long). Joining a group takes about a third of
 # it on the embedded broker.

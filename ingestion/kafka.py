@@ -47,17 +47,26 @@ def ensure_topic(
             raise
 
 
-def make_producer(**overrides) -> Producer:
-    return Producer(
-        client_config(
-            **{
-                "linger.ms": 20,
-                "compression.type": "lz4",
-                "enable.idempotence": False,
-                **overrides,
-            }
-        )
+def producer_config(**overrides) -> dict:
+    """librdkafka settings of every score-event producer (`POST /events/`, the faker, the
+    benchmark). An event counts as sent once every in-sync replica has it (`acks=all`: a
+    leader that fails right after answering loses nothing), and idempotence lets librdkafka
+    retry a batch without writing it twice or out of order within its partition (which a
+    player's `last` and `earliest` scores depend on). KAFKA_PRODUCER_IDEMPOTENCE turns the
+    latter off for a broker that lacks it; acks=all stays."""
+    return client_config(
+        **{
+            "acks": "all",
+            "enable.idempotence": settings.KAFKA_PRODUCER_IDEMPOTENCE,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            **overrides,
+        }
     )
+
+
+def make_producer(**overrides) -> Producer:
+    return Producer(producer_config(**overrides))
 
 
 _encoder = msgspec.json.Encoder()

@@ -30,8 +30,7 @@ def metrics_port():
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def worker(redis_client, settings, metrics_port):
+def _worker(settings, metrics_port, *, pool: str = "solo", env: dict | None = None):
     """`celery -A config worker` against the test database and the test Redis."""
     db = settings.DATABASES["default"]
     credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
@@ -41,9 +40,10 @@ def worker(redis_client, settings, metrics_port):
         "REDIS_URL": settings.REDIS_URL,
         "LEADERBOARD_FINALIZE_GRACE_SECONDS": "0",
         "WORKER_METRICS_PORT": str(metrics_port),
+        **(env or {}),
     }
     app.conf.broker_url = app.conf.result_backend = settings.REDIS_URL
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -52,7 +52,9 @@ def worker(redis_client, settings, metrics_port):
             "config",
             "worker",
             "--pool",
-            "solo",
+            pool,
+            "--concurrency",
+            "1",
             "--loglevel",
             "WARNING",
             "--without-heartbeat",
@@ -63,6 +65,26 @@ def worker(redis_client, settings, metrics_port):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def worker(redis_client, settings, metrics_port):
+    process = _worker(settings, metrics_port)
+    yield process
+    process.terminate()
+    process.wait(30)
+
+
+@pytest.fixture
+def prefork_worker(redis_client, settings, metrics_port, tmp_path):
+    """The production pool: tasks run in a forked child, whose counters reach the main
+    process's endpoint through PROMETHEUS_MULTIPROC_DIR (prometheus_client's files)."""
+    process = _worker(
+        settings,
+        metrics_port,
+        pool="prefork",
+        env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
     )
     yield process
     process.terminate()
@@ -86,6 +108,14 @@ def test_a_worker_finalises_ended_boards_sent_to_it(worker):
 
 
 def test_the_worker_serves_the_cache_sync_counters(worker, metrics_port):
+    tasks.cache_sync.delay().get(timeout=60)
+
+    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read()
+
+    assert b'leaderboards_cache_sync_boards_total{action="warmed"}' in body
+
+
+def test_a_prefork_worker_serves_the_counters_its_children_count(prefork_worker, metrics_port):
     tasks.cache_sync.delay().get(timeout=60)
 
     body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read()
