@@ -30,7 +30,7 @@ USER = "postgres"
 _CONFIG = """\
 [databases]
 ; Any database name, so pytest-django's test database is reachable too.
-* = host=127.0.0.1 port={postgres_port}
+* = host={postgres_host} port={postgres_port}
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -51,8 +51,10 @@ ignore_startup_parameters = extra_float_digits,options
 
 @dataclass
 class PgBouncer:
-    """A pgbouncer process on a free port, pooling `postgres_port`'s databases."""
+    """A pgbouncer process on a free port, pooling the databases of the PostgreSQL at
+    `postgres_host`:`postgres_port`."""
 
+    postgres_host: str
     postgres_port: int
     pool_size: int = 3
     port: int = field(default_factory=free_port)
@@ -63,6 +65,7 @@ class PgBouncer:
         if PGBOUNCER is None:
             raise RuntimeError("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
         config = _CONFIG.format(
+            postgres_host=self.postgres_host,
             postgres_port=self.postgres_port,
             port=self.port,
             dir=self.dir,

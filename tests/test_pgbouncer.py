@@ -77,11 +77,13 @@ def test_database():
 
 @pytest.fixture
 def pgbouncer(test_database):
-    bouncer = PgBouncer(postgres_port=int(settings.DATABASES["default"]["PORT"])).start()
+    db = settings.DATABASES["default"]
+    bouncer = PgBouncer(postgres_host=db["HOST"], postgres_port=int(db["PORT"])).start()
     yield bouncer
     bouncer.stop()
 
 
+@pytest.mark.timeout(660)  # the subprocess's own limit is 600 s
 def test_ingestion_lifecycle_standings_and_exports_work_through_transaction_pooling(pgbouncer):
     env = {**os.environ, "DATABASE_URL": pgbouncer.url(DATABASE)}
     env.pop("PYTEST_ADDOPTS", None)
