@@ -126,6 +126,13 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
     "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=0)
 )
+# Behind PgBouncer in transaction pooling mode (README, "PgBouncer") each transaction may
+# run on another server session. QuerySet.iterator() outside a transaction declares a WITH
+# HOLD cursor in one and fetches from it in the next, which then finds no such cursor (the
+# admin's select widgets do this), so Django's server-side cursors are off everywhere: the
+# streams that need one (standings, exports, display names) open psycopg's own inside their
+# transaction. Prepared statements are Django's default, off (pgbouncer 1.18 has none).
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 REDIS_URL = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
 # The leaderboard store talks to Redis directly (redis-py); Django's cache uses the same

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from django.db import connection
+
 from players.models import Player
 
 
@@ -16,8 +18,16 @@ def player_display_names(*, external_ids: Iterable[str]) -> dict[str, str]:
     return {external_id: name or external_id for external_id, name in rows}
 
 
+_NAMES_SQL = "SELECT external_id, display_name FROM players_player WHERE display_name <> ''"
+
+
 def player_names_stream(chunk: int = 5_000) -> Iterator[tuple[str, str]]:
     """(external id, display name) of every named player, through a server-side cursor
-    (call it inside a transaction): millions of players never sit in memory."""
-    rows = Player.objects.exclude(display_name="").values_list("external_id", "display_name")
-    yield from rows.iterator(chunk_size=chunk)
+    in the caller's transaction (call it inside one): millions of players never sit in
+    memory. psycopg's own named cursor, not QuerySet.iterator(): Django's server-side
+    cursors are off (config/settings.py, DISABLE_SERVER_SIDE_CURSORS)."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.cursor(name="names") as cursor:
+        cursor.itersize = chunk
+        cursor.execute(_NAMES_SQL)
+        yield from cursor
