@@ -126,6 +126,9 @@ def test_boards_on_every_node_then_one_master_dies(topic, store, keyed_client, c
         page = store.top(board, 0, 100)
         assert page == standings_page(Window.of_board(board), offset=0, limit=100)
         assert page.names == {"p0": "Zero"}
+        ranked = store.ranks(board, ["p1", "nobody", "p0"])  # names fetched alongside
+        assert [(s.player_id, s.score) for s in ranked.standings] == [("p0", 15), ("p1", 10)]
+        assert ranked.names == {"p0": "Zero"}
     assert hits() - before == len(boards)
 
     # REDIS_URL's node stays up: a process starting during the outage finds the rest there.
