@@ -49,6 +49,9 @@ def test_the_store_runs_on_a_redis_cluster(tmp_path):
     cluster = EmbeddedValkeyCluster(masters=3, state_dir=tmp_path).start()
     # The suite's Valkey, a db of its own, for Django's cache and Celery.
     plain = urlsplit(settings.REDIS_URL)._replace(path="/1").geturl()
+    # A database of its own: the child creates and drops its test database, which must not
+    # be this session's.
+    database = urlsplit(os.environ["DATABASE_URL"])._replace(path="/leaderboards_cluster")
     try:
         child = subprocess.run(
             [
@@ -59,6 +62,7 @@ def test_the_store_runs_on_a_redis_cluster(tmp_path):
             cwd=BASE_DIR,
             env={
                 **os.environ,
+                "DATABASE_URL": database.geturl(),
                 "REDIS_CLUSTER": "1",
                 "REDIS_URL": cluster.url(),
                 "CACHE_REDIS_URL": plain,
