@@ -404,7 +404,9 @@ class BoardStore:
         results = {}
         for board_id, outcome in zip(board_ids, self._pipelined(calls), strict=True):
             if isinstance(outcome, Exception):
-                if not _unreachable(outcome):
+                # A redirect still there after the slot map was read again: a slot on the
+                # move (ASK wants ASKING, which the store does not send), as good as down.
+                if not (_unreachable(outcome) or _redirected(outcome)):
                     raise outcome
                 results[board_id] = "unreachable"
             else:
