@@ -37,15 +37,18 @@ def check_database() -> None:
 
 
 def check_redis() -> None:
-    client = redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-    )
-    try:
-        client.ping()
-    finally:
-        client.close()
+    """The Redis of the boards (on a cluster, the node REDIS_URL names) and, when it is
+    another, the plain Redis of Django's cache and the rate limits."""
+    for url in dict.fromkeys([settings.REDIS_URL, settings.CACHE_REDIS_URL]):
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
 
 
 def check_kafka() -> None:

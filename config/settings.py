@@ -135,12 +135,24 @@ DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 REDIS_URL = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-# The leaderboard store talks to Redis directly (redis-py); Django's cache uses the same
-# server for everything else.
+# REDIS_URL names one node of a Redis Cluster: the board store (leaderboards/store.py)
+# then uses redis-py's RedisCluster and finds the other nodes itself.
+REDIS_CLUSTER = env_bool("REDIS_CLUSTER", False)
+# Django's cache (and the rate limits built on it) needs a plain Redis, as Celery's broker
+# does: neither speaks Cluster, so with REDIS_CLUSTER on they must name one.
+CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL") or REDIS_URL
+_plain_redis_unset = [
+    name for name in ("CACHE_REDIS_URL", "CELERY_BROKER_URL") if not os.environ.get(name)
+]
+if REDIS_CLUSTER and _plain_redis_unset:
+    raise ImproperlyConfigured(
+        f"REDIS_CLUSTER=1 needs {' and '.join(_plain_redis_unset)} set to a plain (non-cluster) "
+        "Redis: Django's cache and Celery cannot use the cluster that REDIS_URL names."
+    )
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         "OPTIONS": {
             "SOCKET_CONNECT_TIMEOUT": 1,
             "SOCKET_TIMEOUT": 1,
@@ -190,7 +202,9 @@ WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9109, minimum=0)
 
 # Celery: Redis is the broker unless told otherwise; the schedule is in config/celery_app.py.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or REDIS_URL
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or (
+    CELERY_BROKER_URL if REDIS_CLUSTER else REDIS_URL
+)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -65,7 +65,8 @@ REDIS_APPLY_SECONDS = Histogram(
 )
 REDIS_BOARD_APPLIES = Counter(
     "leaderboards_redis_board_applies",
-    "Per cached board and batch, what the apply did (applied, queued, absent, stale).",
+    "Per cached board and batch, what the apply did (applied, queued, absent, stale, "
+    "redefined; unreachable: its Redis Cluster node failed).",
     ["outcome"],
 )
 REDIS_APPLY_FAILURES = Counter(

@@ -44,7 +44,7 @@ from leaderboards.cache import cache_build_board, cache_drop_board
 from leaderboards.models import Board, Period, Series
 from leaderboards.rollups import SAFETY_MARGIN, rollups_advance
 from leaderboards.services import board_create, series_create, series_current_board
-from leaderboards.store import BoardKeys
+from leaderboards.store import BoardKeys, get_store
 
 METRIC = "bench-reads"
 BOARD_SLUG = "bench-reads"
@@ -235,8 +235,9 @@ def cold_read(base: str, board: Board, *, timeout: float = 120) -> str:
     )
 
 
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+def _redis() -> redis.Redis | redis.RedisCluster:
+    """The store's client: a cluster's when REDIS_CLUSTER is on."""
+    return get_store().redis
 
 
 def mid_board_player(board: Board) -> str:
@@ -515,7 +516,8 @@ def time_redis(board: Board, *, seconds: int, connections: int) -> tuple[Load, s
     """Raw Redis on the board's sorted set, and how it was measured: redis-benchmark for
     about `seconds` when it is installed (and Redis is plain TCP), else a Python loop."""
     key = BoardKeys.of(board.pk).zset
-    if shutil.which("redis-benchmark") and urlsplit(settings.REDIS_URL).scheme == "redis":
+    plain_tcp = urlsplit(settings.REDIS_URL).scheme == "redis" and not settings.REDIS_CLUSTER
+    if shutil.which("redis-benchmark") and plain_tcp:
         probe = _redis_benchmark(key, requests=2_000, connections=connections)
         requests = max(2_000, int(probe.requests_per_second * seconds))
         load = _redis_benchmark(key, requests=requests, connections=connections)

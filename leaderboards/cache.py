@@ -33,7 +33,14 @@ from leaderboards.deltas import DeltaRow, offsets_for_topic
 from leaderboards.models import Aggregation, Board, TieBreak
 from leaderboards.ranking import Page, Window
 from leaderboards.standings import standings_page, standings_stream, standings_whole_scores
-from leaderboards.store import BoardStore, Unit, get_store, redis_failed, redis_unavailable
+from leaderboards.store import (
+    NAMES,
+    BoardStore,
+    Unit,
+    get_store,
+    redis_failed,
+    redis_unavailable,
+)
 from leaderboards.windows import epoch_millis
 from players.selectors import player_display_names, player_names_stream
 
@@ -59,7 +66,7 @@ def cache_build_board(board: Board, *, force: bool = False) -> str:
         return "busy" if store.state(board) == "building" else "cached"
     started = time.monotonic()
     try:
-        cache_names_ensure(store)
+        _names_ensure_or_log(store)
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -155,6 +162,26 @@ def cache_apply_batch(
     board_ids = store.cached_board_ids()
     if not board_ids or not positions:
         return {}
+    outcomes = _apply_batch(store, board_ids, deltas, positions)
+    unreachable = sorted(
+        board_id for board_id, outcome in outcomes.items() if outcome == "unreachable"
+    )
+    if unreachable:
+        logger.warning(
+            "redis node down: %d cached boards miss this batch and are rebuilt once it is "
+            "back (%s)",
+            len(unreachable),
+            unreachable[:10],
+        )
+    return outcomes
+
+
+def _apply_batch(
+    store: BoardStore,
+    board_ids: set[int],
+    deltas: Sequence[DeltaRow],
+    positions: dict[int, tuple[int, int]],
+) -> dict[int, str]:
     by_metric: dict[str, list[DeltaRow]] = {}
     for row in deltas:
         by_metric.setdefault(row.metric, []).append(row)
@@ -234,29 +261,31 @@ def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> Cac
     now = now or timezone_now()
     store = get_store()
     report = CacheSyncReport(warmed=[], evicted=[], drifted=[], checked=0)
-    catalog.refresh()
-    cache_names_ensure(store)
+    # On a Redis Cluster one node may be down: each step (the catalog, the names, each
+    # board) that needs it is skipped, and the rest of the sync still runs.
+    _or_log("refresh the board catalog", catalog.refresh)
+    _names_ensure_or_log(store)
     grace = timedelta(seconds=settings.LEADERBOARD_FINALIZE_GRACE_SECONDS)
     for board in Board.objects.live(now, grace=grace):
-        if store.state(board) is None and cache_build_board(board) == "ready":
+        if _or_log(f"warm board {board.slug}", _warm, store, board):
             report.warmed.append(board.slug)
     cached = store.cached_board_ids()
     for board in Board.objects.finalized().filter(pk__in=cached):
-        store.drop(board.pk)
-        report.evicted.append(board.slug)
+        if _or_log(f"evict board {board.slug}", store.drop, board.pk) is not False:
+            report.evicted.append(board.slug)
     sample_size = settings.LEADERBOARD_DRIFT_SAMPLE if sample is None else sample
     candidates = list(Board.objects.filter(pk__in=cached, finalized_at__isnull=True))
     for board in random.sample(candidates, min(sample_size, len(candidates))):
         report.checked += 1
-        cached = store.top(board, 0, DRIFT_CHECK_TOP)
-        if cached is None:
+        cached = _or_log(f"check board {board.slug}", store.top, board, 0, DRIFT_CHECK_TOP)
+        if cached is None or cached is False:
             continue
         if _cache_drifted(cached, board):
             logger.warning("cache drift on board=%s: rebuilding from PostgreSQL", board.slug)
             report.drifted.append(board.slug)
             cache_build_board(board, force=True)
         # The names that came with that top, put right where a save never reached Redis.
-        _cache_names_repair(store, cached)
+        _or_log("repair display names", _cache_names_repair, store, cached)
     for action, slugs in (
         ("warmed", report.warmed),
         ("evicted", report.evicted),
@@ -267,6 +296,19 @@ def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> Cac
 
 
 DRIFT_CHECK_TOP = 1_000
+
+
+def _warm(store: BoardStore, board: Board) -> bool:
+    return store.state(board) is None and cache_build_board(board) == "ready"
+
+
+def _or_log(what: str, step: Callable[..., T], *args) -> T | bool:
+    """The step's result, or False (logged) when Redis (a node of it) failed it."""
+    try:
+        return step(*args)
+    except redis.RedisError as exc:
+        logger.warning("cache sync could not %s: redis: %s", what, exc)
+        return False
 
 
 def _cache_drifted(cached: Page, board: Board) -> bool:
@@ -293,15 +335,29 @@ def cache_names_ensure(store: BoardStore | None = None) -> int | None:
     return loaded
 
 
+def _names_ensure_or_log(store: BoardStore) -> None:
+    """Names are an extra of a build: without them (their node down, on a cluster) reads
+    name players from PostgreSQL, and the board is still built."""
+    try:
+        cache_names_ensure(store)
+    except redis.RedisError as exc:
+        logger.warning("could not load display names into redis: %s", exc)
+
+
 def cache_names_set(names: dict[str, str]) -> None:
     """Committed display names to Redis, where the read scripts answer with them; with
     Redis unreachable they wait for the cache sync's drift check."""
     if not names or redis_unavailable():
         return
+    where = ""
     try:
-        get_store().names_set(names)
+        store = get_store()
+        where = store.node_name(NAMES)
+        if redis_unavailable(where):
+            return
+        store.names_set(names)
     except redis.RedisError as exc:
-        redis_failed()
+        redis_failed(where)
         logger.warning("could not store display names %s: %s", sorted(names)[:10], exc)
 
 
@@ -335,11 +391,14 @@ _builds: dict[int, threading.Thread] = {}
 def cached_read(board: Board, read: Callable[[BoardStore], T | None]) -> T | None:
     """Run `read(store)` against Redis. None means: answer from PostgreSQL, because the
     board is not cached (it is being built in the background) or Redis is down."""
-    if redis_unavailable():
-        metrics.fallback_redis_backoff.inc()
-        return None
-    store = get_store()
+    where = ""
     try:
+        if not redis_unavailable():  # on a single Redis: "" is all of it
+            store = get_store()
+            where = store.board_node(board)
+        if redis_unavailable(where):
+            metrics.fallback_redis_backoff.inc()
+            return None
         result = read(store)
         if result is not None:
             metrics.CACHE_HITS.inc()
@@ -353,7 +412,7 @@ def cached_read(board: Board, read: Callable[[BoardStore], T | None]) -> T | Non
         metrics.CACHE_REBUILDS.labels(outcome).inc()
         return read(store) if outcome == "ready" else None
     except redis.RedisError as exc:
-        redis_failed()
+        redis_failed(where)
         metrics.fallback_redis_error.inc()
         logger.warning("redis unavailable, reading board %s from PostgreSQL: %s", board.slug, exc)
         return None

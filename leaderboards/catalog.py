@@ -45,14 +45,15 @@ T = TypeVar("T", Board, Series)
 
 def _catalog_key() -> str:
     """The catalog's Redis key: pickles of today's models are no use to a deploy whose
-    models have other fields, so the key names them (and the Django version)."""
+    models have other fields, so the key names them (and the Django version). The name is
+    a hash tag, so the catalog and its version share a Redis Cluster slot."""
     fields = [
         f"{model.__name__}.{field.attname}"
         for model in (Board, Series)
         for field in model._meta.concrete_fields
     ]
     digest = hashlib.sha1("|".join([django.__version__, *fields]).encode()).hexdigest()
-    return f"{CATALOG}:{digest[:12]}"
+    return f"{CATALOG}:{{{digest[:12]}}}"
 
 
 class Catalog:
@@ -91,12 +92,15 @@ class Catalog:
     def invalidate(self) -> None:
         """Forget every definition, here and in Redis (leaderboards/signals.py calls it)."""
         self.clear()
-        if redis_unavailable():
-            return
+        where = ""
         try:
-            get_store().catalog_invalidate(self.key)
+            store = get_store()
+            where = store.node_name(self.key)
+            if redis_unavailable(where):
+                return
+            store.catalog_invalidate(self.key)
         except redis.RedisError as exc:
-            redis_failed()
+            redis_failed(where)
             logger.warning("could not invalidate the board catalog: %s", exc)
 
     def refresh(self) -> int:
@@ -128,11 +132,15 @@ class Catalog:
     def _from_redis_or_database(self, field: str, load: Callable[[], T | None]) -> T | None:
         if redis_unavailable():
             return load()
-        store = get_store()
+        where = ""
         try:
+            store = get_store()
+            where = store.node_name(self.key)
+            if redis_unavailable(where):
+                return load()
             version, raw = store.catalog_lookup(self.key, field)
         except redis.RedisError as exc:
-            redis_failed()
+            redis_failed(where)
             logger.warning("redis unavailable, reading %s from PostgreSQL: %s", field, exc)
             return load()
         if raw is not None:
@@ -143,7 +151,7 @@ class Catalog:
             try:
                 store.catalog_fill(self.key, version, {field: pickle.dumps(found)})
             except redis.RedisError as exc:
-                redis_failed()
+                redis_failed(where)
                 logger.warning("could not cache the definition of %s: %s", field, exc)
         return found
 

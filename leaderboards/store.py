@@ -19,13 +19,24 @@ Per board:
 
 And beside the boards:
 
-- `lb:cached`         the set of board ids that are cached.
+- `lb:cached`         the set of board ids that are cached. On a Redis Cluster it is kept in
+                      CACHED_COPIES copies `lb:cached:{c<n>}` whose slots spread over the
+                      slot space (every node holds some), and read as the union of the
+                      copies that answer: with one node down, the consumer still knows the
+                      boards of the others.
 - `lb:names`          hash: player external id -> display name ('' for none), which the read
                       scripts answer with; its field '' marks it loaded (cache.py fills it).
-- `lb:catalog:<fp>`   hash: `board:<slug>` / `series:<slug>` -> the pickled definition, so
+                      On a Redis Cluster it lives in a slot of its own, which the read scripts
+                      cannot touch: reads ask for the names in a second round trip.
+- `lb:catalog:{<fp>}` hash: `board:<slug>` / `series:<slug>` -> the pickled definition, so
                       reads need no PostgreSQL (leaderboards/catalog.py); `<fp>` is a
                       fingerprint of the models' fields, so a deploy that changes them starts
-                      a fresh catalog. `lb:catalog:<fp>:version` counts its invalidations.
+                      a fresh catalog. `lb:catalog:{<fp>}:version` counts its invalidations
+                      (the same hash tag: one slot for the script that checks both).
+
+With `REDIS_CLUSTER` on, the store talks to redis-py's RedisCluster: each script touches the
+keys of one board (one slot), the consumer's batch goes out as one pipeline per node, and a
+node that does not answer costs only the boards in its slots (see `redis_failed`).
 
 Why fences: a build reads PostgreSQL while the consumer keeps committing. The snapshot is
 taken together with the consumer offsets it covers (they are written in the same
@@ -48,20 +59,29 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from redis.exceptions import AskError, RedisClusterException
+from redis.retry import Retry
 
 from leaderboards.models import Aggregation, Board, SortOrder, TieBreak
 from leaderboards.ranking import Page, Standing, competition_ranked, ordinal_ranked
 
+logger = logging.getLogger(__name__)
+
 CACHED_SET = "lb:cached"
+CACHED_COPIES = 16  # of the cached set, on a Redis Cluster
 NAMES = "lb:names"
 NAMES_LOADED = ""  # the names hash's field that says it is loaded (no player id is empty)
 CATALOG = "lb:catalog"
@@ -107,6 +127,7 @@ _TOP = load_script("names.lua", "top.lua")
 _AROUND = load_script("names.lua", "around.lua")
 _RANKS = load_script("names.lua", "ranks.lua")
 _NAMES_LOAD = load_script("names_load.lua")
+_NAMES_GET = load_script("names.lua", "names_get.lua")
 _CATALOG_FILL = load_script("catalog_fill.lua")
 
 
@@ -185,11 +206,50 @@ def _score(stored: bytes | str | float, sign: int) -> int:
     return int(float(stored)) * sign
 
 
+def spread_tags(count: int) -> list[str]:
+    """`count` hash tags, the n-th hashing into the n-th of `count` equal runs of the
+    cluster's slots: keys under them land on every node that owns a run of slots that long
+    (nodes own ranges of slots)."""
+    tags: dict[int, str] = {}
+    n = 0
+    while len(tags) < count:
+        tag = f"c{n}"
+        tags.setdefault(key_slot(tag.encode()) * count // REDIS_CLUSTER_HASH_SLOTS, tag)
+        n += 1
+    return [tags[run] for run in range(count)]
+
+
+def _unreachable(reply: object) -> bool:
+    """Whether a pipelined reply is a node's failure (down, failing over, slot moving)
+    rather than the command's own error."""
+    return isinstance(reply, (redis.ConnectionError, redis.TimeoutError)) or (
+        isinstance(reply, redis.ResponseError)
+        and str(reply).split(" ", 1)[0] in ("CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "LOADING")
+    )
+
+
+def _redirected(reply: object) -> bool:
+    """Whether a reply says the slot lives on another node now (a failover, a reshard)."""
+    return isinstance(reply, AskError) or (
+        isinstance(reply, redis.ResponseError) and str(reply).startswith(("MOVED ", "ASK "))
+    )
+
+
 class BoardStore:
     """Redis-side operations on cached boards: apply, top, ranks, around, build, drop."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster) -> None:
         self.redis = client
+        self.cluster = isinstance(client, RedisCluster)
+        self._cached_sets = (
+            [f"{CACHED_SET}:{{{tag}}}" for tag in spread_tags(CACHED_COPIES)]
+            if self.cluster
+            else [CACHED_SET]
+        )
+        # On a single Redis the read scripts answer with the names; on a cluster they
+        # cannot reach the names hash's slot (names_get.lua, a second call).
+        self._names_key = [] if self.cluster else [NAMES]
+        self._names_get = client.register_script(_NAMES_GET)
         self._apply = client.register_script(_APPLY)
         self._begin = client.register_script(_BEGIN_BUILD)
         self._finish = client.register_script(_FINISH_BUILD)
@@ -198,20 +258,120 @@ class BoardStore:
         self._around = client.register_script(_AROUND)
         self._ranks = client.register_script(_RANKS)
         self._names_load = client.register_script(_NAMES_LOAD)
-        self._local = threading.local()  # each thread's read connection (see _read)
+        self._local = threading.local()  # each thread's read connections (see _read)
         self._catalog_fill = client.register_script(_CATALOG_FILL)
 
     # -- writes ---------------------------------------------------------------------------
 
+    # -- nodes ----------------------------------------------------------------------------
+
+    def node_name(self, key: str) -> str:
+        """The node that owns the key ('' on a single Redis): what `redis_failed` and
+        `redis_unavailable` take."""
+        return self._node_of(key).name if self.cluster else ""
+
+    def board_node(self, board: Board) -> str:
+        return self.node_name(BoardKeys.of(board.pk).meta)
+
+    def _node_of(self, key: str):
+        try:
+            return self.redis.nodes_manager.get_node_from_slot(self.redis.keyslot(key))
+        except RedisClusterException as exc:  # the slot has no node
+            raise redis.ConnectionError(f"no Redis Cluster node for {key}: {exc}") from exc
+
+    def _topology_changed(self) -> None:
+        """Read the cluster's slot map again (after a node failed, or moved a slot)."""
+        try:
+            self.redis.nodes_manager.initialize()
+        except (redis.RedisError, RedisClusterException) as exc:
+            logger.warning("could not refresh the Redis Cluster slot map: %s", exc)
+
+    def _pipelined(
+        self, calls: Sequence[tuple[str, Callable[[redis.client.Pipeline], object]]]
+    ) -> list:
+        """Run calls, each a key it touches and a function queueing its one command on a
+        pipeline, in one round trip per node: on a single Redis one pipeline (whose
+        failure raises, as any command's); on a cluster one per node that owns the keys,
+        where a node that fails gives its error as the result of its calls and the others
+        still answer (a cluster pipeline would fail whole). A call redirected to another
+        node (a failover, a reshard) is sent once more after the slot map is read again.
+        Results are in call order."""
+        if not self.cluster:
+            pipe = self.redis.pipeline(transaction=False)
+            for _, queue in calls:
+                queue(pipe)
+            return pipe.execute() if calls else []
+        results: list = [None] * len(calls)
+        self._pipelined_by_node(calls, range(len(calls)), results, retry=True)
+        return results
+
+    def _pipelined_by_node(self, calls, indexes, results: list, *, retry: bool) -> None:
+        groups: dict[str, tuple[object, list[int]]] = {}
+        for i in indexes:
+            try:
+                node = self._node_of(calls[i][0])
+            except redis.ConnectionError as exc:
+                results[i] = exc
+                continue
+            groups.setdefault(node.name, (node, []))[1].append(i)
+        moved = []
+        for node, group in groups.values():
+            pipe = self.redis.get_redis_connection(node).pipeline(transaction=False)
+            for i in group:
+                calls[i][1](pipe)
+            try:
+                replies = pipe.execute(raise_on_error=False)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                logger.warning("redis cluster node %s failed: %s", node.name, exc)
+                replies = [exc] * len(group)
+                if retry:
+                    self._topology_changed()
+            for i, reply in zip(group, replies, strict=True):
+                results[i] = reply
+                if _redirected(reply):
+                    moved.append(i)
+        if moved and retry:
+            self._topology_changed()
+            self._pipelined_by_node(calls, moved, results, retry=False)
+
+    # -- writes ---------------------------------------------------------------------------
+
     def cached_board_ids(self) -> set[int]:
-        return {int(member) for member in self.redis.smembers(CACHED_SET)}
+        """The cached boards: on a cluster, those any copy of the set that answers names
+        (raising only when none answers)."""
+        replies = self._pipelined(
+            [(key, lambda pipe, key=key: pipe.smembers(key)) for key in self._cached_sets]
+        )
+        answered = [reply for reply in replies if not isinstance(reply, Exception)]
+        if not answered:
+            raise replies[0]
+        return {int(member) for members in answered for member in members}
+
+    def _cached_add(self, board_id: int) -> None:
+        """Note the board in the cached set: in every copy that answers, and at least one."""
+        replies = self._pipelined(
+            [(key, lambda pipe, key=key: pipe.sadd(key, board_id)) for key in self._cached_sets]
+        )
+        if all(isinstance(reply, Exception) for reply in replies):
+            raise replies[0]
+
+    def _cached_remove(self, *board_ids: int) -> None:
+        """Take boards out of the cached set, in every copy that answers. A copy that did not
+        keeps them: harmless, a board listed but not cached is `absent` to the consumer."""
+        calls = [
+            (key, lambda pipe, key=key: pipe.srem(key, *board_ids)) for key in self._cached_sets
+        ]
+        replies = self._pipelined(calls)
+        if all(isinstance(reply, Exception) for reply in replies):
+            raise replies[0]
 
     def apply(self, boards_units: Iterable[tuple[Board, Sequence[Unit]]]) -> dict[int, str]:
         """Apply one consumer batch to the cached boards it touches, one script per board,
-        pipelined into one round trip. Returns each board's outcome
-        (applied, queued, absent, stale, or redefined: the board was built for another
-        definition than the caller's)."""
-        pipe = self.redis.pipeline(transaction=False)
+        pipelined into one round trip per Redis node. Returns each board's outcome
+        (applied, queued, absent, stale, redefined: the board was built for another
+        definition than the caller's, or on a cluster unreachable: its node failed, and
+        the board misses the batch, which its fences notice once the node is back)."""
+        calls = []
         board_ids = []
         for board, units in boards_units:
             sign, whole = _sign(board), board.is_tournament
@@ -232,20 +392,28 @@ class BoardStore:
                 separators=(",", ":"),
             )
             keys = BoardKeys.of(board.pk)
-            self._apply(
-                keys=[keys.meta, keys.zset, keys.pending, keys.times],
-                args=[payload, MAX_PENDING_BATCHES, definition(board)],
-                client=pipe,
+            script_keys = [keys.meta, keys.zset, keys.pending, keys.times]
+            args = [payload, MAX_PENDING_BATCHES, definition(board)]
+            calls.append(
+                (
+                    keys.meta,
+                    lambda pipe, k=script_keys, a=args: self._apply(keys=k, args=a, client=pipe),
+                )
             )
             board_ids.append(board.pk)
-        outcomes = pipe.execute() if board_ids else []
-        results = {
-            board_id: outcome.decode()
-            for board_id, outcome in zip(board_ids, outcomes, strict=True)
-        }
+        results = {}
+        for board_id, outcome in zip(board_ids, self._pipelined(calls), strict=True):
+            if isinstance(outcome, Exception):
+                # A redirect still there after the slot map was read again: a slot on the
+                # move (ASK wants ASKING, which the store does not send), as good as down.
+                if not (_unreachable(outcome) or _redirected(outcome)):
+                    raise outcome
+                results[board_id] = "unreachable"
+            else:
+                results[board_id] = outcome.decode()
         gone = [board_id for board_id, outcome in results.items() if outcome in ("absent", "stale")]
         if gone:
-            self.redis.srem(CACHED_SET, *gone)
+            self._cached_remove(*gone)
         return results
 
     def begin_build(self, board: Board, token: str, *, force: bool = False) -> bool:
@@ -257,7 +425,7 @@ class BoardStore:
             args=[token, ttl_ms, "1" if force else "0", definition(board)],
         )
         if started == 1:
-            self.redis.sadd(CACHED_SET, board.pk)
+            self._cached_add(board.pk)
             return True
         return False
 
@@ -307,47 +475,73 @@ class BoardStore:
             keys=BoardKeys.of(board.pk).all(), args=[token, fences_json]
         ).decode()
         if outcome == "stale":
-            self.redis.srem(CACHED_SET, board.pk)
+            self._cached_remove(board.pk)
         return outcome
 
     def abandon_build(self, board: Board, token: str) -> None:
         """Undo a failed build, unless another build has taken the board over."""
         if self._abandon(keys=BoardKeys.of(board.pk).all(), args=[token]):
-            self.redis.srem(CACHED_SET, board.pk)
+            self._cached_remove(board.pk)
 
     def drop(self, board_id: int) -> None:
         self.redis.delete(*BoardKeys.of(board_id).all())
-        self.redis.srem(CACHED_SET, board_id)
+        self._cached_remove(board_id)
 
     # -- reads (None means: not cached, ask PostgreSQL) -------------------------------------
 
     def _read(self, script: Script, keys: list[str], args: list):
-        """Run a read script on a connection this thread keeps to itself. redis-py's command
-        path (a pool checkout that polls the socket, the retry wrapper, the script's own
-        NOSCRIPT handling) cost a quarter of a read's round trip (32 of 140 us). As there: a
-        script Redis forgot (a restart) is loaded again, a connection found closed (an idle
-        timeout, a restart) is opened again once, and any other error drops the connection
-        and goes to the caller. A forked child opens its own (sharing the parent's socket
-        would mix the two processes' replies)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None or self._local.pid != os.getpid():  # none yet, or forked
-            connection = self._local.connection = self.redis.connection_pool.make_connection()
-            self._local.pid = os.getpid()
+        """Run a read script on a connection this thread keeps to itself (one per node on a
+        cluster, to the node that owns the keys' slot). redis-py's command path (a pool
+        checkout that polls the socket, the retry wrapper, the script's own NOSCRIPT
+        handling) cost a quarter of a read's round trip (32 of 140 us). As there: a script
+        Redis forgot (a restart) is loaded again, a connection found closed (an idle
+        timeout, a restart) is opened again once, a slot that moved (a failover) is
+        followed once, and any other error drops the connection and goes to the caller. A
+        forked child opens its own (sharing the parent's socket would mix the two
+        processes' replies)."""
+        connection = self._connection(keys[0])
         for attempt in (1, 2):
             try:
                 connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
                 return connection.read_response()
             except redis.exceptions.NoScriptError:
-                script.sha = self.redis.script_load(script.script)
+                connection.send_command("SCRIPT", "LOAD", script.script)
+                connection.read_response()
             except redis.ConnectionError:
                 connection.disconnect()
                 if attempt == 2:
                     raise
+                if self.cluster:
+                    self._topology_changed()
+                    connection = self._connection(keys[0])
+            except redis.ResponseError as exc:
+                if not (self.cluster and _redirected(exc) and attempt == 1):
+                    raise
+                self._topology_changed()
+                connection = self._connection(keys[0])
             except BaseException:
                 connection.disconnect()
                 raise
         connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
         return connection.read_response()
+
+    def _connection(self, key: str):
+        """This thread's connection to the node that owns `key`."""
+        connections = getattr(self._local, "connections", None)
+        if connections is None or self._local.pid != os.getpid():  # none yet, or forked
+            connections = self._local.connections = {}
+            self._local.pid = os.getpid()
+        if not self.cluster:
+            node_name, pool = "", self.redis.connection_pool
+        else:
+            node = self._node_of(key)
+            node_name, pool = node.name, None
+        connection = connections.get(node_name)
+        if connection is None:
+            if pool is None:
+                pool = self.redis.get_redis_connection(node).connection_pool
+            connection = connections[node_name] = pool.make_connection()
+        return connection
 
     def size(self, board: Board) -> int:
         """Players in the board's cached set (0 when it is not cached)."""
@@ -360,19 +554,25 @@ class BoardStore:
     def top(self, board: Board, offset: int, limit: int) -> Page | None:
         keys = BoardKeys.of(board.pk)
         reply = self._read(
-            self._top, [keys.meta, keys.zset, NAMES], [offset, offset + limit - 1, _strip(board)]
+            self._top,
+            [keys.meta, keys.zset, *self._names_key],
+            [offset, offset + limit - 1, _strip(board)],
         )
         if reply is None:
             return None
         total, better, rows, names = reply
         standings = _ranked(board, rows, offset, better)
+        if self.cluster:
+            names = self._names_of([s.player_id for s in standings])
         return Page(count=total, standings=standings, names=_names(standings, names))
 
     def around(self, board: Board, player_id: str, n: int) -> Page | None:
         """The player and up to n neighbours each side; an empty page if the player is absent."""
         keys = BoardKeys.of(board.pk)
         reply = self._read(
-            self._around, [keys.meta, keys.zset, NAMES, keys.times], [player_id, n, _strip(board)]
+            self._around,
+            [keys.meta, keys.zset, keys.times, *self._names_key],
+            [player_id, n, _strip(board)],
         )
         if reply is None:
             return None
@@ -380,19 +580,27 @@ class BoardStore:
         if start < 0:
             return Page(count=total, standings=[], names={})
         standings = _ranked(board, rows, start, better)
+        if self.cluster:
+            names = self._names_of([s.player_id for s in standings])
         return Page(count=total, standings=standings, names=_names(standings, names))
 
     def ranks(self, board: Board, player_ids: Sequence[str]) -> Page | None:
         """The standings of those of the players that have a score, best first."""
         keys = BoardKeys.of(board.pk)
-        reply = self._read(
-            self._ranks, [keys.meta, keys.zset, NAMES, keys.times], [_strip(board), *player_ids]
-        )
+        script_keys = [keys.meta, keys.zset, keys.times, *self._names_key]
+        args = [_strip(board), *player_ids]
+        if self.cluster:
+            reply, asked = self._read_and_names(self._ranks, script_keys, args, list(player_ids))
+        else:
+            reply = self._read(self._ranks, script_keys, args)
         if reply is None:
             return None
         total, found, names = reply
         sign = _sign(board)
         members = [member.decode() for member in found[::3]]
+        if self.cluster:
+            by_player = None if asked is None else dict(zip(player_ids, asked, strict=True))
+            names = None if by_player is None else [by_player[m] for m in members]
         standings = sorted(
             (
                 Standing(rank=int(ahead) + 1, player_id=member, score=_score(score, sign))
@@ -404,6 +612,45 @@ class BoardStore:
         if names is not None:
             named = {m: name.decode() for m, name in zip(members, names, strict=True) if name}
         return Page(count=total, standings=standings, names=named)
+
+    def _read_and_names(self, script: Script, keys: list[str], args: list, player_ids: list[str]):
+        """On a cluster, a read script and the names of players known before it runs (a
+        ranks read), sent together: both nodes work at once, and the names cost no round
+        trip of their own. Anything amiss (a script to load, a connection to open again, a
+        dead node) and the two go one after the other through _read, which sees to it."""
+        try:
+            where = self.node_name(NAMES)
+            if redis_unavailable(where):
+                raise redis.ConnectionError(f"names node {where} backs off")
+            board_connection, names_connection = self._connection(keys[0]), self._connection(NAMES)
+        except redis.ConnectionError:
+            return self._read(script, keys, args), self._names_of(player_ids)
+        try:
+            board_connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            names_connection.send_command("EVALSHA", self._names_get.sha, 1, NAMES, *player_ids)
+            return board_connection.read_response(), names_connection.read_response()
+        except redis.RedisError:
+            board_connection.disconnect()  # a reply may be left unread on either
+            names_connection.disconnect()
+            return self._read(script, keys, args), self._names_of(player_ids)
+
+    def _names_of(self, player_ids: list[str]) -> list | None:
+        """On a cluster, the players' names from the names hash's node: a second round trip
+        (one per read; a copy of the names beside every board would cost a write to each
+        board a renamed player is on). None, so that PostgreSQL names them, when the hash
+        is not loaded or its node is down."""
+        try:
+            where = self.node_name(NAMES)
+        except redis.ConnectionError:
+            return None
+        if redis_unavailable(where):
+            return None
+        try:
+            return self._read(self._names_get, [NAMES], player_ids)
+        except redis.RedisError as exc:
+            redis_failed(where)
+            logger.warning("redis names unavailable, naming players from PostgreSQL: %s", exc)
+            return None
 
     # -- display names and the definitions catalog ---------------------------------------
 
@@ -484,36 +731,47 @@ def _ranked(board: Board, rows: list, start: int, better_than_first: int) -> lis
     return competition_ranked(pairs, start=start, better_than_first=better_than_first)
 
 
-_client: redis.Redis | None = None
+_client: redis.Redis | RedisCluster | None = None
 
 # After a Redis error, reads go straight to PostgreSQL for a few seconds instead of each
-# waiting on a dead cache.
+# waiting on a dead cache; on a cluster, per node, so the boards of the nodes that answer
+# are still read from Redis.
 REDIS_RETRY_AFTER_SECONDS = 5.0
-_redis_down_until = 0.0
+_redis_down_until: dict[str, float] = {}
 
 
-def redis_unavailable() -> bool:
-    """Whether Redis failed less than REDIS_RETRY_AFTER_SECONDS ago."""
-    return time.monotonic() < _redis_down_until
+def redis_unavailable(node: str = "") -> bool:
+    """Whether Redis (on a cluster: the node, BoardStore.node_name) failed less than
+    REDIS_RETRY_AFTER_SECONDS ago."""
+    return time.monotonic() < _redis_down_until.get(node, 0.0)
 
 
-def redis_failed() -> None:
-    """Note a Redis error: callers skip Redis for the next few seconds."""
-    global _redis_down_until
-    _redis_down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
+def redis_failed(node: str = "") -> None:
+    """Note a Redis error: callers skip Redis (the node) for the next few seconds."""
+    _redis_down_until[node] = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
+
+
+def _connect() -> redis.Redis | RedisCluster:
+    """A client for REDIS_URL: a single Redis, or with REDIS_CLUSTER the cluster that node
+    belongs to. Short timeouts: a slow or absent Redis must not hold up reads, which fall
+    back to PostgreSQL; on a cluster one retry after reading the slot map again (what a
+    failover needs) rather than redis-py's three with backoff."""
+    options = {"socket_timeout": 2, "socket_connect_timeout": 1, "health_check_interval": 30}
+    if not settings.REDIS_CLUSTER:
+        return redis.Redis.from_url(settings.REDIS_URL, **options)
+    try:
+        return RedisCluster.from_url(
+            settings.REDIS_URL, retry=Retry(NoBackoff(), 1), require_full_coverage=False, **options
+        )
+    except RedisClusterException as exc:  # no node answered the slot map
+        raise redis.ConnectionError(f"Redis Cluster at {settings.REDIS_URL}: {exc}") from exc
 
 
 def get_store() -> BoardStore:
-    """The process-wide store. Short timeouts: a slow or absent Redis must not hold up reads,
-    which fall back to PostgreSQL."""
+    """The process-wide store."""
     global _client, _store
     if _client is None:
-        _client = redis.Redis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=2,
-            socket_connect_timeout=1,
-            health_check_interval=30,
-        )
+        _client = _connect()
         _store = BoardStore(_client)
     return _store
 

@@ -38,9 +38,16 @@ def embedded_services():
 
 @pytest.fixture
 def redis_client():
-    """A clean Redis for the test."""
-    client = redis_lib.Redis.from_url(settings.REDIS_URL)
-    client.flushdb()
+    """A clean Redis for the test: with REDIS_CLUSTER (tests/leaderboards/test_cluster.py
+    runs tests so), the cluster, and the plain Redis of Django's cache too."""
+    if settings.REDIS_CLUSTER:
+        client = redis_lib.RedisCluster.from_url(settings.REDIS_URL)
+        client.flushdb(target_nodes=redis_lib.RedisCluster.PRIMARIES)
+        with redis_lib.Redis.from_url(settings.CACHE_REDIS_URL) as cache_redis:
+            cache_redis.flushdb()
+    else:
+        client = redis_lib.Redis.from_url(settings.REDIS_URL)
+        client.flushdb()
     reset_store()
     yield client
     reset_store()

@@ -1,5 +1,5 @@
 -- A player and up to n neighbours each side, on a ready board, with their display names.
--- KEYS  meta, zset, names, times
+-- KEYS  meta, zset, times[, names] (none on a Redis Cluster: names.lua)
 -- ARGV  player, n, strip (as top.lua)
 -- Returns false (not ready) or {total, start, better_than_first, rows, names}: start is
 -- the 0-based place of the first row (-1 when the player has no score), rows as ZRANGE
@@ -7,7 +7,7 @@
 if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then return false end
 local strip = tonumber(ARGV[3])
 local total = redis.call('ZCARD', KEYS[2])
-local member = member_of(KEYS[4], ARGV[1], strip)
+local member = member_of(KEYS[3], ARGV[1], strip)
 local index = member and redis.call('ZRANK', KEYS[2], member)
 if not index then return {total, -1, 0, {}, {}} end
 local n = tonumber(ARGV[2])
@@ -15,4 +15,4 @@ local start = math.max(0, index - n)
 local rows = redis.call('ZRANGE', KEYS[2], start, index + n, 'WITHSCORES')
 local better = 0
 if strip == 0 then better = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. rows[2]) end
-return {total, start, better, rows, names_of(KEYS[3], rows, 2, strip)}
+return {total, start, better, rows, names_of(KEYS[4], rows, 2, strip)}

@@ -4,9 +4,11 @@
 -- caller asks PostgreSQL.
 -- names_of(key, list, step, strip): the names of list[1], list[1 + step], ... (HMGET
 -- order; false for a player the hash does not know), each entry's first `strip` bytes
--- dropped (the reached time of an `earliest` board's members).
+-- dropped (the reached time of an `earliest` board's members). No key (on a Redis
+-- Cluster, where the names hash sits in a slot of its own): false, and the caller asks
+-- for the names in a second call (names_get.lua).
 local function names_of(key, list, step, strip)
-  if redis.call('HEXISTS', key, '') == 0 then return false end
+  if key == nil or redis.call('HEXISTS', key, '') == 0 then return false end
   if #list == 0 then return {} end
   local members = {}
   for i = 1, #list, step do members[#members + 1] = string.sub(list[i], strip + 1) end

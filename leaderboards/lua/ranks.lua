@@ -1,5 +1,5 @@
 -- Ranks of some players on a ready board, with their display names.
--- KEYS  meta, zset, names, times
+-- KEYS  meta, zset, times[, names] (none on a Redis Cluster: names.lua)
 -- ARGV  strip (as top.lua), players...
 -- Returns false (not ready) or {total, found, names}: found a flat list {player, score,
 -- ahead, ...} for the players that have a score, ahead being how many players are ranked
@@ -9,7 +9,7 @@ if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then return false end
 local strip = tonumber(ARGV[1])
 local out = {}
 for i = 2, #ARGV do
-  local member = member_of(KEYS[4], ARGV[i], strip)
+  local member = member_of(KEYS[3], ARGV[i], strip)
   local score = member and redis.call('ZSCORE', KEYS[2], member)
   if score then
     out[#out + 1] = ARGV[i]
@@ -21,4 +21,4 @@ for i = 2, #ARGV do
     end
   end
 end
-return {redis.call('ZCARD', KEYS[2]), out, names_of(KEYS[3], out, 3, 0)}
+return {redis.call('ZCARD', KEYS[2]), out, names_of(KEYS[4], out, 3, 0)}

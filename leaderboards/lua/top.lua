@@ -1,5 +1,5 @@
 -- A page of a ready board, with the display names of its players.
--- KEYS  meta, zset, names
+-- KEYS  meta, zset[, names] (none on a Redis Cluster: names.lua)
 -- ARGV  start, stop (0-based places, inclusive), strip (the width of the reached-time
 --       prefix of an `earliest` board's members, else 0)
 -- Returns false (not ready: ask PostgreSQL) or {total, better_than_first, rows, names}:

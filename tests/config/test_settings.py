@@ -220,3 +220,27 @@ def test_a_bad_metrics_port_range_stops_start_up():
     result = run_python("import django; django.setup()", CONSUMER_METRICS_PORT="9110-x")
     assert result.returncode != 0
     assert "CONSUMER_METRICS_PORT='9110-x': '9110-x' is not a port" in result.stderr
+
+
+def test_a_redis_cluster_without_a_plain_redis_for_the_cache_and_celery_stops_start_up():
+    result = run_python(
+        "import django; django.setup()",
+        REDIS_CLUSTER="1",
+        CACHE_REDIS_URL="",
+        CELERY_BROKER_URL="",
+    )
+    assert result.returncode != 0
+    assert (
+        "REDIS_CLUSTER=1 needs CACHE_REDIS_URL and CELERY_BROKER_URL set to a plain"
+        in result.stderr
+    )
+    plain = "redis://127.0.0.1:6390/0"
+    result = run_python(
+        "from django.conf import settings; print(settings.CACHES['default']['LOCATION'],"
+        " settings.CELERY_RESULT_BACKEND)",
+        REDIS_CLUSTER="1",
+        CACHE_REDIS_URL=plain,
+        CELERY_BROKER_URL=plain,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [plain, plain]

@@ -207,7 +207,7 @@ def test_deleting_a_board_drops_its_redis_cache(admin_client, store, cached_boar
 def test_board_edits_still_save_with_redis_down(
     admin_client, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(store_module, "_redis_down_until", 0.0)
+    monkeypatch.setattr(store_module, "_redis_down_until", {})
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     reset_store()
     board = BoardFactory(slug="b", starts_at=datetime(2026, 1, 1, tzinfo=UTC))

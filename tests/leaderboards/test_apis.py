@@ -30,7 +30,7 @@ def client():
 @pytest.fixture
 def redis_down(settings, monkeypatch):
     """Point the store at a closed port; reads must fall back to PostgreSQL."""
-    monkeypatch.setattr(store_module, "_redis_down_until", 0.0)
+    monkeypatch.setattr(store_module, "_redis_down_until", {})
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     reset_store()
     yield

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def _fresh_circuit_breaker(monkeypatch):
-    monkeypatch.setattr(leaderboards.store, "_redis_down_until", 0.0)
+    monkeypatch.setattr(leaderboards.store, "_redis_down_until", {})
 
 
 def scores(entries):
@@ -47,7 +47,7 @@ def test_reads_survive_redis_going_down_and_boards_rebuild_when_it_returns(
     finally:
         embedded_services.start("valkey")
 
-    monkeypatch.setattr(leaderboards.store, "_redis_down_until", 0.0)
+    monkeypatch.setattr(leaderboards.store, "_redis_down_until", {})
     count, entries = board_entries(board, offset=0, limit=100)  # rebuilt on this read
     assert store.state(board) == "ready"
     assert scores(entries) == expected_totals(events)

@@ -256,6 +256,12 @@ def test_last_keeps_the_latest_event_whatever_order_events_arrive_in(store, feed
     assert redis_scores(store, board) == pg_scores(board)
 
 
+def kill_other_connections(store):
+    """Every connection but this one, on every node of a cluster."""
+    nodes = {"target_nodes": redis_lib.RedisCluster.ALL_NODES} if store.cluster else {}
+    store.redis.client_kill_filter(_type="normal", skipme=True, **nodes)
+
+
 def test_reads_survive_redis_forgetting_its_scripts_and_a_dropped_connection(store, feed):
     board = BoardFactory()
     feed.ingest(0, [("p1", 5), ("p2", 3)])
@@ -265,11 +271,19 @@ def test_reads_survive_redis_forgetting_its_scripts_and_a_dropped_connection(sto
     store.redis.script_flush()  # what a Redis restart does to loaded scripts
     assert store.top(board, 0, 10) == expected
 
-    store.redis.client_kill_filter(_type="normal", skipme=True)  # every other connection
+    kill_other_connections(store)
     assert store.top(board, 0, 10) == expected  # reconnected
 
-    store.redis.connection_pool.connection_kwargs["port"] = 1  # Redis gone for good
-    store._local.connection.port = 1
-    store.redis.client_kill_filter(_type="normal", skipme=True)
+    # Redis gone for good (on a cluster, every node)
+    pools = (
+        [node.redis_connection.connection_pool for node in store.redis.get_nodes()]
+        if store.cluster
+        else [store.redis.connection_pool]
+    )
+    for pool in pools:
+        pool.connection_kwargs["port"] = 1
+    for read_connection in store._local.connections.values():
+        read_connection.port = 1
+    kill_other_connections(store)
     with pytest.raises(redis_lib.ConnectionError):
         store.top(board, 0, 10)  # the caller falls back to PostgreSQL
