@@ -5,7 +5,7 @@
 # table is dropped. A DEFAULT partition takes any row no week partition covers.
 #
 # It runs in one transaction holding the old table's lock: stop the consumers and the Celery
-# worker first. About 13 s per million rows on the 2-core machine (README, "Delta log
+# worker first. About 4 s per million rows on the 2-core machine (README, "Delta log
 # partitions and retention"); `manage.py migrate` prints the figure for the rows it moved.
 
 import time
@@ -66,13 +66,9 @@ def partition(apps, schema_editor):
         _keys_and_indexes(cursor, LOG, primary="dedupe_key, created_at")
         cursor.execute(f"DROP TABLE {OLD}")
         cursor.execute(f"ANALYZE {LOG}")
-    if rows:
-        seconds = time.monotonic() - started
-        print(
-            f"\n  delta log partitioned: {rows:,} rows in {seconds:.1f} s"
-            f" ({seconds / rows * 1_000_000:.1f} s per million rows)",
-            end="",
-        )
+    seconds = time.monotonic() - started
+    rate = f" ({seconds / rows * 1_000_000:.1f} s per million rows)" if rows >= 100_000 else ""
+    print(f"\n  delta log partitioned: {rows:,} rows in {seconds:.1f} s{rate}", end="")
 
 
 def unpartition(apps, schema_editor):

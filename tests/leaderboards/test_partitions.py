@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection, connections, transaction
 
+from config.celery_app import app
 from leaderboards.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.models import DeltaLogHorizon, ScoreDelta
 from leaderboards.partitions import (
@@ -24,6 +25,7 @@ from leaderboards.partitions import (
 from leaderboards.ranking import Window
 from leaderboards.rollups import rollups_advance
 from leaderboards.standings import standings_page
+from leaderboards.tasks import delta_partitions
 from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 
 pytestmark = pytest.mark.django_db
@@ -220,5 +222,19 @@ def test_ranges_in_dropped_weeks_come_from_the_rollups_on_the_hour_or_are_refuse
         standings_page(Window("score", day + timedelta(minutes=30), NOW), offset=0, limit=5)
     response = client.get("/api/v1/standings/", {"from": (day + timedelta(minutes=30)).isoformat()})
     assert response.status_code == 400
-    assert "past its retention" in str(response.json())
-    assert "on the hour" in str(response.json())
+    (message,) = response.json()["non_field_errors"]
+    assert "past its retention (DELTA_RETENTION_DAYS=90)" in message
+    assert "give times on the hour" in message
+
+
+def test_the_task_runs_hourly_and_reports_what_it_did(settings):
+    schedule = app.conf.beat_schedule["delta-partitions"]
+    assert schedule["task"] == delta_partitions.name
+    old_weeks_with_deltas()
+    rollups_advance()
+    settings.DELTA_RETENTION_DAYS = 90
+
+    report = delta_partitions()
+
+    assert report["dropped"] == [partition_name(week) for week in WEEKS]
+    assert report["kept"] == {}
