@@ -93,16 +93,20 @@ def test_a_copy_stamped_in_another_week_counts_once(topic, store):
         fields = {"event_id": "e-1", "player_id": "ann", "delta": 5, "created_at": at.isoformat()}
         return json.dumps(fields).encode()
 
-    produce([(b"ann", event(copies[0])), (b"ann", event(copies[1]))], topic)
+    # Without an event_id the key is player, metric and created_at: a copy is at that time.
+    bob = json.dumps({"player_id": "bob", "delta": 3, "created_at": copies[1].isoformat()})
+
+    produce([(b"ann", event(copies[0])), (b"ann", event(copies[1])), (b"bob", bob.encode())], topic)
     consume_until_idle(topic)
     board_entries(board, offset=0, limit=10)  # cache it
-    produce([(b"ann", event(copies[2]))], topic)
+    produce([(b"ann", event(copies[2])), (b"bob", bob.encode())], topic)
     results = consume_until_idle(topic)
 
-    assert sum(r.duplicates for r in results) == 1
-    assert stored_count() == 1
-    assert stored_totals() == {"ann": 5}
-    assert [(s.player_id, s.score) for s in store.top(board, 0, 10).standings] == [("ann", 5)]
+    assert sum(r.duplicates for r in results) == 2
+    assert stored_count() == 2
+    assert stored_totals() == {"ann": 5, "bob": 3}
+    cached = store.top(board, 0, 10).standings
+    assert [(s.player_id, s.score) for s in cached] == [("ann", 5), ("bob", 3)]
 
 
 def test_malformed_events_are_rejected_counted_and_kept(topic):
