@@ -25,6 +25,8 @@ app.conf.beat_schedule = {
     # Ended windows freeze once their grace period for late events has passed.
     "boards-finalize": {"task": "leaderboards.tasks.boards_finalize", "schedule": 60.0},
     "rollups-advance": {"task": "leaderboards.tasks.rollups_advance", "schedule": 60.0},
+    # The delta log's weeks ahead exist; weeks past DELTA_RETENTION_DAYS go once rolled up.
+    "delta-partitions": {"task": "leaderboards.tasks.delta_partitions", "schedule": 3600.0},
     # Live boards stay cached, dropped ones come back, finalised ones leave, drift is caught.
     "cache-sync": {"task": "leaderboards.tasks.cache_sync", "schedule": 30.0},
 }

@@ -231,6 +231,8 @@ if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
 
 # Late events still count for this long after a window ends; then its results freeze.
 LEADERBOARD_FINALIZE_GRACE_SECONDS = env_int("LEADERBOARD_FINALIZE_GRACE_SECONDS", 600, minimum=0)
+# Days of raw deltas kept (weekly partitions, leaderboards/partitions.py); 0 keeps all.
+DELTA_RETENTION_DAYS = env_int("DELTA_RETENTION_DAYS", 90, minimum=0)
 # Cached boards compared with PostgreSQL on each cache sync.
 LEADERBOARD_DRIFT_SAMPLE = env_int("LEADERBOARD_DRIFT_SAMPLE", 3, minimum=0)
 

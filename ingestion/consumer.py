@@ -165,6 +165,7 @@ def store_batch(
                 delta=event.delta,
                 created_at=event.created_at,
                 partition=partition,
+                by_event_id=event.event_id is not None,
             )
             for partition, event in batch.events
         ]

@@ -327,7 +327,9 @@ class StandingsApi(APIView):
         description=(
             "Ranks players by their deltas of `metric` stamped in `[from, to)` (`to` open "
             "when left out), aggregated and ordered as asked; the same ranking rules as "
-            "boards."
+            "boards. Before the delta log's retention (`DELTA_RETENTION_DAYS`) only the "
+            "rollups remain: a range whose ends there are on the hour (UTC) is answered "
+            "from them exactly, any other is a 400 saying so."
         ),
         parameters=[FilterSerializer],
         responses={

@@ -33,6 +33,9 @@ class DeltaRow:
     delta: int
     created_at: datetime
     partition: int
+    # Whether the key comes from an event_id. One made from player, metric and created_at
+    # cannot recur at another created_at, so only these need the cross-partition check.
+    by_event_id: bool = True
 
 
 # Deltas arrive through COPY into a per-session staging table, then move into the log in
@@ -40,23 +43,42 @@ class DeltaRow:
 # adapting five parameter arrays does at 20,000 events a second.
 _STAGE_DELTAS_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS delta_stage (
-    dedupe_key uuid, player_id bigint, metric text, delta bigint, created_at timestamptz
+    dedupe_key uuid, player_id bigint, metric text, delta bigint, created_at timestamptz,
+    by_event_id boolean
 ) ON COMMIT DELETE ROWS
 """
 _COPY_DELTAS_SQL = "COPY delta_stage FROM STDIN (FORMAT BINARY)"
+# The log is partitioned by week of created_at, so its primary key is (dedupe_key,
+# created_at) and ON CONFLICT only sees a copy stamped at the same time. `seen` finds the
+# batch's keys made from an event_id stored at any time: one index scan per partition for
+# the whole array (a lateral probe per row costs more; see README), so its cost grows with
+# the partitions. Of a key twice in the batch the earliest created_at is kept.
 _INSERT_DELTAS_SQL = """
+WITH seen AS (
+    SELECT dedupe_key FROM leaderboards_scoredelta
+     WHERE dedupe_key = ANY(ARRAY(SELECT dedupe_key FROM delta_stage WHERE by_event_id))
+)
 INSERT INTO leaderboards_scoredelta (dedupe_key, player_id, metric, delta, created_at)
-SELECT dedupe_key, player_id, metric, delta, created_at FROM delta_stage
-ON CONFLICT (dedupe_key) DO NOTHING
-RETURNING dedupe_key
+SELECT DISTINCT ON (dedupe_key) dedupe_key, player_id, metric, delta, created_at
+  FROM delta_stage
+ WHERE dedupe_key NOT IN (SELECT dedupe_key FROM seen)
+ ORDER BY dedupe_key, created_at
+ON CONFLICT (dedupe_key, created_at) DO NOTHING
+RETURNING dedupe_key, created_at
 """
-_DELTA_TYPES = ["uuid", "int8", "text", "int8", "timestamptz"]
+_DELTA_TYPES = ["uuid", "int8", "text", "int8", "timestamptz", "bool"]
+# pg_advisory_xact_lock(class, partition): one batch of a Kafka partition at a time. Every
+# copy of an event is keyed by its player, so it comes through one partition: with this a
+# batch never checks for a key while another batch, a zombie consumer's still holding the
+# partition, has it uncommitted (the check above would miss it at another created_at).
+_PARTITION_LOCK_CLASS = 0x64656C74  # "delt"
 
 
 def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
     """Insert a batch; returns the rows that were new (duplicates of stored events, or of
-    each other, are skipped). Joins the caller's transaction when there is one (the staging
-    table empties at commit, so COPY and INSERT must share one)."""
+    each other, are skipped, whatever their created_at). Joins the caller's transaction
+    when there is one (the staging table empties at commit, so COPY and INSERT must share
+    one, and the partition locks are held until it ends)."""
     if not rows:
         return []
     # The raw psycopg cursor (Django's has no COPY); errors still surface as Django's.
@@ -65,21 +87,33 @@ def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
         connection.wrap_database_errors,
         connection.connection.cursor() as cursor,
     ):
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, p) FROM unnest(%s::int[]) p ORDER BY p",
+            [_PARTITION_LOCK_CLASS, sorted({row.partition for row in rows})],
+        )
         cursor.execute(_STAGE_DELTAS_SQL)
         with cursor.copy(_COPY_DELTAS_SQL) as copy:
             copy.set_types(_DELTA_TYPES)
             for row in rows:
                 copy.write_row(
-                    (row.dedupe_key, row.player_pk, row.metric, row.delta, row.created_at)
+                    (
+                        row.dedupe_key,
+                        row.player_pk,
+                        row.metric,
+                        row.delta,
+                        row.created_at,
+                        row.by_event_id,
+                    )
                 )
         cursor.execute(_INSERT_DELTAS_SQL)
-        inserted = {key for (key,) in cursor.fetchall()}
+        inserted = set(cursor.fetchall())
         cursor.execute("TRUNCATE delta_stage")
     new = []
     for row in rows:
-        if row.dedupe_key in inserted:
+        stored = (row.dedupe_key, row.created_at)
+        if stored in inserted:
             new.append(row)
-            inserted.discard(row.dedupe_key)  # a duplicate inside the batch counts once
+            inserted.discard(stored)  # a duplicate inside the batch counts once
     return new
 
 

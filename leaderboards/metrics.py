@@ -12,7 +12,7 @@ did a few seconds ago (`redis_backoff`).
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 CACHE_HITS = Counter("leaderboards_cache_hits", "Board reads answered by Redis at once.")
 CACHE_MISSES = Counter(
@@ -35,6 +35,21 @@ CACHE_SYNC = Counter(
     "Boards the cache-sync task warmed, evicted (finalised) or found drifted from PostgreSQL "
     "and rebuilt.",
     ["action"],
+)
+
+# The delta log's retention (leaderboards/partitions.py), in the Celery worker.
+DELTA_PARTITIONS_DROPPED = Counter(
+    "leaderboards_delta_partitions_dropped",
+    "Weekly partitions of the delta log dropped past DELTA_RETENTION_DAYS.",
+)
+DELTA_ROWS_DROPPED = Counter(
+    "leaderboards_delta_rows_dropped",
+    "Deltas dropped past the retention (estimated from the partitions' statistics).",
+)
+DELTA_PARTITIONS_KEPT = Gauge(
+    "leaderboards_delta_partitions_kept",
+    "Partitions past the retention kept at the last run (not rolled up yet, an open board "
+    "needs them, or the log was busy).",
 )
 
 fallback_redis_error = CACHE_FALLBACKS.labels("redis_error")

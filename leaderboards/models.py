@@ -311,12 +311,15 @@ class BucketMember(models.Model):
 class ScoreDelta(models.Model):
     """One accepted score event. Boards aggregate these by window; nothing is ever updated.
 
-    The primary key is the dedupe key (a UUID derived from the event id, or from player,
-    metric and event time), so a replayed or duplicated event cannot be stored twice and
-    the table carries no second unique index.
+    The table is partitioned by week of `created_at` (leaderboards/partitions.py), and a
+    partitioned table's unique keys must hold the partition key: the primary key is
+    (dedupe_key, created_at). That a dedupe key (a UUID derived from the event id, or from
+    player, metric and event time) is stored once whatever its `created_at` is the batch
+    insert's work (leaderboards/deltas.py).
     """
 
-    dedupe_key = models.UUIDField(primary_key=True)
+    pk = models.CompositePrimaryKey("dedupe_key", "created_at")
+    dedupe_key = models.UUIDField()
     player = models.ForeignKey(
         Player, on_delete=models.PROTECT, related_name="deltas", db_index=False
     )
@@ -436,3 +439,15 @@ class RollupWatermark(models.Model):
 
     def __str__(self) -> str:
         return f"rollups before {self.ingested_before:%Y-%m-%d %H:%M:%S}"
+
+
+class DeltaLogHorizon(models.Model):
+    """Where the retention task has dropped the delta log (one row, none until it first
+    drops): every delta stamped at or after `complete_from` is in the log; before it only
+    the weeks whose partitions were kept (leaderboards/partitions.py)."""
+
+    complete_from = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"delta log complete from {self.complete_from:%Y-%m-%d}"

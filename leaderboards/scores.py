@@ -12,6 +12,9 @@ everything again. The answer is the same as the plain GROUP BY over the log
 (`use_rollups=False`), only cheaper: a week is one row per player instead of every one of
 their events.
 
+Where the retention has dropped weeks of the log (leaderboards/partitions.py), a window
+whose raw parts reach into them is refused (DeltasRetired) rather than answered short.
+
 The SQL built here is run by leaderboards/standings.py (rankings) and leaderboards/final.py
 (frozen results).
 """
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from leaderboards.models import Aggregation
+from leaderboards.partitions import deltas_retained
 from leaderboards.ranking import Window
 from leaderboards.rollups import WATERMARK_SQL, rollup_watermark
 
@@ -300,6 +304,7 @@ def _rollup_scores(window: Window, *, times: bool) -> Scores | None:
     watermark = rollup_watermark() if plan is not None else None
     if watermark is None:
         return None
+    deltas_retained(plan.edges)  # the rollups hold the dropped weeks, not their edges
     params = _Params()
     metric = params.add(window.metric)
     buckets = [
@@ -375,6 +380,7 @@ def counted_deltas(window: Window, players: Sequence[int] | None) -> tuple[str, 
 def _raw_scores(window: Window, *, times: bool, players: Sequence[int] | None = None) -> Scores:
     """The plain computation: one GROUP BY over the window's deltas in the log; with
     `times` or the `earliest` tie-break, at_ms too."""
+    deltas_retained([(window.starts_at, window.ends_at)])
     source, params = counted_deltas(window, players)
     if window.aggregation == Aggregation.LAST and (times or window.earliest):
         sql = (

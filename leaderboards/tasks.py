@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
-from leaderboards import cache, rollups, services
+from leaderboards import cache, partitions, rollups, services
 
 
 @shared_task
@@ -41,4 +42,15 @@ def rollups_advance() -> dict:
         "hourly_rows": progress.hourly_rows,
         "daily_rows": progress.daily_rows,
         "weekly_rows": progress.weekly_rows,
+    }
+
+
+@shared_task
+def delta_partitions() -> dict:
+    report = partitions.partitions_maintain(now=timezone.now())
+    return {
+        "created": report.created,
+        "dropped": [part.name for part in report.dropped],
+        "kept": {part.name: part.reason for part in report.kept},
+        "default_rows_deleted": report.default_rows_deleted,
     }

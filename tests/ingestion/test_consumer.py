@@ -81,6 +81,34 @@ def test_duplicate_events_count_once_even_when_replayed(topic, store):
     )
 
 
+def test_a_copy_stamped_in_another_week_counts_once(topic, store):
+    """The delta log is partitioned by week (leaderboards/partitions.py): a copy of an event
+    with another created_at lands in another partition, and still counts once, whether it
+    comes in the same batch or a later one."""
+    board = BoardFactory()
+    now = datetime.now(UTC)
+    copies = [now - timedelta(minutes=1), now - timedelta(days=9), now - timedelta(days=30)]
+
+    def event(at: datetime) -> bytes:
+        fields = {"event_id": "e-1", "player_id": "ann", "delta": 5, "created_at": at.isoformat()}
+        return json.dumps(fields).encode()
+
+    # Without an event_id the key is player, metric and created_at: a copy is at that time.
+    bob = json.dumps({"player_id": "bob", "delta": 3, "created_at": copies[1].isoformat()})
+
+    produce([(b"ann", event(copies[0])), (b"ann", event(copies[1])), (b"bob", bob.encode())], topic)
+    consume_until_idle(topic)
+    board_entries(board, offset=0, limit=10)  # cache it
+    produce([(b"ann", event(copies[2])), (b"bob", bob.encode())], topic)
+    results = consume_until_idle(topic)
+
+    assert sum(r.duplicates for r in results) == 2
+    assert stored_count() == 2
+    assert stored_totals() == {"ann": 5, "bob": 3}
+    cached = store.top(board, 0, 10).standings
+    assert [(s.player_id, s.score) for s in cached] == [("ann", 5), ("bob", 3)]
+
+
 def test_malformed_events_are_rejected_counted_and_kept(topic):
     good = list(score_events(5, players=5))
     bad = [
