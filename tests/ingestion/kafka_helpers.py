@@ -31,7 +31,10 @@ _produced_ends: dict[str, dict[int, int]] = {}
 def produce(messages: Iterable[tuple[bytes | None, bytes | None]], topic: str) -> int:
     """Send raw (key, value) messages and wait until the broker has them all."""
     ensure_topic(topic=topic)
-    producer = make_producer(**{"linger.ms": 5})
+    # A new producer per call: with idempotence each would first wait for a producer id,
+    # which Tansu grants slowly (a test producing in bursts took 19 s instead of 11).
+    # Idempotence has tests of its own (test_kafka.py); these messages are sent once.
+    producer = make_producer(**{"linger.ms": 5, "enable.idempotence": False})
     ends = _produced_ends.setdefault(topic, {})
 
     def delivered(err, message) -> None:
