@@ -391,12 +391,14 @@ _builds: dict[int, threading.Thread] = {}
 def cached_read(board: Board, read: Callable[[BoardStore], T | None]) -> T | None:
     """Run `read(store)` against Redis. None means: answer from PostgreSQL, because the
     board is not cached (it is being built in the background) or Redis is down."""
+    if redis_unavailable():  # all of Redis ("" is all of it on a single Redis)
+        metrics.fallback_redis_backoff.inc()
+        return None
     where = ""
     try:
-        if not redis_unavailable():  # on a single Redis: "" is all of it
-            store = get_store()
-            where = store.board_node(board)
-        if redis_unavailable(where):
+        store = get_store()
+        where = store.board_node(board)
+        if where and redis_unavailable(where):  # on a cluster: the board's node
             metrics.fallback_redis_backoff.inc()
             return None
         result = read(store)

@@ -72,7 +72,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
-from redis.exceptions import AskError, RedisClusterException
+from redis.exceptions import AskError, ClusterDownError, RedisClusterException, TryAgainError
 from redis.retry import Retry
 
 from leaderboards.models import Aggregation, Board, SortOrder, TieBreak
@@ -220,19 +220,18 @@ def spread_tags(count: int) -> list[str]:
 
 
 def _unreachable(reply: object) -> bool:
-    """Whether a pipelined reply is a node's failure (down, failing over, slot moving)
-    rather than the command's own error."""
-    return isinstance(reply, (redis.ConnectionError, redis.TimeoutError)) or (
-        isinstance(reply, redis.ResponseError)
-        and str(reply).split(" ", 1)[0] in ("CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "LOADING")
+    """Whether a pipelined reply is a node's failure (down, loading, failing over, a slot
+    moving) rather than the command's own error. redis-py's parser turns the error codes
+    into these classes (and strips the code from the message)."""
+    return isinstance(
+        reply, (redis.ConnectionError, redis.TimeoutError, ClusterDownError, TryAgainError)
     )
 
 
 def _redirected(reply: object) -> bool:
-    """Whether a reply says the slot lives on another node now (a failover, a reshard)."""
-    return isinstance(reply, AskError) or (
-        isinstance(reply, redis.ResponseError) and str(reply).startswith(("MOVED ", "ASK "))
-    )
+    """Whether a reply says the slot lives on another node now (a failover, a reshard):
+    MOVED or ASK (redis-py's MovedError is an AskError)."""
+    return isinstance(reply, AskError)
 
 
 class BoardStore:
@@ -267,11 +266,18 @@ class BoardStore:
 
     def node_name(self, key: str) -> str:
         """The node that owns the key ('' on a single Redis): what `redis_failed` and
-        `redis_unavailable` take."""
-        return self._node_of(key).name if self.cluster else ""
+        `redis_unavailable` take. A slot no node serves is named by itself, so a failure
+        there holds back that slot's reads only, never the whole cluster's."""
+        if not self.cluster:
+            return ""
+        slot = self.redis.keyslot(key)
+        try:
+            return self.redis.nodes_manager.get_node_from_slot(slot).name
+        except RedisClusterException:
+            return f"slot {slot}"
 
     def board_node(self, board: Board) -> str:
-        return self.node_name(BoardKeys.of(board.pk).meta)
+        return self.node_name(BoardKeys.of(board.pk).meta) if self.cluster else ""
 
     def _node_of(self, key: str):
         try:
@@ -639,10 +645,9 @@ class BoardStore:
         (one per read; a copy of the names beside every board would cost a write to each
         board a renamed player is on). None, so that PostgreSQL names them, when the hash
         is not loaded or its node is down."""
-        try:
-            where = self.node_name(NAMES)
-        except redis.ConnectionError:
-            return None
+        if not player_ids:
+            return []
+        where = self.node_name(NAMES)
         if redis_unavailable(where):
             return None
         try:
