@@ -97,40 +97,52 @@ def partitions_ensure(*, now: datetime) -> list[str]:
     monday = week_start(now)
     for k in range(WEEKS_AHEAD + 1):
         week = monday + k * WEEK
-        if week not in have:
-            _partition_create(week)
+        if week not in have and _partition_create(week):
             made.append(partition_name(week))
     return made
 
 
-def _partition_create(monday: datetime) -> None:
-    """Create a week's table and attach it. ATTACH, unlike CREATE ... PARTITION OF, takes no
-    lock that stops ingestion; rows of that week already in DEFAULT move over first."""
+def _partition_create(monday: datetime) -> bool:
+    """Create a week's table and attach it, moving rows of that week already in DEFAULT
+    over first; False when another run made it, or when the log was too busy to lock (the
+    next run tries again). ATTACH locks DEFAULT exclusively, and every batch insert reads
+    DEFAULT (its duplicate check), so ingestion waits for this: at most LOCK_TIMEOUT for the
+    lock, then the move of DEFAULT's rows of that week (none while the task keeps
+    WEEKS_AHEAD made). DEFAULT is locked first so that no row of the week lands there
+    between the move and the ATTACH."""
     name, end = partition_name(monday), monday + WEEK
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-        cursor.execute("SELECT to_regclass(%s)", [name])
-        if cursor.fetchone()[0] is not None:  # made by another run meanwhile
-            return
-        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        cursor.execute(f"CREATE TABLE {name} (LIKE {LOG} INCLUDING DEFAULTS)")
-        cursor.execute(
-            f"ALTER TABLE {name} ADD CONSTRAINT {name}_bounds"
-            " CHECK (created_at >= %s AND created_at < %s)",
-            [monday, end],
-        )
-        cursor.execute(
-            f"WITH moved AS (DELETE FROM {DEFAULT} WHERE created_at >= %s AND created_at < %s"
-            f" RETURNING *) INSERT INTO {name} SELECT * FROM moved",
-            [monday, end],
-        )
-        cursor.execute(
-            f"ALTER TABLE {LOG} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
-            [monday, end],
-        )
-        # The bounds check only spared ATTACH a scan; the partition bound holds it now.
-        cursor.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_bounds")
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+            cursor.execute("SELECT to_regclass(%s)", [name])
+            if cursor.fetchone()[0] is not None:  # made by another run meanwhile
+                return False
+            cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            cursor.execute(f"LOCK TABLE {DEFAULT} IN ACCESS EXCLUSIVE MODE")
+            cursor.execute(f"CREATE TABLE {name} (LIKE {LOG} INCLUDING DEFAULTS)")
+            cursor.execute(
+                f"ALTER TABLE {name} ADD CONSTRAINT {name}_bounds"
+                " CHECK (created_at >= %s AND created_at < %s)",
+                [monday, end],
+            )
+            cursor.execute(
+                f"WITH moved AS (DELETE FROM {DEFAULT} WHERE created_at >= %s AND created_at < %s"
+                f" RETURNING *) INSERT INTO {name} SELECT * FROM moved",
+                [monday, end],
+            )
+            cursor.execute(
+                f"ALTER TABLE {LOG} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
+                [monday, end],
+            )
+            # The bounds check only spared ATTACH a scan; the partition bound holds it now.
+            cursor.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_bounds")
+    except Exception as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
+            logger.warning("delta log partition %s not made: the log was busy", name)
+            return False
+        raise
     logger.info("delta log partition %s created", name)
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +303,10 @@ def _overlaps(a: Span, b: Span) -> bool:
 
 def deltas_retained(spans: list[Span]) -> None:
     """Raise DeltasRetired if any span reaches into time whose deltas were dropped: before
-    the horizon and outside every week still kept."""
+    the horizon and outside every week still kept. No spans (a window of whole hours),
+    no query: this runs on every standings read."""
+    if not spans:
+        return
     horizon = DeltaLogHorizon.objects.values_list("complete_from", flat=True).first()
     if horizon is None:
         return
