@@ -254,10 +254,13 @@ def _board_needing(starts_at: datetime, ends_at: datetime) -> Board | None:
 
 def _default_prune() -> int:
     """Delete DEFAULT's rows stamped before the horizon once rolled up: late events for
-    weeks already dropped, which standings no longer read raw."""
+    weeks already dropped, which standings no longer read raw. None while a board that is
+    not finalised reads raw deltas from before the horizon, as a week is kept for it."""
     horizon = DeltaLogHorizon.objects.first()
     watermark = rollup_watermark()
     if horizon is None or watermark is None:
+        return 0
+    if _board_needing(datetime.min.replace(tzinfo=UTC), horizon.complete_from):
         return 0
     with connection.cursor() as cursor:
         cursor.execute(

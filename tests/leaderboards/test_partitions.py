@@ -183,6 +183,29 @@ def test_rolled_up_weeks_go_unless_an_open_board_needs_their_deltas():
     assert partition_name(WEEKS[2]) not in {p.name for p in partitions_list()}
 
 
+def test_late_rows_in_default_before_the_horizon_stay_while_an_open_board_reads_them():
+    old_weeks_with_deltas()
+    rollups_advance()
+    assert len(partitions_maintain(now=NOW, retention_days=90).dropped) == 3
+    # A late event for a dropped week lands in DEFAULT, and is rolled up.
+    late = ScoreDeltaFactory(created_at=WEEKS[1] + timedelta(hours=3), ingested_at=INGESTED)
+    assert home_of(late.dedupe_key) == [DEFAULT]
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    rollups_advance()
+    cup = BoardFactory(
+        slug="cup", join_required=True, starts_at=WEEKS[1], ends_at=WEEKS[1] + timedelta(days=3)
+    )
+
+    assert partitions_maintain(now=NOW, retention_days=90).default_rows_deleted == 0
+    assert home_of(late.dedupe_key) == [DEFAULT]
+
+    cup.finalized_at = NOW
+    cup.save()
+    assert partitions_maintain(now=NOW, retention_days=90).default_rows_deleted == 1
+    assert home_of(late.dedupe_key) == []
+
+
 def test_retention_zero_keeps_everything():
     old_weeks_with_deltas()
     rollups_advance()
