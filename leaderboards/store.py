@@ -260,8 +260,6 @@ class BoardStore:
         self._local = threading.local()  # each thread's read connections (see _read)
         self._catalog_fill = client.register_script(_CATALOG_FILL)
 
-    # -- writes ---------------------------------------------------------------------------
-
     # -- nodes ----------------------------------------------------------------------------
 
     def node_name(self, key: str) -> str:
