@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -66,7 +67,10 @@ def cache_build_board(board: Board, *, force: bool = False) -> str:
         return "busy" if store.state(board) == "building" else "cached"
     started = time.monotonic()
     try:
-        _names_ensure_or_log(store)
+        # Names are an extra of a build: without them (their node down, on a cluster)
+        # reads name players from PostgreSQL, and the board is still built.
+        with _unless_redis_fails("load display names"):
+            cache_names_ensure(store)
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -263,29 +267,34 @@ def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> Cac
     report = CacheSyncReport(warmed=[], evicted=[], drifted=[], checked=0)
     # On a Redis Cluster one node may be down: each step (the catalog, the names, each
     # board) that needs it is skipped, and the rest of the sync still runs.
-    _or_log("refresh the board catalog", catalog.refresh)
-    _names_ensure_or_log(store)
+    with _unless_redis_fails("refresh the board catalog"):
+        catalog.refresh()
+    with _unless_redis_fails("load display names"):
+        cache_names_ensure(store)
     grace = timedelta(seconds=settings.LEADERBOARD_FINALIZE_GRACE_SECONDS)
     for board in Board.objects.live(now, grace=grace):
-        if _or_log(f"warm board {board.slug}", _warm, store, board):
-            report.warmed.append(board.slug)
+        with _unless_redis_fails(f"warm board {board.slug}"):
+            if store.state(board) is None and cache_build_board(board) == "ready":
+                report.warmed.append(board.slug)
     cached = store.cached_board_ids()
     for board in Board.objects.finalized().filter(pk__in=cached):
-        if _or_log(f"evict board {board.slug}", store.drop, board.pk) is not False:
+        with _unless_redis_fails(f"evict board {board.slug}"):
+            store.drop(board.pk)
             report.evicted.append(board.slug)
     sample_size = settings.LEADERBOARD_DRIFT_SAMPLE if sample is None else sample
     candidates = list(Board.objects.filter(pk__in=cached, finalized_at__isnull=True))
     for board in random.sample(candidates, min(sample_size, len(candidates))):
         report.checked += 1
-        cached = _or_log(f"check board {board.slug}", store.top, board, 0, DRIFT_CHECK_TOP)
-        if cached is None or cached is False:
-            continue
-        if _cache_drifted(cached, board):
-            logger.warning("cache drift on board=%s: rebuilding from PostgreSQL", board.slug)
-            report.drifted.append(board.slug)
-            cache_build_board(board, force=True)
-        # The names that came with that top, put right where a save never reached Redis.
-        _or_log("repair display names", _cache_names_repair, store, cached)
+        with _unless_redis_fails(f"check board {board.slug}"):
+            top = store.top(board, 0, DRIFT_CHECK_TOP)
+            if top is None:
+                continue
+            if _cache_drifted(top, board):
+                logger.warning("cache drift on board=%s: rebuilding from PostgreSQL", board.slug)
+                report.drifted.append(board.slug)
+                cache_build_board(board, force=True)
+            # The names that came with that top, put right where a save never reached Redis.
+            _cache_names_repair(store, top)
     for action, slugs in (
         ("warmed", report.warmed),
         ("evicted", report.evicted),
@@ -298,17 +307,14 @@ def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> Cac
 DRIFT_CHECK_TOP = 1_000
 
 
-def _warm(store: BoardStore, board: Board) -> bool:
-    return store.state(board) is None and cache_build_board(board) == "ready"
-
-
-def _or_log(what: str, step: Callable[..., T], *args) -> T | bool:
-    """The step's result, or False (logged) when Redis (a node of it) failed it."""
+@contextlib.contextmanager
+def _unless_redis_fails(what: str) -> Iterator[None]:
+    """Run a step of a build or the sync, or skip the rest of it (logged) when Redis (a
+    node of it, on a cluster) fails it: the other steps still run."""
     try:
-        return step(*args)
+        yield
     except redis.RedisError as exc:
-        logger.warning("cache sync could not %s: redis: %s", what, exc)
-        return False
+        logger.warning("cache could not %s: redis: %s", what, exc)
 
 
 def _cache_drifted(cached: Page, board: Board) -> bool:
@@ -333,15 +339,6 @@ def cache_names_ensure(store: BoardStore | None = None) -> int | None:
         loaded = store.names_load(player_names_stream())
     logger.info("cache names loaded: %d in %.0f ms", loaded, (time.monotonic() - started) * 1000)
     return loaded
-
-
-def _names_ensure_or_log(store: BoardStore) -> None:
-    """Names are an extra of a build: without them (their node down, on a cluster) reads
-    name players from PostgreSQL, and the board is still built."""
-    try:
-        cache_names_ensure(store)
-    except redis.RedisError as exc:
-        logger.warning("could not load display names into redis: %s", exc)
 
 
 def cache_names_set(names: dict[str, str]) -> None:

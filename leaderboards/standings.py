@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
+from config.database import named_cursor
 from leaderboards.models import SortOrder
 from leaderboards.ranking import Page, Standing, Window
 from leaderboards.scores import Scores, window_scores, window_scores_with_times
@@ -48,13 +49,7 @@ def _cursor(scores: Scores) -> Iterator:
 
 def _server_side(scores: Scores, sql: str, name: str, chunk: int) -> Iterator[tuple]:
     """Rows of `sql` through a server-side cursor, in the caller's transaction."""
-    connection.ensure_connection()
-    with (
-        connection.wrap_database_errors,
-        connection.connection.cursor(name=name) as cursor,
-        connection.connection.cursor() as settings,
-    ):
-        cursor.itersize = chunk
+    with named_cursor(name, chunk) as cursor, connection.connection.cursor() as settings:
         previous = _parallel_off(settings) if scores.rollups else None
         cursor.execute(sql, scores.params)  # plans the query: the setting may go back now
         if previous is not None:

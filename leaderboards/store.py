@@ -352,20 +352,23 @@ class BoardStore:
         return {int(member) for members in answered for member in members}
 
     def _cached_add(self, board_id: int) -> None:
-        """Note the board in the cached set: in every copy that answers, and at least one."""
-        replies = self._pipelined(
-            [(key, lambda pipe, key=key: pipe.sadd(key, board_id)) for key in self._cached_sets]
-        )
-        if all(isinstance(reply, Exception) for reply in replies):
-            raise replies[0]
+        """Note the board in the cached set."""
+        self._cached_write("sadd", board_id)
 
     def _cached_remove(self, *board_ids: int) -> None:
-        """Take boards out of the cached set, in every copy that answers. A copy that did not
-        keeps them: harmless, a board listed but not cached is `absent` to the consumer."""
-        calls = [
-            (key, lambda pipe, key=key: pipe.srem(key, *board_ids)) for key in self._cached_sets
-        ]
-        replies = self._pipelined(calls)
+        """Take boards out of the cached set. A copy that did not answer keeps them:
+        harmless, a board listed but not cached is `absent` to the consumer."""
+        self._cached_write("srem", *board_ids)
+
+    def _cached_write(self, command: str, *board_ids: int) -> None:
+        """SADD or SREM the boards in every copy of the cached set that answers; raises
+        when none does."""
+        replies = self._pipelined(
+            [
+                (key, lambda pipe, key=key: getattr(pipe, command)(key, *board_ids))
+                for key in self._cached_sets
+            ]
+        )
         if all(isinstance(reply, Exception) for reply in replies):
             raise replies[0]
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from django.db import connection
-
+from config.database import named_cursor
 from players.models import Player
 
 
@@ -23,11 +22,7 @@ _NAMES_SQL = "SELECT external_id, display_name FROM players_player WHERE display
 
 def player_names_stream(chunk: int = 5_000) -> Iterator[tuple[str, str]]:
     """(external id, display name) of every named player, through a server-side cursor
-    in the caller's transaction (call it inside one): millions of players never sit in
-    memory. psycopg's own named cursor, not QuerySet.iterator(): Django's server-side
-    cursors are off (config/settings.py, DISABLE_SERVER_SIDE_CURSORS)."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors, connection.connection.cursor(name="names") as cursor:
-        cursor.itersize = chunk
+    in the caller's transaction (call it inside one)."""
+    with named_cursor("names", chunk) as cursor:
         cursor.execute(_NAMES_SQL)
         yield from cursor
