@@ -133,7 +133,7 @@ def bounds(deltas) -> st.SearchStrategy:
 
 
 @pytest.mark.django_db
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(deltas=deltas_strategy, advances=advances_strategy, data=st.data())
 def test_rollup_standings_equal_the_raw_computation(deltas, advances, data):
     clear()

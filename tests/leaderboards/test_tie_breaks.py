@@ -199,7 +199,7 @@ events_strategy = st.integers(1, 4).flatmap(
 
 
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
