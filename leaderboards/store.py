@@ -448,11 +448,17 @@ class BoardStore:
         scores: dict[str, int] = {}
         times: dict[str, int] = {}
 
+        # Build keys expire with the build timeout, so a build that dies mid-way leaves
+        # nothing behind; finish_build.lua PERSISTs them as it swaps them in.
+        ttl = settings.LEADERBOARD_BUILD_TIMEOUT_SECONDS * 1000
+
         def flush() -> None:
             pipe = self.redis.pipeline(transaction=False)
             pipe.zadd(build_key, scores)
+            pipe.pexpire(build_key, ttl)
             if times:
                 pipe.hset(build_times, mapping=times)
+                pipe.pexpire(build_times, ttl)
             pipe.execute()
 
         for player_id, score, at_ms in standings:
@@ -466,10 +472,6 @@ class BoardStore:
         if scores:
             flush()
             loaded += len(scores)
-        if loaded:
-            ttl = settings.LEADERBOARD_BUILD_TIMEOUT_SECONDS * 1000
-            self.redis.pexpire(build_key, ttl)
-            self.redis.pexpire(build_times, ttl)
         return loaded
 
     def finish_build(self, board: Board, token: str, fences: dict[int, int]) -> str:

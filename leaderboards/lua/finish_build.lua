@@ -1,5 +1,7 @@
 -- Swap a finished build in, set its fences and replay the batches queued meanwhile
--- (runs after apply_units.lua).
+-- (runs after apply_units.lua). The build keys carry the build timeout as an expiry (so an
+-- abandoned build cleans itself up) and RENAME carries an expiry over: every key of the
+-- ready board is PERSISTed, or the live set would vanish when the build's timeout fires.
 -- KEYS  meta, zset, pending, build, times, build_times
 -- ARGV  token, fences (JSON {partition: next offset} the snapshot covers)
 -- Returns ready, superseded (another build owns the board now; ours is thrown away) or
@@ -13,6 +15,7 @@ for i, target in ipairs({KEYS[2], KEYS[5]}) do
   local built = ({KEYS[4], KEYS[6]})[i]
   if redis.call('EXISTS', built) == 1 then
     redis.call('RENAME', built, target)
+    redis.call('PERSIST', target)
   else
     redis.call('DEL', target)
   end

@@ -6,6 +6,7 @@ Redis) but step by step, so every interleaving with a cache build can be forced.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +21,7 @@ from leaderboards.deltas import offsets_for_topic
 from leaderboards.models import Aggregation, SortOrder
 from leaderboards.ranking import Window
 from leaderboards.standings import standings_page, standings_stream
+from leaderboards.store import BoardKeys
 from tests.factories import BoardFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,6 +105,33 @@ def test_a_cached_board_follows_new_batches(store, feed):
     assert cache_build_board(board) == "ready"
     assert feed.ingest(0, [("a", 1), ("c", 7)]) == {board.pk: "applied"}
     assert redis_scores(store, board) == {"a": 11, "c": 7, "b": 5} == pg_scores(board)
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "tie_break"),
+    [("sum", "player_id"), ("last", "player_id"), ("max", "earliest")],
+)
+def test_nothing_of_a_ready_board_expires_after_the_build_timeout(
+    store, feed, settings, aggregation, tie_break
+):
+    """The build keys expire with the build timeout, and RENAME carries an expiry over: a
+    board swapped in must keep no TTL, or its set vanishes while its meta says ready."""
+    settings.LEADERBOARD_BUILD_TIMEOUT_SECONDS = 1
+    board = BoardFactory(aggregation=aggregation, tie_break=tie_break)
+    feed.ingest(0, [("a", 10), ("b", 5)])
+    take_snapshot = snapshot_build(board, store)
+    fences = take_snapshot()
+    feed.ingest(0, [("a", 1)])  # queued during the build, replayed by finish_build
+    assert store.finish_build(board, "t", fences) == "ready"
+    keys = BoardKeys.of(board.pk)
+    assert [store.redis.pttl(key) for key in keys.all() if store.redis.exists(key)] == [-1] * (
+        3 if aggregation == "last" or tie_break == "earliest" else 2
+    )
+    time.sleep(1.5)  # past the build timeout
+    feed.ingest(0, [("c", 7)])
+    assert store.state(board) == "ready"
+    assert redis_scores(store, board) == pg_scores(board)
+    assert set(redis_scores(store, board)) == {"a", "b", "c"}
 
 
 def test_a_batch_applied_during_the_build_is_queued_and_counted_once(store, feed):
