@@ -19,17 +19,25 @@ app = Celery("leaderboards")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-app.conf.beat_schedule = {
-    # Windows of recurring series exist (and are warm in Redis) before they open.
-    "series-rollover": {"task": "leaderboards.tasks.series_rollover", "schedule": 60.0},
-    # Ended windows freeze once their grace period for late events has passed.
-    "boards-finalize": {"task": "leaderboards.tasks.boards_finalize", "schedule": 60.0},
-    "rollups-advance": {"task": "leaderboards.tasks.rollups_advance", "schedule": 60.0},
-    # The delta log's weeks ahead exist; weeks past DELTA_RETENTION_DAYS go once rolled up.
-    "delta-partitions": {"task": "leaderboards.tasks.delta_partitions", "schedule": 3600.0},
-    # Live boards stay cached, dropped ones come back, finalised ones leave, drift is caught.
-    "cache-sync": {"task": "leaderboards.tasks.cache_sync", "schedule": 30.0},
-}
+
+@app.on_after_configure.connect
+def schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
+    """The periodic schedule, once Celery has read the settings (some intervals are ones)."""
+    sender.conf.beat_schedule = {
+        # Windows of recurring series exist (and are warm in Redis) before they open.
+        "series-rollover": {"task": "leaderboards.tasks.series_rollover", "schedule": 60.0},
+        # Ended windows freeze once their grace period for late events has passed.
+        "boards-finalize": {"task": "leaderboards.tasks.boards_finalize", "schedule": 60.0},
+        "rollups-advance": {"task": "leaderboards.tasks.rollups_advance", "schedule": 60.0},
+        # The delta log's weeks ahead exist; weeks past DELTA_RETENTION_DAYS go once rolled up.
+        "delta-partitions": {"task": "leaderboards.tasks.delta_partitions", "schedule": 3600.0},
+        # Live boards stay cached, dropped ones come back, finalised ones leave, drift is
+        # caught.
+        "cache-sync": {
+            "task": "leaderboards.tasks.cache_sync",
+            "schedule": float(settings.LEADERBOARD_CACHE_SYNC_SECONDS),
+        },
+    }
 
 
 @worker_ready.connect

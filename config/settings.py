@@ -233,8 +233,22 @@ if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
 LEADERBOARD_FINALIZE_GRACE_SECONDS = env_int("LEADERBOARD_FINALIZE_GRACE_SECONDS", 600, minimum=0)
 # Days of raw deltas kept (weekly partitions, leaderboards/partitions.py); 0 keeps all.
 DELTA_RETENTION_DAYS = env_int("DELTA_RETENTION_DAYS", 90, minimum=0)
-# Cached boards compared with PostgreSQL on each cache sync.
-LEADERBOARD_DRIFT_SAMPLE = env_int("LEADERBOARD_DRIFT_SAMPLE", 3, minimum=0)
+# The cache sync (Celery beat, every LEADERBOARD_CACHE_SYNC_SECONDS) compares this many cached
+# boards with PostgreSQL, in turn by id, so a drifted board is found within
+# ceil(cached boards / LEADERBOARD_DRIFT_CHECKS_PER_SYNC) syncs.
+LEADERBOARD_CACHE_SYNC_SECONDS = env_int("LEADERBOARD_CACHE_SYNC_SECONDS", 30, minimum=1)
+LEADERBOARD_DRIFT_CHECKS_PER_SYNC = env_int("LEADERBOARD_DRIFT_CHECKS_PER_SYNC", 10, minimum=0)
+
+# How long a process may go on using its copy of a definition before reading it again: an
+# edit (in the admin, or by the API) reaches every other process within this. The process
+# that made the edit forgets its copies at once (leaderboards/signals.py).
+# - readers (web), a board's or series' definition (leaderboards/catalog.py);
+LEADERBOARD_CATALOG_MAX_AGE_MS = env_int("LEADERBOARD_CATALOG_MAX_AGE_MS", 1000, minimum=0)
+# - the consumer, the boards it checks each batch against: cached boards' definitions,
+#   tournament rules, finalised windows (leaderboards/cache.py, tournaments.py, deltas.py).
+LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS = env_int(
+    "LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS", 5000, minimum=0
+)
 
 # Redis leaderboard store: how long a board may stay "building" before it counts as dead.
 LEADERBOARD_BUILD_TIMEOUT_SECONDS = env_int("LEADERBOARD_BUILD_TIMEOUT_SECONDS", 120, minimum=1)

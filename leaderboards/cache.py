@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
 import time
 import uuid
@@ -119,17 +118,16 @@ def cache_drop_all() -> None:
 
 
 class _BoardDefinitions:
-    """Board rows the consumer needs for the cached ids, re-read every few seconds so edits
-    made in the admin reach it."""
-
-    max_age = 5.0
+    """Board rows the consumer needs for the cached ids, re-read every
+    LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS so edits made in the admin reach it."""
 
     def __init__(self) -> None:
         self._boards: dict[int, Board] = {}
         self._loaded_at = 0.0
 
     def get(self, ids: set[int], *, reload: bool = False) -> list[Board]:
-        stale = reload or time.monotonic() - self._loaded_at > self.max_age
+        max_age = settings.LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS / 1000
+        stale = reload or time.monotonic() - self._loaded_at > max_age
         if stale or not ids <= self._boards.keys():
             self._boards = {board.pk: board for board in Board.objects.filter(pk__in=ids)}
             self._loaded_at = time.monotonic()
@@ -257,11 +255,11 @@ class CacheSyncReport:
     checked: int
 
 
-def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> CacheSyncReport:
+def cache_sync(*, now: datetime | None = None, checks: int | None = None) -> CacheSyncReport:
     """Rewrite the definitions catalog, load display names if Redis lost them, keep live
     boards in Redis (building those a Redis restart dropped), evict finalised ones, and
-    compare a sample of cached boards with PostgreSQL: a board that drifted is logged and
-    rebuilt."""
+    compare `checks` (LEADERBOARD_DRIFT_CHECKS_PER_SYNC) cached boards with PostgreSQL, in
+    turn: a board that drifted is logged and rebuilt."""
     now = now or timezone_now()
     store = get_store()
     report = CacheSyncReport(warmed=[], evicted=[], drifted=[], checked=0)
@@ -281,9 +279,8 @@ def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> Cac
         with _unless_redis_fails(f"evict board {board.slug}"):
             store.drop(board.pk)
             report.evicted.append(board.slug)
-    sample_size = settings.LEADERBOARD_DRIFT_SAMPLE if sample is None else sample
-    candidates = list(Board.objects.filter(pk__in=cached, finalized_at__isnull=True))
-    for board in random.sample(candidates, min(sample_size, len(candidates))):
+    checks = settings.LEADERBOARD_DRIFT_CHECKS_PER_SYNC if checks is None else checks
+    for board in _drift_turn(store, cached, checks):
         report.checked += 1
         with _unless_redis_fails(f"check board {board.slug}"):
             top = store.top(board, 0, DRIFT_CHECK_TOP)
@@ -305,6 +302,26 @@ def cache_sync(*, now: datetime | None = None, sample: int | None = None) -> Cac
 
 
 DRIFT_CHECK_TOP = 1_000
+
+
+def _drift_turn(store: BoardStore, cached: set[int], checks: int) -> list[Board]:
+    """The next `checks` live cached boards by id after the one the last sync checked,
+    wrapping round: each is compared once every ceil(boards / checks) syncs, so a board
+    that drifts (whatever the cause) is found in bounded time, not by luck of a sample.
+    Without the cursor (its Redis node down, say) the turn starts from the first board."""
+    if not checks:
+        return []
+    boards = list(Board.objects.filter(pk__in=cached, finalized_at__isnull=True).order_by("pk"))
+    if not boards:
+        return []
+    last = 0
+    with _unless_redis_fails("read the drift cursor"):
+        last = store.drift_cursor()
+    start = next((i for i, board in enumerate(boards) if board.pk > last), 0)
+    turn = (boards[start:] + boards[:start])[:checks]
+    with _unless_redis_fails("move the drift cursor"):
+        store.drift_cursor_set(turn[-1].pk)
+    return turn
 
 
 @contextlib.contextmanager

@@ -4,7 +4,8 @@ A read of a cached board needs its definition (id, order, window, status) before
 Redis for ranks. Asking PostgreSQL for it on every request costs a query and makes reads
 fail while the database is down, so definitions are kept in two layers:
 
-- a per-process dict, each entry at most `max_age` (1 s) old: most reads touch nothing;
+- a per-process dict, each entry at most LEADERBOARD_CATALOG_MAX_AGE_MS (1 s) old: most
+  reads touch nothing;
 - the catalog hash in Redis (leaderboards/store.py), shared by every process, filled from
   PostgreSQL on a miss.
 
@@ -13,8 +14,8 @@ leaderboards/signals.py) forgets the whole catalog, in Redis and in this process
 and again once its transaction commits. A reader that read PostgreSQL before a change
 cannot write its copy back afterwards: it fills only if the catalog's version (bumped by
 each invalidation) is still the one it saw before reading. Other processes see a change
-within `max_age`. The periodic cache sync rewrites the catalog from PostgreSQL, so an
-invalidation lost to a Redis outage heals within one sync.
+within LEADERBOARD_CATALOG_MAX_AGE_MS. The periodic cache sync rewrites the catalog from
+PostgreSQL, so an invalidation lost to a Redis outage heals within one sync.
 
 With Redis down, definitions come from PostgreSQL; with both down, the read fails as
 unavailable (503). Definitions are stored pickled: Redis is trusted with pickles, as it is
@@ -32,6 +33,7 @@ from typing import TypeVar
 
 import django
 import redis
+from django.conf import settings
 from django.db import transaction
 from django.http import Http404
 
@@ -57,8 +59,6 @@ def _catalog_key() -> str:
 
 
 class Catalog:
-    max_age = 1.0
-
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, Board | Series]] = {}
         self._key: str | None = None
@@ -121,7 +121,7 @@ class Catalog:
     def _get(self, field: str, load: Callable[[], T | None], missing: str) -> T:
         now = time.monotonic()
         hit = self._entries.get(field)
-        if hit is not None and now - hit[0] < self.max_age:
+        if hit is not None and now - hit[0] < settings.LEADERBOARD_CATALOG_MAX_AGE_MS / 1000:
             return hit[1]
         found = self._from_redis_or_database(field, load)
         if found is None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils.timezone import now as timezone_now
@@ -119,30 +120,29 @@ def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
 
 class BoardsReread:
     """Boards the consumer checks each batch against, read with `query` and re-read at most
-    every `max_age` seconds."""
+    every LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS."""
 
-    def __init__(self, query: Callable[[], QuerySet[Board]], *, max_age: float) -> None:
+    def __init__(self, query: Callable[[], QuerySet[Board]]) -> None:
         self.query = query
-        self.max_age = max_age
         self._boards: list[Board] = []
         self._loaded_at: float | None = None
 
     def get(self) -> list[Board]:
-        if self._loaded_at is None or time.monotonic() - self._loaded_at > self.max_age:
+        max_age = settings.LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS / 1000
+        if self._loaded_at is None or time.monotonic() - self._loaded_at > max_age:
             self._boards = list(self.query())
             self._loaded_at = time.monotonic()
         return self._boards
 
 
-# Windows of boards finalised in the last 30 days, re-read every 30 s: new deltas are
-# checked against them to count events that arrive too late.
+# Windows of boards finalised in the last 30 days: new deltas are checked against them to
+# count events that arrive too late.
 _finalized = BoardsReread(
     lambda: (
         Board.objects.finalized()
         .filter(ends_at__gt=timezone_now() - timedelta(days=30))
         .only("pk", "metric", "starts_at", "ends_at")
-    ),
-    max_age=30.0,
+    )
 )
 
 

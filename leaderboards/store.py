@@ -28,6 +28,8 @@ And beside the boards:
                       scripts answer with; its field '' marks it loaded (cache.py fills it).
                       On a Redis Cluster it lives in a slot of its own, which the read scripts
                       cannot touch: reads ask for the names in a second round trip.
+- `lb:drift-cursor`   the id of the last board the cache sync compared with PostgreSQL: the
+                      drift check takes the boards in turn from there (cache.py).
 - `lb:catalog:{<fp>}` hash: `board:<slug>` / `series:<slug>` -> the pickled definition, so
                       reads need no PostgreSQL (leaderboards/catalog.py); `<fp>` is a
                       fingerprint of the models' fields, so a deploy that changes them starts
@@ -85,6 +87,7 @@ CACHED_COPIES = 16  # of the cached set, on a Redis Cluster
 NAMES = "lb:names"
 NAMES_LOADED = ""  # the names hash's field that says it is loaded (no player id is empty)
 CATALOG = "lb:catalog"
+DRIFT_CURSOR = "lb:drift-cursor"
 MAX_PENDING_BATCHES = 10_000
 BUILD_CHUNK = 5_000
 # Digits of the reached time that begin an `earliest` board's members (apply_units.lua).
@@ -559,6 +562,13 @@ class BoardStore:
     def state(self, board: Board) -> str | None:
         state = self.redis.hget(BoardKeys.of(board.pk).meta, "state")
         return state.decode() if state else None
+
+    def drift_cursor(self) -> int:
+        """The id of the last board the drift check compared (0: none yet)."""
+        return int(self.redis.get(DRIFT_CURSOR) or 0)
+
+    def drift_cursor_set(self, board_id: int) -> None:
+        self.redis.set(DRIFT_CURSOR, board_id)
 
     def top(self, board: Board, offset: int, limit: int) -> Page | None:
         keys = BoardKeys.of(board.pk)

@@ -106,13 +106,12 @@ def _recheck_on_commit(board: Board, participant: Participant) -> None:
     transaction.on_commit(recheck)
 
 
-# Boards with tournament rules not finalised yet, re-read every few seconds: the consumer
-# counts the events each batch stores that do not count on them.
+# Boards with tournament rules not finalised yet: the consumer counts the events each batch
+# stores that do not count on them.
 _live = BoardsReread(
     lambda: Board.objects.filter(finalized_at__isnull=True).filter(
         Q(join_required=True) | Q(max_attempts__isnull=False)
-    ),
-    max_age=5.0,
+    )
 )
 
 

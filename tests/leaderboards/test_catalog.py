@@ -64,9 +64,9 @@ def test_a_renamed_player_is_read_with_the_new_name(board):
     assert entries(client)[1][2] == "Grace"
 
 
-def test_a_board_edit_reaches_this_process_at_once_and_others_within_max_age(board, monkeypatch):
+def test_a_board_edit_reaches_this_process_at_once_and_others_within_max_age(board, settings):
     other_process = Catalog()
-    monkeypatch.setattr(Catalog, "max_age", 0.2)
+    settings.LEADERBOARD_CATALOG_MAX_AGE_MS = 200
     assert catalog.board("b").name == other_process.board("b").name == board.name
 
     board_update(board=board, data={"name": "Renamed"})
@@ -122,7 +122,7 @@ def test_a_name_saved_while_redis_was_unreachable_is_put_right_by_the_cache_sync
     store.names_set({"p2": "Stale"})  # as if Redis had missed the save of "" below
     assert entries(client)[1][2] == "Stale"
 
-    cache_sync(sample=10)
+    cache_sync(checks=10)
 
     assert entries(client)[1][2] == "p2"
     assert entries(client)[0][2] == "Ada"

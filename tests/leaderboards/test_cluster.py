@@ -162,6 +162,6 @@ def test_boards_on_every_node_then_one_master_dies(topic, store, keyed_client, c
         )
     assert hits() - before == len(alive), "boards of the live nodes answer from Redis"
 
-    report = cache_sync(sample=len(boards))  # skips what the dead node holds, does the rest
+    report = cache_sync(checks=len(boards))  # skips what the dead node holds, does the rest
     assert report.checked == len(boards)
     assert report.drifted == []

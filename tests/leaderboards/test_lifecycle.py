@@ -99,14 +99,14 @@ def test_cache_sync_warms_live_boards_evicts_finalised_and_repairs_drift(store, 
     now = datetime.now(UTC)
     live = BoardFactory(starts_at=now - timedelta(days=1))
     add("ann", 5, now - timedelta(minutes=1))
-    report = cache_sync(sample=0)
+    report = cache_sync(checks=0)
     assert live.slug in report.warmed
     assert store.state(live) == "ready"
 
     ended = ended_board()
     assert cache_build_board(ended) == "ready"
     Board.objects.filter(pk=ended.pk).update(finalized_at=now)
-    assert ended.slug in cache_sync(sample=0).evicted
+    assert ended.slug in cache_sync(checks=0).evicted
     assert store.state(ended) is None
 
     store.redis.zadd(f"lb:{{{live.pk}}}:z", {"ghost": -1_000})  # drift: not in PostgreSQL
@@ -114,13 +114,33 @@ def test_cache_sync_warms_live_boards_evicts_finalised_and_repairs_drift(store, 
         REGISTRY.get_sample_value("leaderboards_cache_sync_boards_total", {"action": "drifted"})
         or 0
     )
-    report = cache_sync(sample=10)
+    report = cache_sync(checks=10)
     assert report.drifted == [live.slug]
     assert (
         REGISTRY.get_sample_value("leaderboards_cache_sync_boards_total", {"action": "drifted"})
         == drifted + 1
     )
     assert "ghost" not in {s.player_id for s in store.top(live, 0, 10).standings}
+
+
+def test_the_drift_check_takes_every_cached_board_in_turn(store, settings):
+    """Each sync compares the next LEADERBOARD_DRIFT_CHECKS_PER_SYNC boards by id, wrapping
+    round: with 7 boards and 3 checks a sync, every board is compared within 3 syncs, so a
+    board that drifted is found in bounded time whichever it is."""
+    settings.LEADERBOARD_DRIFT_CHECKS_PER_SYNC = 3
+    now = datetime.now(UTC)
+    boards = [BoardFactory(starts_at=now - timedelta(days=1)) for _ in range(7)]
+    add("ann", 5, now - timedelta(minutes=1))
+    for board in boards:
+        assert cache_build_board(board) == "ready"
+    for board in boards:  # every board drifts at once
+        store.redis.zadd(f"lb:{{{board.pk}}}:z", {"ghost": -1_000})
+    found = [cache_sync().drifted for _ in range(3)]
+    assert [len(slugs) for slugs in found] == [3, 3, 1]
+    assert sorted(slug for slugs in found for slug in slugs) == sorted(b.slug for b in boards)
+    # The turn goes on from where it stopped: one drifted board is found within 3 syncs.
+    store.redis.zadd(f"lb:{{{boards[4].pk}}}:z", {"ghost": -1_000})
+    assert [slug for _ in range(3) for slug in cache_sync().drifted] == [boards[4].slug]
 
 
 def test_tasks_run_eagerly_and_return_what_they_did(settings, store):
@@ -134,8 +154,8 @@ def test_tasks_run_eagerly_and_return_what_they_did(settings, store):
     assert datetime.fromisoformat(watermark) <= datetime.now(UTC)
 
 
-def test_events_for_a_finalised_window_are_stored_and_counted(monkeypatch, admin_client):
-    monkeypatch.setattr("leaderboards.deltas._finalized.max_age", 0.0)
+def test_events_for_a_finalised_window_are_stored_and_counted(settings, admin_client):
+    settings.LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS = 0
     board = ended_board()
     board_finalize(board.pk)
     before = REGISTRY.get_sample_value("leaderboards_events_after_finalization_total") or 0

@@ -263,8 +263,8 @@ def test_a_consumer_with_an_old_board_definition_rereads_it(store, feed):
     assert redis_scores(store, board) == {"a": 2} == pg_scores(board)
 
 
-def test_a_cached_board_older_than_its_definition_is_dropped(store, feed, monkeypatch):
-    monkeypatch.setattr("leaderboards.cache._definitions.max_age", 0.0)
+def test_a_cached_board_older_than_its_definition_is_dropped(store, feed, settings):
+    settings.LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS = 0
     board = BoardFactory()
     feed.ingest(0, [("a", 1)])
     assert cache_build_board(board) == "ready"

@@ -16,7 +16,6 @@ from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from access.models import ApiKey, Scope
-from leaderboards import tournaments
 from leaderboards.cache import cache_build_board
 from leaderboards.final import final_page
 from leaderboards.models import (
@@ -284,12 +283,10 @@ def test_joins_and_leaves_keep_a_cached_board_right(redis_client, topic):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_events_that_do_not_count_are_stored_and_counted_in_a_metric(
-    redis_client, topic, monkeypatch
-):
+def test_events_that_do_not_count_are_stored_and_counted_in_a_metric(redis_client, topic, settings):
     clear()
     # The consumer's list of live tournaments, read afresh (as a consumer starting now would).
-    monkeypatch.setattr(tournaments._live, "max_age", 0.0)
+    settings.LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS = 0
     Board.objects.create(
         slug="cup", name="c", starts_at=STARTS, ends_at=ENDS, join_required=True, max_attempts=1
     )
