@@ -563,6 +563,13 @@ class BoardStore:
         state = self.redis.hget(BoardKeys.of(board.pk).meta, "state")
         return state.decode() if state else None
 
+    def fences(self, board: Board) -> dict[int, int]:
+        """The board's fences: per Kafka partition, the next offset its set does not hold."""
+        meta = self.redis.hgetall(BoardKeys.of(board.pk).meta)
+        return {
+            int(field[2:]): int(value) for field, value in meta.items() if field.startswith(b"p:")
+        }
+
     def drift_cursor(self) -> int:
         """The id of the last board the drift check compared (0: none yet)."""
         return int(self.redis.get(DRIFT_CURSOR) or 0)
