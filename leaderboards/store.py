@@ -65,6 +65,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -73,6 +74,7 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
+from redis.connection import Connection, ConnectionPool
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import AskError, ClusterDownError, RedisClusterException, TryAgainError
 from redis.retry import Retry
@@ -503,37 +505,40 @@ class BoardStore:
 
     def _read(self, script: Script, keys: list[str], args: list):
         """Run a read script on a connection this thread keeps to itself (one per node on a
-        cluster, to the node that owns the keys' slot). redis-py's command path (a pool
-        checkout that polls the socket, the retry wrapper, the script's own NOSCRIPT
-        handling) cost a quarter of a read's round trip (32 of 140 us). As there: a script
-        Redis forgot (a restart) is loaded again, a connection found closed (an idle
-        timeout, a restart) is opened again once, a slot that moved (a failover) is
-        followed once, and any other error drops the connection and goes to the caller. A
-        forked child opens its own (sharing the parent's socket would mix the two
-        processes' replies)."""
-        connection = self._connection(keys[0])
+        cluster, to the node that owns the keys' slot), checked out of the node's pool on
+        the thread's first read and given back when the thread ends (_ThreadConnections).
+        redis-py's command path (a pool checkout that polls the socket, the retry wrapper,
+        the script's own NOSCRIPT handling) cost a quarter of a read's round trip (32 of
+        140 us). As there: a script Redis forgot (a restart) is loaded again, a connection
+        found closed (an idle timeout, a restart) is opened again once, a slot that moved
+        (a failover) is followed once, and any other error drops the connection and goes
+        to the caller. A forked child opens its own (sharing the parent's socket would mix
+        the two processes' replies)."""
         for attempt in (1, 2):
+            connection = None
             try:
+                connection = self._connection(keys[0])
                 connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
                 return connection.read_response()
             except redis.exceptions.NoScriptError:
                 connection.send_command("SCRIPT", "LOAD", script.script)
                 connection.read_response()
             except redis.ConnectionError:
-                connection.disconnect()
+                if connection is not None:
+                    connection.disconnect()
                 if attempt == 2:
                     raise
                 if self.cluster:
                     self._topology_changed()
-                    connection = self._connection(keys[0])
             except redis.ResponseError as exc:
                 if not (self.cluster and _redirected(exc) and attempt == 1):
                     raise
                 self._topology_changed()
-                connection = self._connection(keys[0])
             except BaseException:
-                connection.disconnect()
+                if connection is not None:
+                    connection.disconnect()
                 raise
+        connection = self._connection(keys[0])
         connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
         return connection.read_response()
 
@@ -541,18 +546,18 @@ class BoardStore:
         """This thread's connection to the node that owns `key`."""
         connections = getattr(self._local, "connections", None)
         if connections is None or self._local.pid != os.getpid():  # none yet, or forked
-            connections = self._local.connections = {}
+            connections = self._local.connections = _ThreadConnections()
             self._local.pid = os.getpid()
         if not self.cluster:
-            node_name, pool = "", self.redis.connection_pool
-        else:
-            node = self._node_of(key)
-            node_name, pool = node.name, None
-        connection = connections.get(node_name)
+            connection = connections.get("")
+            if connection is None:
+                connection = connections.check_out("", self.redis.connection_pool)
+            return connection
+        node = self._node_of(key)
+        connection = connections.get(node.name)
         if connection is None:
-            if pool is None:
-                pool = self.redis.get_redis_connection(node).connection_pool
-            connection = connections[node_name] = pool.make_connection()
+            pool = self.redis.get_redis_connection(node).connection_pool
+            connection = connections.check_out(node.name, pool)
         return connection
 
     def size(self, board: Board) -> int:
@@ -754,6 +759,35 @@ def _ranked(board: Board, rows: list, start: int, better_than_first: int) -> lis
     if strip:
         return ordinal_ranked(pairs, start=start)
     return competition_ranked(pairs, start=start, better_than_first=better_than_first)
+
+
+class _ThreadConnections(dict):
+    """One thread's read connections by node name ('' on a single Redis), each checked out
+    of its node's pool on the thread's first read there. The thread-local holding this
+    drops it when the thread ends (runserver ends one per request), and the finalizer
+    checks them back in, to be reused by the next thread: never given back, they would
+    count against the pool's max_connections until every read failed with "Too many
+    connections" and went to PostgreSQL."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._checked_out: list[tuple[ConnectionPool, Connection]] = []
+        weakref.finalize(self, _check_in, self._checked_out, os.getpid()).atexit = False
+
+    def check_out(self, node_name: str, pool: ConnectionPool) -> Connection:
+        connection = pool.get_connection()
+        self._checked_out.append((pool, connection))
+        self[node_name] = connection
+        return connection
+
+
+def _check_in(checked_out: list[tuple[ConnectionPool, Connection]], pid: int) -> None:
+    """Give a thread's read connections back to their pools; not in a forked child, to
+    which they do not belong (the pools there start empty)."""
+    if os.getpid() != pid:
+        return
+    for pool, connection in checked_out:
+        pool.release(connection)
 
 
 _client: redis.Redis | RedisCluster | None = None

@@ -6,13 +6,16 @@ Redis) but step by step, so every interleaving with a cache build can be forced.
 
 from __future__ import annotations
 
+import threading
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis as redis_lib
 from django.db import connection, transaction
+from prometheus_client import REGISTRY
 
 from ingestion.consumer import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
@@ -331,3 +334,76 @@ def test_reads_survive_redis_forgetting_its_scripts_and_a_dropped_connection(sto
     kill_other_connections(store)
     with pytest.raises(redis_lib.ConnectionError):
         store.top(board, 0, 10)  # the caller falls back to PostgreSQL
+
+
+def node_pools(store) -> list:
+    """The connection pools the store reads through: one per node on a cluster."""
+    if store.cluster:
+        return [node.redis_connection.connection_pool for node in store.redis.get_nodes()]
+    return [store.redis.connection_pool]
+
+
+@pytest.fixture
+def small_pools(store, monkeypatch) -> int:
+    """Every pool of the store capped at a few connections, so that a leak shows after a few
+    reads rather than after redis-py's default 100."""
+    limit = 4
+    for pool in node_pools(store):
+        monkeypatch.setattr(pool, "max_connections", limit)
+    return limit
+
+
+def in_threads_that_end(count: int, read) -> list:
+    """`read()` run `count` times, each in a thread of its own that then ends, as a
+    thread-per-request server (runserver) runs requests; its results, or the exceptions."""
+    results: list = []
+
+    def run():
+        try:
+            results.append(read())
+        except Exception as exc:  # the test reports it
+            results.append(exc)
+
+    for _ in range(count):
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+    return results
+
+
+def test_reads_from_threads_that_end_give_their_connections_back(store, feed, small_pools):
+    board = BoardFactory()
+    feed.ingest(0, [("p1", 5), ("p2", 3)])
+    assert cache_build_board(board) == "ready"
+    expected = store.top(board, 0, 10)
+
+    results = in_threads_that_end(10 * small_pools, lambda: store.top(board, 0, 10))
+    assert results == [expected] * (10 * small_pools)  # none refused: "Too many connections"
+    for pool in node_pools(store):
+        assert len(pool._in_use_connections) <= 1  # this thread's own, if it read there
+
+
+def reads_answered(reason: str = "") -> float:
+    if reason:
+        name, labels = "leaderboards_cache_fallbacks_total", {"reason": reason}
+    else:
+        name, labels = "leaderboards_cache_hits_total", {}
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_thread_per_request_server_answers_every_read_from_redis(
+    store, feed, small_pools, live_server
+):
+    """Django's live server runs each request in a thread of its own, as runserver (and
+    so `make run`) does."""
+    board = BoardFactory()
+    feed.ingest(0, [("p1", 5), ("p2", 3)])
+    assert cache_build_board(board) == "ready"
+    url = f"{live_server.url}/api/v1/leaderboards/{board.slug}/entries/?limit=10"
+    hits, errors = reads_answered(), reads_answered("redis_error")
+    requests = 10 * small_pools
+    for _ in range(requests):
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+    assert reads_answered("redis_error") - errors == 0, "no read fell back to PostgreSQL"
+    assert reads_answered() - hits == requests
