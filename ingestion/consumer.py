@@ -114,13 +114,7 @@ def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> Decode
         if not raw:
             result: ScoreEvent | Rejection = Rejection(Reason.EMPTY_MESSAGE, "message has no value")
         else:
-            kind, millis = message.timestamp()
-            broker_time = (
-                EPOCH + timedelta(milliseconds=millis)
-                if kind != TIMESTAMP_NOT_AVAILABLE and millis > 0
-                else None
-            )
-            result = decode_event(raw, limits=limits, now=now, fallback_time=broker_time)
+            result = decode_event(raw, limits=limits, now=now, fallback_time=_broker_time(message))
         if isinstance(result, Rejection):
             batch.rejected.append(
                 RejectedMessage(
@@ -136,6 +130,18 @@ def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> Decode
         else:
             batch.events.append((partition, result))
     return batch
+
+
+def _broker_time(message) -> datetime | None:
+    """The message's timestamp, None when there is none. A producer sets it (CreateTime)
+    to any int64: past year 9999 it is as good as none."""
+    kind, millis = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE or millis <= 0:
+        return None
+    try:
+        return EPOCH + timedelta(milliseconds=millis)
+    except OverflowError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
