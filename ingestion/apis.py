@@ -214,8 +214,9 @@ class EventCreateApi(APIView):
             max_length=DISPLAY_NAME_MAX_LENGTH,
             required=False,
             help_text="Names the player on every board: trimmed, 1 to 100 characters, no "
-            "control characters. The name of the latest event by created_at wins; one set "
-            "over the profile API counts as set when it was.",
+            "control or invisible format characters (zero-width, bidi overrides). The name "
+            "of the latest event by created_at wins; one set over the profile API counts as "
+            "set when it was.",
         )
 
     @extend_schema_serializer(component_name="EventsAccepted")
