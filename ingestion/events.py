@@ -53,6 +53,8 @@ class Reason:
     FUTURE_TIMESTAMP = "future_timestamp"
     TOO_LONG = "too_long"
     EMPTY_MESSAGE = "empty_message"
+    # Not the event's fault as far as we know: processing it raised, every time it was tried.
+    CONSUMER_ERROR = "consumer_error"
 
 
 @dataclass(frozen=True, slots=True)
