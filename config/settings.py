@@ -193,6 +193,9 @@ INGEST_BATCH_TIMEOUT_MS = env_int("INGEST_BATCH_TIMEOUT_MS", 200, minimum=0)
 INGEST_MAX_CLOCK_SKEW_SECONDS = env_int("INGEST_MAX_CLOCK_SKEW_SECONDS", 300, minimum=0)
 # Larger deltas are rejected as absurd (a protection against bugs in game servers).
 INGEST_MAX_ABS_DELTA = env_int("INGEST_MAX_ABS_DELTA", 1_000_000_000, minimum=1)
+# A message that still makes the consumer raise (a bug, not bad input and not a database
+# outage) is tried alone this many times, then stored as a rejected event (consumer.py).
+INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3, minimum=1)
 
 # The consumer serves its Prometheus metrics on this port (0: no metrics server), or on
 # the first free one of a range ("9110-9119"): several consumers on one host each take one.
@@ -328,6 +331,11 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": TRUSTED_PROXY_HOPS,
     "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
     "PAGE_SIZE": 50,  # config.pagination.DEFAULT_PAGE_SIZE (DRF checks that one is set)
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["config.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.ContentNegotiation",

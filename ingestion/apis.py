@@ -19,7 +19,6 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -36,6 +35,7 @@ from config.openapi import (
     validation_error,
 )
 from config.pagination import paginated_response
+from config.parsers import JSONParser
 from ingestion.events import (
     DEFAULT_METRIC,
     EVENT_ID_MAX_LENGTH,
@@ -214,8 +214,9 @@ class EventCreateApi(APIView):
             max_length=DISPLAY_NAME_MAX_LENGTH,
             required=False,
             help_text="Names the player on every board: trimmed, 1 to 100 characters, no "
-            "control characters. The name of the latest event by created_at wins; one set "
-            "over the profile API counts as set when it was.",
+            "control or invisible format characters (zero-width, bidi overrides). The name "
+            "of the latest event by created_at wins; one set over the profile API counts as "
+            "set when it was.",
         )
 
     @extend_schema_serializer(component_name="EventsAccepted")

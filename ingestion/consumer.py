@@ -10,8 +10,19 @@ One batch, in this order:
 5. commit the offsets to Kafka (for lag monitoring; the database copy is the truth).
 
 A crash anywhere replays the batch from the offsets in the database, and the dedupe key
-makes the replay change nothing. While the database is down the batch is retried with
-backoff. SIGTERM finishes the batch in hand, commits and leaves the group.
+makes the replay change nothing. While the database is down (or refusing the consumer's
+SQL: not migrated, read-only after a failover) the batch is retried with backoff, for ever,
+rejecting nothing. SIGTERM finishes the batch in hand, commits and leaves the group.
+
+Bad input never raises (events.py). A batch that raises all the same has met a bug in the
+consumer: it is split in halves until the message that raises is alone, the others are
+stored as usual, and that message is tried alone INGEST_MAX_ATTEMPTS times (3) with backoff,
+then stored as a `consumer_error` rejected event (the exception in its detail) in the same
+transaction as the offset past it, so one message cannot block its partition for ever.
+Three: a bug that depends on the message fails every time, so a third try tells nothing a
+second did not, while a transient fault (a race with an erasure) passes on the second;
+database faults do not count at all. The count lives in memory: a message that kills the
+process outright (out of memory) is not caught by it.
 
 Each batch logs under an id of its own (`batch_id`, `<consumer>-<n>`), and its counts and
 stage timings go to the Prometheus metrics in `ingestion/metrics.py`.
@@ -38,9 +49,9 @@ from confluent_kafka import (
 )
 from django.conf import settings
 from django.db import (
+    DatabaseError,
+    DataError,
     IntegrityError,
-    InterfaceError,
-    OperationalError,
     connection,
     transaction,
 )
@@ -114,13 +125,7 @@ def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> Decode
         if not raw:
             result: ScoreEvent | Rejection = Rejection(Reason.EMPTY_MESSAGE, "message has no value")
         else:
-            kind, millis = message.timestamp()
-            broker_time = (
-                EPOCH + timedelta(milliseconds=millis)
-                if kind != TIMESTAMP_NOT_AVAILABLE and millis > 0
-                else None
-            )
-            result = decode_event(raw, limits=limits, now=now, fallback_time=broker_time)
+            result = decode_event(raw, limits=limits, now=now, fallback_time=_broker_time(message))
         if isinstance(result, Rejection):
             batch.rejected.append(
                 RejectedMessage(
@@ -136,6 +141,42 @@ def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> Decode
         else:
             batch.events.append((partition, result))
     return batch
+
+
+def _broker_time(message) -> datetime | None:
+    """The message's timestamp, None when there is none. A producer sets it (CreateTime)
+    to any int64: past year 9999 it is as good as none."""
+    kind, millis = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE or millis <= 0:
+        return None
+    try:
+        return EPOCH + timedelta(milliseconds=millis)
+    except OverflowError:
+        return None
+
+
+def poison_batch(message, exc: BaseException, attempts: int) -> DecodedBatch:
+    """A batch that stores `message` as a consumer_error rejected event and moves its
+    partition's offset past it."""
+    partition, offset = message.partition(), message.offset()
+    detail = f"{type(exc).__name__}: {exc} (raised on {attempts} attempts)"
+    # PostgreSQL text takes no NUL, and UTF-8 no lone surrogate an exception might quote.
+    detail = detail.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\x00")
+    return DecodedBatch(
+        rejected=[
+            RejectedMessage(
+                topic=message.topic(),
+                partition=partition,
+                offset=offset,
+                key=message.key(),
+                raw=message.value() or b"",
+                reason=Reason.CONSUMER_ERROR,
+                detail=detail[:2000],
+            )
+        ],
+        next_offsets={partition: offset + 1},
+        first_offsets={partition: offset},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,19 +312,73 @@ class ScoreConsumer:
                 idle_since = time.monotonic()
                 self.batches += 1
                 with log_context(batch_id=f"{self.tag}-{self.batches}"):
-                    result = self.process(messages)
-                if result is not None and self.on_batch:
-                    self.on_batch(result)
+                    results = self.process_isolating(messages)
+                if self.on_batch:
+                    for result in results:
+                        self.on_batch(result)
         finally:
             self.consumer.close()
             logger.info("consumer left group %s", self.group)
 
+    def process_isolating(self, messages: Sequence) -> list[BatchResult]:
+        """`process()`, and when it raises, the halves of the batch in order until the
+        message that raises is alone; that one is tried again, then rejected (see the
+        module's docstring). Stops (leaving the rest uncommitted) when told to stop."""
+        try:
+            result = self.process(messages)
+        except Exception as exc:
+            if len(messages) == 1:
+                result = self._retry_alone(messages[0], exc)
+            else:
+                logger.warning("batch of %d raised %r: isolating the message", len(messages), exc)
+                half = len(messages) // 2
+                results = []
+                for part in (messages[:half], messages[half:]):
+                    results += self.process_isolating(part)
+                    if self.stopping:  # the rest must not be stored past a failed message
+                        break
+                return results
+        return [result] if result is not None else []
+
+    def _retry_alone(self, message, exc: Exception) -> BatchResult | None:
+        """A message that made processing raise, tried alone until it has failed
+        INGEST_MAX_ATTEMPTS times, then stored as a rejected event."""
+        attempts = 1
+        while True:
+            logger.error(
+                "message %s[%d]@%d raised on attempt %d of %d",
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                attempts,
+                settings.INGEST_MAX_ATTEMPTS,
+                exc_info=exc,
+            )
+            if attempts >= settings.INGEST_MAX_ATTEMPTS:
+                return self._store_and_apply(poison_batch(message, exc, attempts), consumed=1)
+            self._sleep(0.5 * 2 ** (attempts - 1))
+            if self.stopping:
+                return None
+            attempts += 1
+            try:
+                return self.process([message])
+            except Exception as again:
+                exc = again
+
     def process(self, messages: Sequence) -> BatchResult | None:
         clock = metrics.StageClock()
         batch = decode_batch(messages, limits=self.limits, now=datetime.now(UTC))
+        clock.lap("decode")
+        return self._store_and_apply(batch, consumed=len(messages), clock=clock)
+
+    def _store_and_apply(
+        self, batch: DecodedBatch, *, consumed: int, clock: metrics.StageClock | None = None
+    ) -> BatchResult | None:
+        """Steps 3 to 5 for a decoded batch. Only step 3 (the transaction) may raise: once
+        it has committed, nothing after it may make the batch count as failed."""
+        clock = clock or metrics.StageClock()
         if not batch.next_offsets:
             return None
-        clock.lap("decode")
         stored = self._store_with_retry(batch)
         if stored is None:  # stopping while the database was down: commit nothing
             return None
@@ -301,21 +396,31 @@ class ScoreConsumer:
                 cache_drop_all()
             boards = cache_apply_batch(deltas=new, positions=positions)
             cache_names_set(stored.renamed)
-        except redis.RedisError as exc:
+        except Exception as exc:
             # The cached boards miss this batch now; their fences notice the gap on the next
-            # batch and they are rebuilt from PostgreSQL.
-            logger.warning("redis apply failed, cached boards will be rebuilt: %s", exc)
+            # batch and they are rebuilt from PostgreSQL. Not only Redis errors: the batch is
+            # stored, so a bug here must not send its messages to the poison-pill rule.
+            logger.warning(
+                "redis apply failed, cached boards will be rebuilt: %r",
+                exc,
+                exc_info=not isinstance(exc, redis.RedisError),
+            )
             metrics.REDIS_APPLY_FAILURES.inc()
             boards = {}
         clock.lap("redis")
         applied_at = time.time()
-        self.consumer.commit(
-            offsets=[TopicPartition(self.topic, p, end) for p, end in batch.next_offsets.items()],
-            asynchronous=True,
-        )
+        try:
+            self.consumer.commit(
+                offsets=[
+                    TopicPartition(self.topic, p, end) for p, end in batch.next_offsets.items()
+                ],
+                asynchronous=True,
+            )
+        except KafkaException as exc:  # the offsets in PostgreSQL are the ones that count
+            logger.warning("kafka offset commit failed: %s", exc)
         clock.lap("commit")
         result = BatchResult(
-            consumed=len(messages),
+            consumed=consumed,
             accepted=len(new),
             duplicates=len(batch.events) - len(new),
             rejected=len(batch.rejected),
@@ -399,12 +504,17 @@ class ScoreConsumer:
 
     def _with_database(self, work: Callable[[], T], *, doing: str) -> T | None:
         """`work()`, tried again with backoff while the database is unavailable; None when
-        the consumer is told to stop meanwhile."""
+        the consumer is told to stop meanwhile. Unavailable: any database error but bad data
+        (DataError) and broken constraints (IntegrityError), the two a message can cause;
+        down, not migrated, read-only after a failover or refusing us are the database's
+        state, so they are waited out, never blamed on a message."""
         delay = 0.5
         while True:
             try:
                 return work()
-            except (OperationalError, InterfaceError) as exc:
+            except DatabaseError as exc:
+                if isinstance(exc, DataError | IntegrityError):
+                    raise
                 if self.stopping:
                     return None
                 logger.error(

@@ -1,7 +1,8 @@
 """The score event contract: decoding and validating what producers send.
 
-A message either becomes a `ScoreEvent` or a `Rejection` with a reason; validation never
-raises, so one bad message cannot unwind a batch. The same rules serve the Kafka consumer
+A message either becomes a `ScoreEvent` or a `Rejection` with a reason; decoding and
+validation never raise, whatever the bytes (any depth, size, encoding or type), so one bad
+message cannot unwind a batch. The same rules serve the Kafka consumer
 and the HTTP write endpoint.
 """
 
@@ -24,8 +25,9 @@ from players.profiles import DISPLAY_NAME_MAX_LENGTH, display_name_problem
 
 DEFAULT_METRIC = "score"
 EVENT_ID_MAX_LENGTH = 128
-# Far above any real event, far below Kafka's message size limit: an event sent over HTTP
-# this big is a client bug, refused up front rather than failing halfway through a produce.
+# Far above any real event, far below Kafka's message size limit: an event this big is a
+# producer bug, refused up front (over HTTP before it is produced, from Kafka before it is
+# decoded, so a 10 MB value costs no parse).
 MAX_EVENT_BYTES = 64 * 1024
 # Anything stamped before this is a unit mistake (seconds sent as milliseconds) or junk.
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
@@ -51,6 +53,8 @@ class Reason:
     FUTURE_TIMESTAMP = "future_timestamp"
     TOO_LONG = "too_long"
     EMPTY_MESSAGE = "empty_message"
+    # Not the event's fault as far as we know: processing it raised, every time it was tried.
+    CONSUMER_ERROR = "consumer_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +97,15 @@ def decode_event(
 ) -> ScoreEvent | Rejection:
     """Decode one message value. `fallback_time` (the broker's timestamp) stands in for an
     absent `created_at`."""
+    if len(raw) > MAX_EVENT_BYTES:
+        return Rejection(Reason.TOO_LONG, f"message is {len(raw)} bytes, at most {MAX_EVENT_BYTES}")
     try:
         payload = _decoder.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return Rejection(Reason.MALFORMED_JSON, f"not valid JSON: {exc}")
+    except RecursionError:
+        # msgspec stops at Python's recursion limit; 64 KB of "[" gets far past it.
+        return Rejection(Reason.MALFORMED_JSON, "JSON nested too deeply to decode")
     return validate_event(payload, limits=limits, now=now, fallback_time=fallback_time)
 
 
@@ -124,14 +133,27 @@ def validate_events(payloads: Sequence[Any], *, limits: Limits, now: datetime) -
     accepted, errors = [], []
     for index, payload in enumerate(payloads):
         result = validate_event(payload, limits=limits, now=now, fallback_time=now)
+        if isinstance(result, ScoreEvent):
+            result = _unproducible(payload) or result
         if isinstance(result, Rejection):
             errors.append(EventError(index, result.reason, result.detail))
-        elif (size := len(_encoder.encode(payload))) > MAX_EVENT_BYTES:
-            detail = f"event is {size} bytes as JSON, at most {MAX_EVENT_BYTES}"
-            errors.append(EventError(index, Reason.TOO_LONG, detail))
         else:
             accepted.append((result.player_id, payload))
     return CheckedEvents(accepted, errors)
+
+
+def _unproducible(payload: dict) -> Rejection | None:
+    """A rejection when a valid event cannot go to Kafka as it is: too big, or holding (in
+    a field the contract ignores) what UTF-8 JSON cannot carry or nesting too deep."""
+    try:
+        size = len(_encoder.encode(payload))
+    except (UnicodeEncodeError, RecursionError, OverflowError, TypeError, ValueError) as exc:
+        return Rejection(Reason.INVALID_VALUE, f"event cannot be sent as UTF-8 JSON: {exc}")
+    if size > MAX_EVENT_BYTES:
+        return Rejection(
+            Reason.TOO_LONG, f"event is {size} bytes as JSON, at most {MAX_EVENT_BYTES}"
+        )
+    return None
 
 
 def validate_event(
@@ -280,7 +302,10 @@ def _parse_time(value: Any) -> datetime | Rejection:
             return Rejection(
                 Reason.INVALID_VALUE, f"created_at {value[:40]!r} carries no time zone offset"
             )
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # "0001-01-01T00:00:00+01:00" is in no UTC year
+            return Rejection(Reason.INVALID_VALUE, f"created_at {value[:40]!r} is out of range")
     return Rejection(
         Reason.WRONG_TYPE,
         f"created_at must be an RFC 3339 string or epoch ms, got {_kind(value)}",

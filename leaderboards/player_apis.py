@@ -85,7 +85,7 @@ class PlayerProfileApi(APIView):
     class InputSerializer(serializers.Serializer):
         display_name = DisplayNameField(
             help_text=f"1 to {DISPLAY_NAME_MAX_LENGTH} characters once trimmed, no control "
-            "characters; shown on every board."
+            "or invisible format characters (zero-width, bidi overrides); shown on every board."
         )
         metadata = MetadataField(
             required=False, help_text="A JSON object of at most 4 KB encoded; {} when left out."

@@ -2,7 +2,9 @@
 `display_name`, the profile API, the admin.
 
 A display name is trimmed, then must be 1 to 100 characters with no control characters
-(newlines and tabs included: it is shown on one line). Metadata is a JSON object of at
+(newlines and tabs included: it is shown on one line) and no invisible format characters
+(Unicode category Cf: zero-width spaces and joiners, bidirectional overrides), which would
+let one player's name pass for another's. Metadata is a JSON object of at
 most 4 KB encoded, for what a game wants to keep with a player (avatar, country, level).
 """
 
@@ -39,8 +41,11 @@ def display_name_problem(name: str) -> str | None:
         return "must not be empty"
     if len(name) > DISPLAY_NAME_MAX_LENGTH:
         return f"is {len(name)} characters, at most {DISPLAY_NAME_MAX_LENGTH}"
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
+    categories = {unicodedata.category(char) for char in name}
+    if categories & {"Cc", "Cs"}:
         return "holds control characters or unpaired surrogates"
+    if "Cf" in categories:
+        return "holds invisible format characters (zero-width, bidirectional overrides)"
     return None
 
 

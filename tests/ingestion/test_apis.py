@@ -274,3 +274,27 @@ def test_events_answer_503_when_kafka_does_not_acknowledge_in_time(
 
     assert response.status_code == 503
     assert "did not accept 3 of 3 events" in response.json()["detail"]
+
+
+def test_json_nested_past_the_recursion_limit_is_a_400_not_a_500(keyed_client, topic):
+    body = b"[" * 100_000 + b"]" * 100_000
+
+    response = keyed_client.generic(
+        "POST", "/api/v1/events/", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+
+
+def test_an_event_holding_a_lone_surrogate_is_a_400_naming_it(keyed_client, topic):
+    body = b'{"player_id": "p", "delta": 1, "note": "\\ud800"}'
+
+    response = keyed_client.generic(
+        "POST", "/api/v1/events/", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["reason"] == "invalid_value"
+    assert "surrogates not allowed" in error["detail"]

@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ingestion import consumer as consumer_module
 from ingestion.events import Reason
 from ingestion.models import RejectedEvent
 from leaderboards.cache import cache_build_board
+from leaderboards.deltas import offsets_for_topic
 from leaderboards.models import (
     Aggregation,
     BucketMember,
@@ -23,6 +25,7 @@ from leaderboards.ranking import Window
 from leaderboards.selectors import board_bucket_entries, board_entries
 from leaderboards.standings import standings_page
 from leaderboards.tournaments import participant_join
+from players.models import Player
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import (
     consume_until_idle,
@@ -288,3 +291,47 @@ def test_league_boards_through_kafka_with_a_rebuild_in_the_middle(topic, store):
         )
         assert [(e.rank, e.player_id, e.score) for e in entries] == expected
         assert {e.player_id: e.score for e in entries} == {p: scores[p] for p in members}
+
+
+def test_a_message_that_makes_the_consumer_raise_is_rejected_after_n_tries(
+    topic, store, settings, monkeypatch
+):
+    """The poison-pill rule: a consumer bug that one message trips (here: storing player
+    "poison" raises) costs that message, after INGEST_MAX_ATTEMPTS tries alone; every other
+    event of the batch, before and after it, counts once."""
+    settings.INGEST_MAX_ATTEMPTS = 3
+    board = BoardFactory()
+    cache_build_board(board)
+    insert = consumer_module.deltas_insert_batch
+    tries_alone = []
+
+    def insert_with_a_bug(*, rows):
+        if any(row.player_id == "poison" for row in rows):
+            if len(rows) == 1:
+                tries_alone.append(rows[0].dedupe_key)
+            raise ValueError("a bug that only this player trips")
+        return insert(rows=rows)
+
+    monkeypatch.setattr(consumer_module, "deltas_insert_batch", insert_with_a_bug)
+    good = list(score_events(40, players=8))
+    poison = json.dumps({"player_id": "poison", "delta": 5, "event_id": "bad-1"}).encode()
+    # One partition, so the poison sits in the middle of the partition's sequence too.
+    produce([(b"k", v) for _, v, _, _ in good[:20]], topic)
+    produce([(b"k", poison)], topic)
+    produce([(b"k", v) for _, v, _, _ in good[20:]], topic)
+
+    results = consume_until_idle(topic)
+
+    assert len(tries_alone) == 3
+    [rejected] = RejectedEvent.objects.filter(topic=topic)
+    assert rejected.reason == Reason.CONSUMER_ERROR
+    assert rejected.detail.startswith("ValueError: a bug that only this player trips")
+    assert bytes(rejected.raw) == poison
+    assert stored_totals() == expected_totals(good)
+    assert not Player.objects.filter(external_id="poison").exists()  # its transaction undone
+    assert sum(r.accepted for r in results) == len(good)
+    assert sum(r.rejected for r in results) == 1
+    [(_partition, next_offset)] = offsets_for_topic(topic=topic).items()
+    assert next_offset == len(good) + 1
+    cached = {s.player_id: s.score for s in store.top(board, 0, 100).standings}
+    assert cached == expected_totals(good)

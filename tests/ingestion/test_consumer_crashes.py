@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 
 from ingestion import kafka
+from ingestion.models import RejectedEvent
 from leaderboards.cache import cache_build_board
 from leaderboards.ranking import Window
 from leaderboards.selectors import board_entries
@@ -111,6 +112,46 @@ def test_database_outage_is_waited_out_without_loss(topic, store, embedded_servi
         assert stop(process) == 0, log.read_text()[-3000:]
     assert "database unavailable" in log.read_text()
     assert stored_totals() == expected_totals(events)
+    assert not RejectedEvent.objects.exists()  # an outage is not a poison pill
+
+
+def test_a_database_refusing_the_consumers_sql_is_waited_out_not_blamed_on_messages(
+    topic, store, tmp_path
+):
+    """A table missing (a migration not applied yet; here renamed away) raises
+    ProgrammingError, not OperationalError: the database's state, not the message's, so the
+    consumer waits as for an outage and the poison-pill rule rejects nothing."""
+    good = list(score_events(50, players=5))
+    bad = [(b"p1", b"{not json"), (b"p2", b"[1]")]
+    produce([*bad, *((k, v) for k, v, _, _ in good)], topic)
+    log = tmp_path / "consumer.log"
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE ingestion_rejectedevent RENAME TO rejectedevent_away")
+    process = consumer_process(
+        topic,
+        f"group-{topic}",
+        env={"INGEST_MAX_ATTEMPTS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+    try:
+        wait_for(
+            lambda: log.read_text().count("database unavailable") >= 2,
+            timeout=60,
+            message="the consumer retrying",
+        )
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert stored_count() == 0
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE rejectedevent_away RENAME TO ingestion_rejectedevent")
+    try:
+        wait_for(lambda: stored_count() == len(good), timeout=60, message="the batch stored")
+    finally:
+        assert stop(process) == 0, log.read_text()[-3000:]
+    assert stored_totals() == expected_totals(good)
+    reasons = sorted(RejectedEvent.objects.values_list("reason", flat=True))
+    assert reasons == ["malformed_json", "not_an_object"]
 
 
 def test_a_broker_that_lost_its_log_is_read_from_its_new_beginning(topic, store, embedded_services):

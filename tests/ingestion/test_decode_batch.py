@@ -233,3 +233,14 @@ def test_a_broker_time_too_far_ahead_of_now_is_rejected_as_a_future_timestamp():
     [rejected] = decode(message).rejected
 
     assert rejected.reason == Reason.FUTURE_TIMESTAMP
+
+
+def test_a_broker_time_past_year_9999_counts_as_none():
+    # A producer sets CreateTime to any int64; this one is far past what datetime holds.
+    stamped = FakeMessage(event(), _timestamp=(TIMESTAMP_CREATE_TIME, 2**63 - 1))
+    unstamped = FakeMessage(event(created_at=None), _offset=1, _timestamp=stamped._timestamp)
+
+    batch = decode(stamped, unstamped)
+
+    assert [e.created_at for _, e in batch.events] == [datetime(2026, 11, 22, 11, tzinfo=UTC)]
+    assert [(r.offset, r.reason) for r in batch.rejected] == [(1, Reason.MISSING_FIELD)]

@@ -75,6 +75,9 @@ INVALID = [
     ("x" * 101, Reason.TOO_LONG, "display_name is 101 characters, at most 100"),
     ("tab\there", Reason.INVALID_VALUE, "display_name holds control characters"),
     (42, Reason.WRONG_TYPE, "display_name must be a string, got an integer"),
+    # Unicode category Cf: invisible, so "Ada\u200b" would pass for "Ada" on a board.
+    ("Ada\u200b", Reason.INVALID_VALUE, "display_name holds invisible format characters"),
+    ("\u202eadA", Reason.INVALID_VALUE, "display_name holds invisible format characters"),
 ]
 
 

@@ -106,6 +106,22 @@ def test_absent_created_at_takes_the_broker_timestamp():
         ),
         ({"player_id": "p1", "delta": 1, "created_at": 1_700_000_000}, Reason.INVALID_VALUE),
         ({"player_id": "p1", "delta": 1, "created_at": [1]}, Reason.WRONG_TYPE),
+        # What once raised instead: nesting past the recursion limit, a time zone offset that
+        # takes the date out of range, and a value too big to be worth parsing.
+        (b"[" * 1_000 + b"]" * 1_000, Reason.MALFORMED_JSON),
+        (
+            b'{"player_id": "p1", "delta": 1, "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+            Reason.MALFORMED_JSON,
+        ),
+        (
+            {"player_id": "p1", "delta": 1, "created_at": "0001-01-01T00:00:00+01:00"},
+            Reason.INVALID_VALUE,
+        ),
+        (
+            {"player_id": "p1", "delta": 1, "created_at": "9999-12-31T23:59:59-01:00"},
+            Reason.INVALID_VALUE,
+        ),
+        ({"player_id": "p1", "delta": 1, "pad": "x" * 10_000_000}, Reason.TOO_LONG),
     ],
 )
 def test_bad_events_are_rejected_with_a_reason(payload, reason):

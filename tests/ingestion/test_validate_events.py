@@ -109,3 +109,26 @@ def test_the_configured_limits_apply(settings):
 
 def test_no_events_give_nothing_accepted_and_no_errors():
     assert check([]) == CheckedEvents(accepted=[], errors=[])
+
+
+def test_an_event_that_cannot_be_sent_as_utf8_json_is_invalid_not_an_error():
+    # Valid by the contract, but a field it ignores holds what JSON text cannot carry to
+    # Kafka: a lone surrogate (Python's json module lets "\\ud800" through), or nesting
+    # deeper than the encoder goes.
+    deep: list = []
+    for _ in range(5_000):
+        deep = [deep]
+    payloads = [
+        {"player_id": "p1", "delta": 1, "note": "\ud800"},
+        {"player_id": "p2", "delta": 1, "note": deep},
+        {"player_id": "p3", "delta": 1},
+    ]
+
+    checked = check(payloads)
+
+    assert [(e.index, e.reason) for e in checked.errors] == [
+        (0, Reason.INVALID_VALUE),
+        (1, Reason.INVALID_VALUE),
+    ]
+    assert all(e.detail.startswith("event cannot be sent as UTF-8 JSON") for e in checked.errors)
+    assert [player for player, _ in checked.accepted] == ["p3"]

@@ -121,6 +121,9 @@ def test_patch_changes_only_what_it_names(writer, boards):
         ({"display_name": "   "}, "display_name", "This field may not be blank."),
         ({"display_name": "x" * 101}, "display_name", "This field is 101 characters, at most 100."),
         ({"display_name": "new\nline"}, "display_name", "control characters"),
+        ({"display_name": "Ada\u200b"}, "display_name", "invisible format characters"),
+        ({"display_name": "\u202eadA"}, "display_name", "invisible format characters"),
+        ({"display_name": "A\u2066da"}, "display_name", "invisible format characters"),
         ({"display_name": ["Ada"]}, "display_name", "Not a valid string."),
         ({"display_name": "Ada", "metadata": [1, 2]}, "metadata", "must be a JSON object"),
         ({"display_name": "Ada", "metadata": {"x": "y" * 5000}}, "metadata", "at most 4096"),
@@ -133,6 +136,16 @@ def test_bad_fields_are_a_400_naming_the_field(writer, redis_client, body, field
     assert list(response.json()) == [field]
     assert message in response.json()[field][0]
     assert not Player.objects.exists()
+
+
+def test_patch_refuses_a_name_with_an_invisible_character_and_keeps_the_old_one(writer, boards):
+    writer.put("/api/v1/players/p1/", {"display_name": "Ada"}, format="json")
+
+    response = writer.patch("/api/v1/players/p1/", {"display_name": "Ada\u200d"}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["display_name"]
+    assert Player.objects.get(external_id="p1").display_name == "Ada"
 
 
 def test_writing_a_profile_needs_the_boards_write_scope(redis_client):
