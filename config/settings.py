@@ -234,7 +234,7 @@ if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
 
 # Late events still count for this long after a window ends; then its results freeze.
 LEADERBOARD_FINALIZE_GRACE_SECONDS = env_int("LEADERBOARD_FINALIZE_GRACE_SECONDS", 600, minimum=0)
-# Days of raw deltas kept (weekly partitions, leaderboards/partitions.py); 0 keeps all.
+# Days of raw deltas kept (weekly partitions, leaderboards/postgres/partitions.py); 0 keeps all.
 DELTA_RETENTION_DAYS = env_int("DELTA_RETENTION_DAYS", 90, minimum=0)
 # The cache sync (Celery beat, every LEADERBOARD_CACHE_SYNC_SECONDS) compares this many cached
 # boards with PostgreSQL, in turn by id, so a drifted board is found within

@@ -26,8 +26,8 @@ import msgspec
 from ingestion.fake import EventSource, format_time
 from ingestion.kafka import ensure_topic, make_producer
 from leaderboards.cache import cache_build_board
-from leaderboards.deltas import offsets_for_topic
 from leaderboards.models import Board
+from leaderboards.postgres.deltas import offsets_for_topic
 from leaderboards.services import board_create
 from leaderboards.store import get_store
 

@@ -70,14 +70,14 @@ from ingestion.events import (
 from ingestion.kafka import ensure_topic
 from ingestion.services import RejectedMessage, rejected_events_store
 from leaderboards.cache import cache_apply_batch, cache_drop_all, cache_names_set
-from leaderboards.deltas import (
+from leaderboards.leagues import buckets_assign_batch
+from leaderboards.postgres.deltas import (
     DeltaRow,
     deltas_count_late,
     deltas_insert_batch,
     offsets_for_topic,
     offsets_save,
 )
-from leaderboards.leagues import buckets_assign_batch
 from leaderboards.tournaments import tournaments_uncounted
 from leaderboards.windows import EPOCH
 from players.services import players_ensure, players_rename

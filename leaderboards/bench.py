@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 
 from leaderboards.models import Aggregation, SortOrder
+from leaderboards.postgres.rollups import SAFETY_MARGIN, rollups_advance
+from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
-from leaderboards.rollups import SAFETY_MARGIN, rollups_advance
-from leaderboards.standings import standings_page
 from leaderboards.traffic import DELTA_BANDS, PLAYER_SKEW
 
 METRIC = "bench-standings"

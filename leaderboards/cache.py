@@ -29,10 +29,10 @@ from django.utils.timezone import now as timezone_now
 
 from leaderboards import metrics
 from leaderboards.catalog import catalog
-from leaderboards.deltas import DeltaRow, offsets_for_topic
 from leaderboards.models import Aggregation, Board, TieBreak
+from leaderboards.postgres.deltas import DeltaRow, offsets_for_topic
+from leaderboards.postgres.standings import standings_page, standings_stream, standings_whole_scores
 from leaderboards.ranking import Page, Window
-from leaderboards.standings import standings_page, standings_stream, standings_whole_scores
 from leaderboards.store import (
     NAMES,
     BoardStore,

@@ -26,10 +26,10 @@ from collections.abc import Sequence
 from django.db import connection, transaction
 from django.db.models import Max
 
-from leaderboards.deltas import DeltaRow
 from leaderboards.models import Board, BucketMember, TieBreak
+from leaderboards.postgres.deltas import DeltaRow
+from leaderboards.postgres.scores import window_conditions
 from leaderboards.ranking import Standing, Window, competition_ranked, ordinal_ranked
-from leaderboards.scores import window_conditions
 
 # pg_advisory_xact_lock keys: one for "which boards are leagues", one space per board.
 _LEAGUES_LOCK = 0x6C656167756573  # ASCII "leagues"

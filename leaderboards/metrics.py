@@ -37,7 +37,7 @@ CACHE_SYNC = Counter(
     ["action"],
 )
 
-# The delta log's retention (leaderboards/partitions.py), in the Celery worker.
+# The delta log's retention (leaderboards/postgres/partitions.py), in the Celery worker.
 DELTA_PARTITIONS_DROPPED = Counter(
     "leaderboards_delta_partitions_dropped",
     "Weekly partitions of the delta log dropped past DELTA_RETENTION_DAYS.",

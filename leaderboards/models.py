@@ -311,11 +311,11 @@ class BucketMember(models.Model):
 class ScoreDelta(models.Model):
     """One accepted score event. Boards aggregate these by window; nothing is ever updated.
 
-    The table is partitioned by week of `created_at` (leaderboards/partitions.py), and a
+    The table is partitioned by week of `created_at` (leaderboards/postgres/partitions.py), and a
     partitioned table's unique keys must hold the partition key: the primary key is
     (dedupe_key, created_at). That a dedupe key (a UUID derived from the event id, or from
     player, metric and event time) is stored once whatever its `created_at` is the batch
-    insert's work (leaderboards/deltas.py).
+    insert's work (leaderboards/postgres/deltas.py).
     """
 
     pk = models.CompositePrimaryKey("dedupe_key", "created_at")
@@ -444,7 +444,7 @@ class RollupWatermark(models.Model):
 class DeltaLogHorizon(models.Model):
     """Where the retention task has dropped the delta log (one row, none until it first
     drops): every delta stamped at or after `complete_from` is in the log; before it only
-    the weeks whose partitions were kept (leaderboards/partitions.py)."""
+    the weeks whose partitions were kept (leaderboards/postgres/partitions.py)."""
 
     complete_from = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)

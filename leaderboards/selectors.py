@@ -22,16 +22,16 @@ from django.utils import timezone
 
 from leaderboards.cache import cached_read
 from leaderboards.catalog import catalog
-from leaderboards.final import final_around, final_for_players, final_page, final_stream
 from leaderboards.leagues import bucket_members, bucket_ranked
 from leaderboards.models import Board, Series
-from leaderboards.ranking import Page, Standing, Window
-from leaderboards.standings import (
+from leaderboards.postgres.final import final_around, final_for_players, final_page, final_stream
+from leaderboards.postgres.standings import (
     standings_around,
     standings_for_players,
     standings_page,
     standings_ranked_stream,
 )
+from leaderboards.ranking import Page, Standing, Window
 from players.selectors import player_display_names
 
 

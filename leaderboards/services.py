@@ -16,8 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils.timezone import now as timezone_now
 
 from leaderboards.cache import cache_build_board, cache_drop_board_on_commit
-from leaderboards.final import final_standings_freeze
 from leaderboards.models import TOURNAMENT_FIELDS, Aggregation, Board, Series, SortOrder, TieBreak
+from leaderboards.postgres.final import final_standings_freeze
 from leaderboards.ranking import Window
 
 logger = logging.getLogger(__name__)

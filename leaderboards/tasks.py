@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from leaderboards import cache, partitions, rollups, services
+from leaderboards import cache, services
+from leaderboards.postgres import partitions, rollups
 
 
 @shared_task

@@ -1,7 +1,7 @@
 """Tournaments: boards whose players join first (`join_required`, `max_participants`) and
 on which only each player's first attempts count (`max_attempts`).
 
-Which events count is decided by the scores SQL (leaderboards/scores.py) from the log and
+Which events count is decided by the scores SQL (leaderboards/postgres/scores.py) from the log and
 the participants, never stored per event: an event stored for a tournament is stored like
 any other. What keeps the Redis copy of a tournament board true:
 
@@ -29,10 +29,10 @@ from django.utils.timezone import now as timezone_now
 
 from config.exceptions import Conflict
 from leaderboards.cache import cache_drop_board
-from leaderboards.deltas import BoardsReread, DeltaRow
 from leaderboards.models import Board, BoardStatus, Participant, ScoreDelta
+from leaderboards.postgres.deltas import BoardsReread, DeltaRow
+from leaderboards.postgres.scores import counted_deltas
 from leaderboards.ranking import Window
-from leaderboards.scores import counted_deltas
 from players.models import Player
 
 logger = logging.getLogger(__name__)

@@ -31,10 +31,10 @@ THROUGH_PGBOUNCER = [
     "tests/ingestion/test_consumer.py::test_offsets_are_stored_with_the_deltas",
     "tests/leaderboards/test_lifecycle.py",
     "tests/leaderboards/test_tasks.py::test_a_worker_finalises_ended_boards_sent_to_it",
-    "tests/leaderboards/test_standings.py"
+    "tests/leaderboards/postgres/test_standings.py"
     "::test_each_part_of_a_window_comes_from_the_coarsest_grain_that_fits_and_edges_from_the_log",
-    "tests/leaderboards/test_standings.py::test_deltas_past_the_watermark_are_read_from_the_log",
-    "tests/leaderboards/test_standings.py::test_the_stream_gives_the_exact_epoch_milliseconds_of_a_last_score",
+    "tests/leaderboards/postgres/test_standings.py::test_deltas_past_the_watermark_are_read_from_the_log",
+    "tests/leaderboards/postgres/test_standings.py::test_the_stream_gives_the_exact_epoch_milliseconds_of_a_last_score",
     "tests/leaderboards/test_admin_operators.py::test_actions_rebuild_finalise_and_export",
     # The admin's select widgets read their choices with QuerySet.iterator().
     "tests/leaderboards/test_admin_operators.py::test_the_board_page_previews_the_top_10",

@@ -12,7 +12,6 @@ from ingestion import consumer as consumer_module
 from ingestion.events import Reason
 from ingestion.models import RejectedEvent
 from leaderboards.cache import cache_build_board
-from leaderboards.deltas import offsets_for_topic
 from leaderboards.models import (
     Aggregation,
     BucketMember,
@@ -21,9 +20,10 @@ from leaderboards.models import (
     SortOrder,
     TieBreak,
 )
+from leaderboards.postgres.deltas import offsets_for_topic
+from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
 from leaderboards.selectors import board_bucket_entries, board_entries
-from leaderboards.standings import standings_page
 from leaderboards.tournaments import participant_join
 from players.models import Player
 from tests.factories import BoardFactory
@@ -85,9 +85,9 @@ def test_duplicate_events_count_once_even_when_replayed(topic, store):
 
 
 def test_a_copy_stamped_in_another_week_counts_once(topic, store):
-    """The delta log is partitioned by week (leaderboards/partitions.py): a copy of an event
-    with another created_at lands in another partition, and still counts once, whether it
-    comes in the same batch or a later one."""
+    """The delta log is partitioned by week (leaderboards/postgres/partitions.py): a copy of an
+    event with another created_at lands in another partition, and still counts once, whether
+    it comes in the same batch or a later one."""
     board = BoardFactory()
     now = datetime.now(UTC)
     copies = [now - timedelta(minutes=1), now - timedelta(days=9), now - timedelta(days=30)]

@@ -14,9 +14,9 @@ from django.db import connection
 from ingestion import kafka
 from ingestion.models import RejectedEvent
 from leaderboards.cache import cache_build_board
+from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
 from leaderboards.selectors import board_entries
-from leaderboards.standings import standings_page
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import (
     consume_until_idle,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leaderboards.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.models import Board, FinalStanding, Series
+from leaderboards.postgres.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.tournaments import participant_join
 from tests.factories import BoardFactory, PlayerFactory
 

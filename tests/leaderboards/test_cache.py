@@ -17,8 +17,8 @@ import pytest
 
 from leaderboards.cache import cache_build_board
 from leaderboards.models import Aggregation, TieBreak
+from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
-from leaderboards.standings import standings_page
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import (
     consumer_process,

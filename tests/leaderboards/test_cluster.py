@@ -23,8 +23,8 @@ from prometheus_client import REGISTRY
 import leaderboards.store
 from config.embedded import EmbeddedValkeyCluster
 from leaderboards.cache import cache_sync
+from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
-from leaderboards.standings import standings_page
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import consume_until_idle
 

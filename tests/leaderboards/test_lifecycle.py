@@ -14,8 +14,8 @@ from ingestion.consumer import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
 from leaderboards import tasks
 from leaderboards.cache import cache_build_board, cache_sync
-from leaderboards.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.models import Aggregation, Board, FinalStanding
+from leaderboards.postgres.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.services import board_finalize, boards_finalize_due
 from tests.factories import BoardFactory, PlayerFactory
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from django.core.management import call_command
 from django.db import connection
 
-from leaderboards.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.models import HourlyRollup, TieBreak
+from leaderboards.postgres.deltas import DeltaRow, deltas_insert_batch
+from leaderboards.postgres.rollups import SAFETY_MARGIN, rollups_advance
+from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
-from leaderboards.rollups import SAFETY_MARGIN, rollups_advance
-from leaderboards.standings import standings_page
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 INGESTED = T0 + timedelta(days=1)

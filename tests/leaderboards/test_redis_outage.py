@@ -6,9 +6,9 @@ import pytest
 
 import leaderboards.cache
 import leaderboards.store
+from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
 from leaderboards.selectors import board_around, board_entries, board_ranks
-from leaderboards.standings import standings_page
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import consume_until_idle, expected_totals, produce, score_events
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from leaderboards.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.models import Board
+from leaderboards.postgres.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.services import (
     series_create,
     series_current_board,

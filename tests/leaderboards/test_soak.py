@@ -30,8 +30,8 @@ from django.test import Client
 from ingestion.kafka import ensure_topic, make_producer
 from leaderboards.cache import cache_drop_board, cache_sync
 from leaderboards.models import Aggregation, SortOrder, TieBreak
+from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
-from leaderboards.standings import standings_page
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import consumer_process, stop, stored_count, wait_for
 

@@ -15,8 +15,8 @@ import pytest
 
 from config.celery_app import app
 from leaderboards import tasks
-from leaderboards.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.models import Board, FinalStanding
+from leaderboards.postgres.deltas import DeltaRow, deltas_insert_batch
 from tests.factories import BoardFactory, PlayerFactory
 from tests.ingestion.kafka_helpers import BASE_DIR
 

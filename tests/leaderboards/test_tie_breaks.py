@@ -24,13 +24,13 @@ from hypothesis import strategies as st
 from ingestion.consumer import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
 from leaderboards.cache import cache_apply_batch, cache_build_board
-from leaderboards.final import final_page
 from leaderboards.models import Aggregation, Board, SortOrder, TieBreak
+from leaderboards.postgres.final import final_page
+from leaderboards.postgres.rollups import rollups_advance
+from leaderboards.postgres.standings import standings_for_players, standings_ranked_stream
 from leaderboards.ranking import Standing, Window
-from leaderboards.rollups import rollups_advance
 from leaderboards.selectors import board_standings_csv
 from leaderboards.services import board_finalize
-from leaderboards.standings import standings_for_players, standings_ranked_stream
 from leaderboards.store import get_store
 
 pytestmark = pytest.mark.django_db(transaction=True)

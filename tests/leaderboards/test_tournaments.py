@@ -17,7 +17,6 @@ from rest_framework.test import APIClient
 
 from access.models import ApiKey, Scope
 from leaderboards.cache import cache_build_board
-from leaderboards.final import final_page
 from leaderboards.models import (
     Aggregation,
     Board,
@@ -26,9 +25,10 @@ from leaderboards.models import (
     SortOrder,
     TieBreak,
 )
+from leaderboards.postgres.final import final_page
+from leaderboards.postgres.standings import standings_page, standings_ranked_stream
 from leaderboards.ranking import Window
 from leaderboards.services import board_finalize, series_create
-from leaderboards.standings import standings_page, standings_ranked_stream
 from leaderboards.store import get_store
 from leaderboards.tournaments import participant_join, participant_leave
 from players.models import Player

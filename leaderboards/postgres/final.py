@@ -10,9 +10,9 @@ from collections.abc import Iterator, Sequence
 
 from django.db import connection
 
+from leaderboards.postgres.scores import window_scores
+from leaderboards.postgres.standings import board_order, rank_sql
 from leaderboards.ranking import Page, Standing, Window
-from leaderboards.scores import window_scores
-from leaderboards.standings import board_order, rank_sql
 
 
 def final_standings_freeze(window: Window, *, board_id: int) -> int:

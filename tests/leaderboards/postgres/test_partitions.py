@@ -1,5 +1,5 @@
-"""The delta log's weekly partitions (leaderboards/partitions.py) and the batch insert's
-dedupe across them (leaderboards/deltas.py), on the suite's PostgreSQL."""
+"""The delta log's weekly partitions (leaderboards/postgres/partitions.py) and the batch insert's
+dedupe across them (leaderboards/postgres/deltas.py), on the suite's PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from django.db import connection, connections, transaction
 
 from config.celery_app import app
-from leaderboards.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.models import DeltaLogHorizon, ScoreDelta
-from leaderboards.partitions import (
+from leaderboards.postgres.deltas import DeltaRow, deltas_insert_batch
+from leaderboards.postgres.partitions import (
     DEFAULT,
     DeltasRetired,
     partition_name,
@@ -22,9 +22,9 @@ from leaderboards.partitions import (
     partitions_maintain,
     week_start,
 )
+from leaderboards.postgres.rollups import rollups_advance
+from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
-from leaderboards.rollups import rollups_advance
-from leaderboards.standings import standings_page
 from leaderboards.tasks import delta_partitions
 from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 

@@ -1,4 +1,4 @@
-"""Standings from rollups and the delta log (leaderboards/standings.py) against the plain
+"""Standings from rollups and the delta log (leaderboards/postgres/standings.py) against the plain
 GROUP BY over the log, which is the definition they must match."""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leaderboards.models import Aggregation, SortOrder, TieBreak
-from leaderboards.ranking import Window
-from leaderboards.rollups import SAFETY_MARGIN, rollups_advance
-from leaderboards.standings import (
+from leaderboards.postgres.rollups import SAFETY_MARGIN, rollups_advance
+from leaderboards.postgres.standings import (
     standings_around,
     standings_count,
     standings_for_players,
@@ -22,8 +21,16 @@ from leaderboards.standings import (
     standings_ranked_stream,
     standings_stream,
 )
+from leaderboards.ranking import Window
 from tests.factories import PlayerFactory
-from tests.leaderboards.test_rollups import DAY0, INGESTED, MS, Delta, advance_past, insert_deltas
+from tests.leaderboards.postgres.test_rollups import (
+    DAY0,
+    INGESTED,
+    MS,
+    Delta,
+    advance_past,
+    insert_deltas,
+)
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)

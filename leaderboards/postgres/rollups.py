@@ -4,7 +4,7 @@
 HourlyRollup, DailyRollup and WeeklyRollup (UTC buckets of `created_at`; weeks start on
 Monday), so a late event lands in the old bucket it belongs to, and moves the watermark in
 the same transaction. Standings
-(leaderboards/standings.py) then read whole buckets from the rollups and only the edges of
+(leaderboards/postgres/standings.py) then read whole buckets from the rollups and only the edges of
 a window, and deltas ingested at or after the watermark, from the log.
 
 Why the watermark is safe: a delta's `ingested_at` is the start time of the transaction

@@ -1,4 +1,4 @@
-"""Hourly, daily and weekly rollups behind the watermark (leaderboards/rollups.py).
+"""Hourly, daily and weekly rollups behind the watermark (leaderboards/postgres/rollups.py).
 
 Deltas are written with explicit ingest times where the test needs to place them around
 the watermark; `advance_past(t)` moves the watermark just beyond t.
@@ -18,11 +18,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from leaderboards import rollups
 from leaderboards.models import DailyRollup, HourlyRollup, RollupWatermark, WeeklyRollup
+from leaderboards.postgres import rollups
+from leaderboards.postgres.rollups import SAFETY_MARGIN, rollup_watermark, rollups_advance
+from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
-from leaderboards.rollups import SAFETY_MARGIN, rollup_watermark, rollups_advance
-from leaderboards.standings import standings_page
 from tests.factories import PlayerFactory
 
 MS = timedelta(milliseconds=1)

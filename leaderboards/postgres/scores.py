@@ -2,7 +2,7 @@
 
 A window's score per player is the aggregate of that player's deltas of one metric whose
 `created_at` lies in [starts_at, ends_at). Scores come from the rollups
-(leaderboards/rollups.py) where they fit, the coarsest grain first: weekly rows for the
+(leaderboards/postgres/rollups.py) where they fit, the coarsest grain first: weekly rows for the
 whole ISO weeks (from Monday 00:00 UTC) of the window, daily rows for the whole UTC days
 around them, hourly rows for the whole hours around those, and the delta log for the
 partial hours at the edges and for deltas ingested at or after the rollup watermark (which
@@ -12,11 +12,11 @@ everything again. The answer is the same as the plain GROUP BY over the log
 (`use_rollups=False`), only cheaper: a week is one row per player instead of every one of
 their events.
 
-Where the retention has dropped weeks of the log (leaderboards/partitions.py), a window
+Where the retention has dropped weeks of the log (leaderboards/postgres/partitions.py), a window
 whose raw parts reach into them is refused (DeltasRetired) rather than answered short.
 
-The SQL built here is run by leaderboards/standings.py (rankings) and leaderboards/final.py
-(frozen results).
+The SQL built here is run by leaderboards/postgres/standings.py (rankings) and
+leaderboards/postgres/final.py (frozen results).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from leaderboards.models import Aggregation
-from leaderboards.partitions import deltas_retained
+from leaderboards.postgres.partitions import deltas_retained
+from leaderboards.postgres.rollups import WATERMARK_SQL, rollup_watermark
 from leaderboards.ranking import Window
-from leaderboards.rollups import WATERMARK_SQL, rollup_watermark
 
 
 def _sum(value: str) -> str:

@@ -1,5 +1,5 @@
 """Rankings computed in PostgreSQL: pages, neighbours, players' ranks and whole-board
-streams over a window's scores (leaderboards/scores.py), ranked as leaderboards/ranking.py
+streams over a window's scores (leaderboards/postgres/scores.py), ranked as leaderboards/ranking.py
 says (competition ranks with ties by external id byte-wise, or for the `earliest`
 tie-break ordinal ranks by when the score was reached), the order Redis gives too.
 """
@@ -13,8 +13,8 @@ from django.db import connection, transaction
 
 from config.database import named_cursor
 from leaderboards.models import SortOrder
+from leaderboards.postgres.scores import Scores, window_scores, window_scores_with_times
 from leaderboards.ranking import Page, Standing, Window
-from leaderboards.scores import Scores, window_scores, window_scores_with_times
 
 # A rollup query reads a few hundred thousand narrow rows into about as many groups as
 # there are players. Parallel workers would each aggregate a share into nearly as many

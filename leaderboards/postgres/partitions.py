@@ -34,8 +34,8 @@ from django.db.models import Q
 
 from leaderboards import metrics
 from leaderboards.models import Board, DeltaLogHorizon
+from leaderboards.postgres.rollups import rollup_watermark
 from leaderboards.ranking import Window
-from leaderboards.rollups import rollup_watermark
 
 logger = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ def _hour_ceil(moment: datetime) -> datetime:
 
 def raw_spans(window: Window) -> list[Span]:
     """The spans of a board's window that standings read from the log rather than the
-    rollups, as leaderboards/scores.py plans them: the partial hours at either end, or the
+    rollups, as leaderboards/postgres/scores.py plans them: the partial hours at either end, or the
     whole window when it holds no whole hour (the recent tail past the rollup watermark
     aside, which is never dropped)."""
     lo, hi = window.starts_at, window.ends_at
