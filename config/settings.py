@@ -135,7 +135,7 @@ DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 REDIS_URL = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-# REDIS_URL names one node of a Redis Cluster: the board store (leaderboards/store.py)
+# REDIS_URL names one node of a Redis Cluster: the board store (leaderboards/cache/store.py)
 # then uses redis-py's RedisCluster and finds the other nodes itself.
 REDIS_CLUSTER = env_bool("REDIS_CLUSTER", False)
 # Django's cache (and the rate limits built on it) needs a plain Redis, as Celery's broker
@@ -245,10 +245,10 @@ LEADERBOARD_DRIFT_CHECKS_PER_SYNC = env_int("LEADERBOARD_DRIFT_CHECKS_PER_SYNC",
 # How long a process may go on using its copy of a definition before reading it again: an
 # edit (in the admin, or by the API) reaches every other process within this. The process
 # that made the edit forgets its copies at once (leaderboards/signals.py).
-# - readers (web), a board's or series' definition (leaderboards/catalog.py);
+# - readers (web), a board's or series' definition (leaderboards/cache/catalog.py);
 LEADERBOARD_CATALOG_MAX_AGE_MS = env_int("LEADERBOARD_CATALOG_MAX_AGE_MS", 1000, minimum=0)
 # - the consumer, the boards it checks each batch against: cached boards' definitions,
-#   tournament rules, finalised windows (leaderboards/cache.py, tournaments.py, deltas.py).
+#   tournament rules, finalised windows (leaderboards/cache/sync.py, tournaments.py, deltas.py).
 LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS = env_int(
     "LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS", 5000, minimum=0
 )

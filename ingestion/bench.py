@@ -25,11 +25,11 @@ import msgspec
 
 from ingestion.fake import EventSource, format_time
 from ingestion.kafka import ensure_topic, make_producer
-from leaderboards.cache import cache_build_board
+from leaderboards.cache.store import get_store
+from leaderboards.cache.sync import cache_build_board
 from leaderboards.models import Board
 from leaderboards.postgres.deltas import offsets_for_topic
 from leaderboards.services import board_create
-from leaderboards.store import get_store
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PROBES_PER_SECOND = 20

@@ -69,7 +69,7 @@ from ingestion.events import (
 )
 from ingestion.kafka import ensure_topic
 from ingestion.services import RejectedMessage, rejected_events_store
-from leaderboards.cache import cache_apply_batch, cache_drop_all, cache_names_set
+from leaderboards.cache.sync import cache_apply_batch, cache_drop_all, cache_names_set
 from leaderboards.leagues import buckets_assign_batch
 from leaderboards.postgres.deltas import (
     DeltaRow,

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from config.kafka import client_config
 from ingestion.models import RejectedEvent
+from leaderboards.cache.store import get_store
 from leaderboards.models import Board, ConsumerOffset
-from leaderboards.store import get_store
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from leaderboards.cache import cache_build_board
+from leaderboards.cache.sync import cache_build_board
 from leaderboards.exports import board_csv_response
 from leaderboards.models import Board, BoardStatus, BucketMember, Participant, Series
 from leaderboards.selectors import board_entries

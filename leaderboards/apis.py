@@ -39,7 +39,7 @@ from config.pagination import (
 )
 from config.renderers import json_response
 from leaderboards import openapi as docs
-from leaderboards.catalog import catalog
+from leaderboards.cache.catalog import catalog
 from leaderboards.models import (
     METRIC_MAX_LENGTH,
     TIE_BREAK_HELP,

@@ -40,11 +40,11 @@ from django.db import connection, transaction
 
 from config.embedded import free_port
 from leaderboards.bench import GRAINS, vacuum
-from leaderboards.cache import cache_build_board, cache_drop_board
+from leaderboards.cache.store import BoardKeys, get_store
+from leaderboards.cache.sync import cache_build_board, cache_drop_board
 from leaderboards.models import Board, Period, Series
 from leaderboards.postgres.rollups import SAFETY_MARGIN, rollups_advance
 from leaderboards.services import board_create, series_create, series_current_board
-from leaderboards.store import BoardKeys, get_store
 
 METRIC = "bench-reads"
 BOARD_SLUG = "bench-reads"

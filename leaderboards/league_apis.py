@@ -13,7 +13,7 @@ from config.openapi import BOARD_NOT_FOUND, not_found
 from config.pagination import MAX_OFFSET, PageFilterSerializer, counted_page_response
 from config.renderers import json_response
 from leaderboards import openapi as docs
-from leaderboards.catalog import catalog
+from leaderboards.cache.catalog import catalog
 from leaderboards.leagues import bucket_of
 from leaderboards.models import Board
 from leaderboards.selectors import board_bucket_entries

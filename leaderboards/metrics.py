@@ -1,5 +1,5 @@
 """Prometheus metrics of the Redis board cache, counted where reads meet it
-(`leaderboards.cache.cached_read`) and by the cache-sync task. The read counters live in
+(`leaderboards.cache.sync.cached_read`) and by the cache-sync task. The read counters live in
 the web process's default registry, so django-prometheus serves them at the web app's
 /metrics; the cache-sync counter lives in the Celery worker, which serves it on
 WORKER_METRICS_PORT (config/celery_app.py).

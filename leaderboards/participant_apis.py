@@ -27,7 +27,7 @@ from config.openapi import (
 )
 from config.pagination import paginated_response
 from leaderboards import openapi as docs
-from leaderboards.catalog import catalog
+from leaderboards.cache.catalog import catalog
 from leaderboards.models import Participant
 from leaderboards.serializers import ParticipantOutputSerializer
 from leaderboards.tournaments import participant_join, participant_leave

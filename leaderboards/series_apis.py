@@ -23,7 +23,7 @@ from config.pagination import (
     paginated_response,
 )
 from leaderboards import openapi as docs
-from leaderboards.catalog import catalog
+from leaderboards.cache.catalog import catalog
 from leaderboards.models import METRIC_MAX_LENGTH, Period, Series
 from leaderboards.response_cache import micro_cached
 from leaderboards.selectors import board_entries, series_board_now

@@ -1,7 +1,7 @@
 """What keeps Redis's copies of definitions and names true to PostgreSQL, whoever writes:
 services, the admin, finalisation. Connected in leaderboards/apps.py.
 
-- A board or series saved or deleted: the definitions catalog (leaderboards/catalog.py) is
+- A board or series saved or deleted: the definitions catalog (leaderboards/cache/catalog.py) is
   forgotten at once, so this process reads the change straight away, and again after the
   commit, so no other process keeps a copy read in between.
 - A league board saved: the players who scored on it already get their places.
@@ -20,8 +20,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from leaderboards.cache import cache_names_set
-from leaderboards.catalog import catalog
+from leaderboards.cache.catalog import catalog
+from leaderboards.cache.sync import cache_names_set
 from leaderboards.leagues import buckets_assign_existing
 from leaderboards.models import Board, Series
 from players.models import Player

@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from leaderboards import cache, services
+from leaderboards import services
+from leaderboards.cache import sync
 from leaderboards.postgres import partitions, rollups
 
 
@@ -26,7 +27,7 @@ def board_finalize(board_id: int) -> bool:
 
 @shared_task
 def cache_sync() -> dict:
-    report = cache.cache_sync()
+    report = sync.cache_sync()
     return {
         "warmed": report.warmed,
         "evicted": report.evicted,

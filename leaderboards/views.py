@@ -14,7 +14,7 @@ from django.views.decorators.http import require_safe
 from config.pagination import MAX_OFFSET
 from config.security import content_security_policy
 from config.throttling import rate_limited
-from leaderboards.catalog import catalog
+from leaderboards.cache.catalog import catalog
 from leaderboards.leagues import bucket_count, bucket_of
 from leaderboards.models import Board
 from leaderboards.selectors import board_around, board_bucket_entries, board_entries, boards_live

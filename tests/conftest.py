@@ -11,10 +11,10 @@ from rest_framework.test import APIClient
 
 from access.models import ApiKey, Scope
 from config.throttling import throttle_leases_clear
-from leaderboards import cache
-from leaderboards.catalog import catalog
+from leaderboards.cache import sync as cache
+from leaderboards.cache.catalog import catalog
+from leaderboards.cache.store import get_store, reset_store
 from leaderboards.response_cache import response_cache_clear
-from leaderboards.store import get_store, reset_store
 from tests import services
 
 
@@ -38,7 +38,7 @@ def embedded_services():
 
 @pytest.fixture
 def redis_client():
-    """A clean Redis for the test: with REDIS_CLUSTER (tests/leaderboards/test_cluster.py
+    """A clean Redis for the test: with REDIS_CLUSTER (tests/leaderboards/cache/test_cluster.py
     runs tests so), the cluster, and the plain Redis of Django's cache too."""
     if settings.REDIS_CLUSTER:
         client = redis_lib.RedisCluster.from_url(settings.REDIS_URL)

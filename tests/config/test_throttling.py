@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
 import config.throttling
-import leaderboards.store
+import leaderboards.cache.store
 from access.models import ApiKey, Scope
 from config.throttling import ReadRateThrottle, WriteRateThrottle
 from leaderboards.models import Board
@@ -131,7 +131,7 @@ def test_ranks_of_a_list_count_as_reads(monkeypatch):
 def test_with_redis_down_requests_pass_unthrottled(monkeypatch, embedded_services):
     limit(monkeypatch, ReadRateThrottle, "1/minute")
     # The store backs off from Redis too (the reads go to PostgreSQL); not past this test.
-    monkeypatch.setattr(leaderboards.store, "_redis_down_until", {})
+    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
     embedded_services.stop("valkey")
     try:
         codes = statuses(APIClient(), 3)

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from ingestion.models import RejectedEvent
 from ingestion.selectors import events_per_minute
+from leaderboards.cache.store import reset_store
 from leaderboards.selectors import board_entries
-from leaderboards.store import reset_store
 from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 from tests.ingestion.kafka_helpers import consume_until_idle, produce, score_events
 

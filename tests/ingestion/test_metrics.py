@@ -19,16 +19,16 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 import ingestion.metrics
-import leaderboards.cache
+import leaderboards.cache.store
+import leaderboards.cache.sync
 import leaderboards.metrics
-import leaderboards.store
 from config.embedded import free_port
 from config.logging import ContextFilter
 from ingestion.consumer import BatchResult, ScoreConsumer
 from ingestion.events import Reason
 from ingestion.metrics import REJECTION_REASONS
+from leaderboards.cache.store import reset_store
 from leaderboards.selectors import board_entries
-from leaderboards.store import reset_store
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import (
     BASE_DIR,
@@ -289,7 +289,7 @@ def test_board_reads_count_cache_misses_rebuilds_and_hits(store):
 
 @pytest.fixture
 def redis_gone(settings, monkeypatch):
-    monkeypatch.setattr(leaderboards.store, "_redis_down_until", {})
+    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
     reset_store()
     yield
@@ -300,7 +300,7 @@ def redis_gone(settings, monkeypatch):
 def test_reads_without_redis_count_as_fallbacks(redis_gone, monkeypatch):
     board = BoardFactory()
     # Saving the board already found Redis gone (the catalog's invalidation); start afresh.
-    monkeypatch.setattr(leaderboards.store, "_redis_down_until", {})
+    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
     names = [
         ("leaderboards_cache_fallbacks_total", {"reason": "redis_error"}),
         ("leaderboards_cache_fallbacks_total", {"reason": "redis_backoff"}),

@@ -10,10 +10,10 @@ from django.urls import reverse
 
 from access.models import ApiKey
 from ingestion.models import RejectedEvent
-from leaderboards import store as store_module
+from leaderboards.cache import store as store_module
+from leaderboards.cache.store import reset_store
 from leaderboards.models import ConsumerOffset
 from leaderboards.selectors import board_entries
-from leaderboards.store import reset_store
 from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from leaderboards import store as store_module
+from leaderboards.cache import store as store_module
+from leaderboards.cache.store import get_store, reset_store
 from leaderboards.models import Board
-from leaderboards.store import get_store, reset_store
 from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from leaderboards.cache import cache_build_board
+from leaderboards.cache.sync import cache_build_board
 from leaderboards.services import series_create, series_current_board
 from players.models import Player
 from tests.factories import BoardFactory, ScoreDeltaFactory

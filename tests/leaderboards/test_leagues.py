@@ -12,10 +12,10 @@ from rest_framework.test import APIClient
 
 from ingestion.consumer import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
-from leaderboards.cache import cache_build_board
+from leaderboards.cache.store import get_store
+from leaderboards.cache.sync import cache_build_board
 from leaderboards.models import Board, BucketMember, TieBreak
 from leaderboards.services import board_finalize
-from leaderboards.store import get_store
 from tests.leaderboards.test_tie_breaks import ENDS, MOMENTS, STARTS, Event, clear, feed
 from tests.leaderboards.test_views import rows
 

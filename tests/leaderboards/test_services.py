@@ -14,10 +14,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from leaderboards.cache import cache_build_board
+from leaderboards.cache.store import reset_store
+from leaderboards.cache.sync import cache_build_board
 from leaderboards.models import Board
 from leaderboards.services import board_create, board_delete, board_update
-from leaderboards.store import reset_store
 from tests.factories import BoardFactory, ScoreDeltaFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -144,7 +144,7 @@ def test_with_redis_unreachable_the_drop_is_logged_not_raised(redis_nowhere, cap
     board = BoardFactory(slug="b", starts_at=START)
     board_id = board.pk  # delete() clears it
 
-    with caplog.at_level(logging.WARNING, logger="leaderboards.cache"):
+    with caplog.at_level(logging.WARNING, logger="leaderboards.cache.sync"):
         board_update(board=board, data={"metric": "kills"})
         board_delete(board=board)
 

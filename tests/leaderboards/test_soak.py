@@ -28,7 +28,7 @@ from django.db import connection
 from django.test import Client
 
 from ingestion.kafka import ensure_topic, make_producer
-from leaderboards.cache import cache_drop_board, cache_sync
+from leaderboards.cache.sync import cache_drop_board, cache_sync
 from leaderboards.models import Aggregation, SortOrder, TieBreak
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
@@ -215,7 +215,7 @@ def test_cached_boards_stay_right_past_every_timeout(topic, redis_client, settin
     producer = Producer(topic, reference)
     syncer = Syncer()
     drift_log = DriftLog()
-    logging.getLogger("leaderboards.cache").addHandler(drift_log)
+    logging.getLogger("leaderboards.cache.sync").addHandler(drift_log)
     consumer = consumer_process(
         topic,
         f"group-{topic}",
@@ -276,7 +276,7 @@ def test_cached_boards_stay_right_past_every_timeout(topic, redis_client, settin
         producer.stopped.set()
         syncer.stopped.set()
         syncer.join(10)
-        logging.getLogger("leaderboards.cache").removeHandler(drift_log)
+        logging.getLogger("leaderboards.cache.sync").removeHandler(drift_log)
         assert stop(consumer) == 0
     assert time.monotonic() - started > 5 * BUILD_TIMEOUT_SECONDS
     assert reads >= 50

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from ingestion.consumer import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
-from leaderboards.cache import cache_apply_batch, cache_build_board
+from leaderboards.cache.store import get_store
+from leaderboards.cache.sync import cache_apply_batch, cache_build_board
 from leaderboards.models import Aggregation, Board, SortOrder, TieBreak
 from leaderboards.postgres.final import final_page
 from leaderboards.postgres.rollups import rollups_advance
@@ -31,7 +32,6 @@ from leaderboards.postgres.standings import standings_for_players, standings_ran
 from leaderboards.ranking import Standing, Window
 from leaderboards.selectors import board_standings_csv
 from leaderboards.services import board_finalize
-from leaderboards.store import get_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

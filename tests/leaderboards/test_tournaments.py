@@ -16,7 +16,8 @@ from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from access.models import ApiKey, Scope
-from leaderboards.cache import cache_build_board
+from leaderboards.cache.store import get_store
+from leaderboards.cache.sync import cache_build_board
 from leaderboards.models import (
     Aggregation,
     Board,
@@ -29,7 +30,6 @@ from leaderboards.postgres.final import final_page
 from leaderboards.postgres.standings import standings_page, standings_ranked_stream
 from leaderboards.ranking import Window
 from leaderboards.services import board_finalize, series_create
-from leaderboards.store import get_store
 from leaderboards.tournaments import participant_join, participant_leave
 from players.models import Player
 from tests.factories import BoardFactory

@@ -19,12 +19,12 @@ from prometheus_client import REGISTRY
 
 from ingestion.consumer import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
-from leaderboards.cache import cache_apply_batch, cache_build_board, cache_sync
+from leaderboards.cache.store import BoardKeys
+from leaderboards.cache.sync import cache_apply_batch, cache_build_board, cache_sync
 from leaderboards.models import Aggregation, SortOrder
 from leaderboards.postgres.deltas import offsets_for_topic
 from leaderboards.postgres.standings import standings_page, standings_stream
 from leaderboards.ranking import Window
-from leaderboards.store import BoardKeys
 from tests.factories import BoardFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -20,9 +20,9 @@ import redis as redis_lib
 from django.conf import settings
 from prometheus_client import REGISTRY
 
-import leaderboards.store
+import leaderboards.cache.store
 from config.embedded import EmbeddedValkeyCluster
-from leaderboards.cache import cache_sync
+from leaderboards.cache.sync import cache_sync
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
 from tests.factories import BoardFactory
@@ -32,10 +32,10 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 
 # Run again in the child, against the cluster.
 ON_A_CLUSTER = [
-    "tests/leaderboards/test_store.py",
-    "tests/leaderboards/test_cache.py",  # builds racing a consumer process
+    "tests/leaderboards/cache/test_store.py",
+    "tests/leaderboards/cache/test_sync.py",  # builds racing a consumer process
     "tests/ingestion/test_display_names.py::test_the_latest_name_by_created_at_wins_in_any_order",
-    "tests/leaderboards/test_cluster.py",  # the test below, which kills a master: last
+    "tests/leaderboards/cache/test_cluster.py",  # the test below, which kills a master: last
 ]
 
 only_on_a_cluster = pytest.mark.skipif(
@@ -111,7 +111,7 @@ def test_boards_on_every_node_then_one_master_dies(topic, store, keyed_client, c
     """Events posted to the API reach boards on all three nodes, served from Redis with
     their names; then a master dies: its boards answer from PostgreSQL at once, the others
     still from Redis, and the consumer keeps them fresh."""
-    monkeypatch.setattr(leaderboards.store, "_redis_down_until", {})
+    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
     by_node = boards_on_nodes(store, 3)
     assert len(by_node) == 3, "three masters, boards on each"
     boards = [board for boards in by_node.values() for board in boards]

@@ -1,5 +1,5 @@
 """Reads of cached boards ask PostgreSQL nothing: definitions come from the catalog
-(leaderboards/catalog.py) and display names from Redis, and both follow every change."""
+(leaderboards/cache/catalog.py) and display names from Redis, and both follow every change."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from leaderboards.cache import cache_build_board, cache_builds_wait, cache_sync
-from leaderboards.catalog import Catalog, catalog
+from leaderboards.cache.catalog import Catalog, catalog
+from leaderboards.cache.store import get_store
+from leaderboards.cache.sync import cache_build_board, cache_builds_wait, cache_sync
 from leaderboards.models import Board
 from leaderboards.services import board_update
-from leaderboards.store import get_store
 from players.models import Player
 from tests.factories import BoardFactory, ScoreDeltaFactory
 

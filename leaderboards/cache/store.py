@@ -1,6 +1,6 @@
 """The Redis leaderboard store: one sorted set per cached board.
 
-Key names live here and nowhere else; the Lua scripts are the files of leaderboards/lua/,
+Key names live here and nowhere else; the Lua scripts are the files of leaderboards/cache/lua/,
 each saying what it takes and returns. Every key of a board carries the
 hash tag `{lb:<id>}`, so a board and its bookkeeping share one Redis Cluster slot and each
 script touches a single slot.
@@ -31,7 +31,7 @@ And beside the boards:
 - `lb:drift-cursor`   the id of the last board the cache sync compared with PostgreSQL: the
                       drift check takes the boards in turn from there (cache.py).
 - `lb:catalog:{<fp>}` hash: `board:<slug>` / `series:<slug>` -> the pickled definition, so
-                      reads need no PostgreSQL (leaderboards/catalog.py); `<fp>` is a
+                      reads need no PostgreSQL (leaderboards/cache/catalog.py); `<fp>` is a
                       fingerprint of the models' fields, so a deploy that changes them starts
                       a fresh catalog. `lb:catalog:{<fp>}:version` counts its invalidations
                       (the same hash tag: one slot for the script that checks both).
@@ -118,9 +118,9 @@ class BoardKeys:
 
 
 def load_script(*names: str) -> bytes:
-    """The Lua source of leaderboards/lua/<name>..., joined (a library such as
+    """The Lua source of leaderboards/cache/lua/<name>..., joined (a library such as
     apply_units.lua goes first)."""
-    folder = importlib.resources.files("leaderboards").joinpath("lua")
+    folder = importlib.resources.files("leaderboards.cache").joinpath("lua")
     return b"\n".join(folder.joinpath(name).read_bytes() for name in names)
 
 

@@ -6,7 +6,7 @@ fail while the database is down, so definitions are kept in two layers:
 
 - a per-process dict, each entry at most LEADERBOARD_CATALOG_MAX_AGE_MS (1 s) old: most
   reads touch nothing;
-- the catalog hash in Redis (leaderboards/store.py), shared by every process, filled from
+- the catalog hash in Redis (leaderboards/cache/store.py), shared by every process, filled from
   PostgreSQL on a miss.
 
 Invalidation: every save or delete of a board or a series (services, admin, finalisation;
@@ -37,8 +37,8 @@ from django.conf import settings
 from django.db import transaction
 from django.http import Http404
 
+from leaderboards.cache.store import CATALOG, get_store, redis_failed, redis_unavailable
 from leaderboards.models import Board, Series
-from leaderboards.store import CATALOG, get_store, redis_failed, redis_unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Keeping the Redis copy of boards (leaderboards/store.py) in step with PostgreSQL.
+"""Keeping the Redis copy of boards (leaderboards/cache/store.py) in step with PostgreSQL.
 
 - builds: a board's snapshot loaded into Redis, fenced by the consumer offsets it covers;
 - the consumer's apply step: each committed batch's new deltas onto every cached board;
@@ -28,12 +28,8 @@ from django.db import connection, transaction
 from django.utils.timezone import now as timezone_now
 
 from leaderboards import metrics
-from leaderboards.catalog import catalog
-from leaderboards.models import Aggregation, Board, TieBreak
-from leaderboards.postgres.deltas import DeltaRow, offsets_for_topic
-from leaderboards.postgres.standings import standings_page, standings_stream, standings_whole_scores
-from leaderboards.ranking import Page, Window
-from leaderboards.store import (
+from leaderboards.cache.catalog import catalog
+from leaderboards.cache.store import (
     NAMES,
     BoardStore,
     Unit,
@@ -41,6 +37,10 @@ from leaderboards.store import (
     redis_failed,
     redis_unavailable,
 )
+from leaderboards.models import Aggregation, Board, TieBreak
+from leaderboards.postgres.deltas import DeltaRow, offsets_for_topic
+from leaderboards.postgres.standings import standings_page, standings_stream, standings_whole_scores
+from leaderboards.ranking import Page, Window
 from leaderboards.windows import epoch_millis
 from players.selectors import player_display_names, player_names_stream
 
@@ -54,7 +54,7 @@ T = TypeVar("T")
 
 def cache_build_board(board: Board, *, force: bool = False) -> str:
     """Load a board into Redis from a PostgreSQL snapshot, fenced by the consumer offsets
-    the snapshot covers (see leaderboards/store.py). Returns the outcome: ready, busy
+    the snapshot covers (see leaderboards/cache/store.py). Returns the outcome: ready, busy
     (another build runs), cached (already there), superseded or stale."""
     if connection.in_atomic_block:
         # The snapshot needs a transaction of its own (REPEATABLE READ must be set before

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import leaderboards.cache
-import leaderboards.store
+import leaderboards.cache.store
+import leaderboards.cache.sync
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
 from leaderboards.selectors import board_around, board_entries, board_ranks
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def _fresh_circuit_breaker(monkeypatch):
-    monkeypatch.setattr(leaderboards.store, "_redis_down_until", {})
+    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
 
 
 def scores(entries):
@@ -47,7 +47,7 @@ def test_reads_survive_redis_going_down_and_boards_rebuild_when_it_returns(
     finally:
         embedded_services.start("valkey")
 
-    monkeypatch.setattr(leaderboards.store, "_redis_down_until", {})
+    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
     count, entries = board_entries(board, offset=0, limit=100)  # rebuilt on this read
     assert store.state(board) == "ready"
     assert scores(entries) == expected_totals(events)
