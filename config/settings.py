@@ -256,7 +256,7 @@ LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS = env_int(
 # Redis leaderboard store: how long a board may stay "building" before it counts as dead.
 LEADERBOARD_BUILD_TIMEOUT_SECONDS = env_int("LEADERBOARD_BUILD_TIMEOUT_SECONDS", 120, minimum=1)
 # How long a process serves its rendered answer to a shared page (a board's entries, the
-# board, a series' current entries) again (leaderboards/response_cache.py); 0: never. Under
+# board, a series' current entries) again (leaderboards/api/response_cache.py); 0: never. Under
 # a second, so a consumed event stays visible within the freshness SLO.
 LEADERBOARD_RESPONSE_CACHE_MS = env_int("LEADERBOARD_RESPONSE_CACHE_MS", 250, minimum=0)
 if LEADERBOARD_RESPONSE_CACHE_MS >= 1000:

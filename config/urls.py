@@ -8,7 +8,7 @@ from config import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/v1/", include("leaderboards.urls")),
+    path("api/v1/", include("leaderboards.api.urls")),
     path("api/v1/", include("ingestion.urls")),
     # OpenAPI 3 schema (YAML; ?format=json for JSON) and Swagger UI over it.
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from leaderboards.api.exports import board_csv_response
 from leaderboards.cache.sync import cache_build_board
-from leaderboards.exports import board_csv_response
 from leaderboards.models import Board, BoardStatus, BucketMember, Participant, Series
 from leaderboards.selectors import board_entries
 from leaderboards.services import (

@@ -1,4 +1,4 @@
-"""Public pages (HTML); the JSON API lives in leaderboards/urls.py."""
+"""Public pages (HTML); the JSON API lives in leaderboards/api/urls.py."""
 
 from django.urls import path
 

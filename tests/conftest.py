@@ -11,10 +11,10 @@ from rest_framework.test import APIClient
 
 from access.models import ApiKey, Scope
 from config.throttling import throttle_leases_clear
+from leaderboards.api.response_cache import response_cache_clear
 from leaderboards.cache import sync as cache
 from leaderboards.cache.catalog import catalog
 from leaderboards.cache.store import get_store, reset_store
-from leaderboards.response_cache import response_cache_clear
 from tests import services
 
 

@@ -1,4 +1,4 @@
-"""The micro-cache of shared pages (leaderboards/response_cache.py): a popular page is
+"""The micro-cache of shared pages (leaderboards/api/response_cache.py): a popular page is
 rendered once per period per process, and a change shows once the period is over."""
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ from rest_framework.views import APIView
 from config.openapi import BOARD_NOT_FOUND, not_found
 from config.pagination import MAX_OFFSET, PageFilterSerializer, counted_page_response
 from config.renderers import json_response
-from leaderboards import openapi as docs
+from leaderboards.api import openapi as docs
+from leaderboards.api.serializers import validated_input
 from leaderboards.cache.catalog import catalog
 from leaderboards.leagues import bucket_of
 from leaderboards.models import Board
 from leaderboards.selectors import board_bucket_entries
-from leaderboards.serializers import validated_input
 
 BUCKET = OpenApiParameter(
     "bucket", int, OpenApiParameter.PATH, description="The bucket's number, from 1."

@@ -26,10 +26,10 @@ from config.openapi import (
     validation_error,
 )
 from config.pagination import paginated_response
-from leaderboards import openapi as docs
+from leaderboards.api import openapi as docs
+from leaderboards.api.serializers import ParticipantOutputSerializer
 from leaderboards.cache.catalog import catalog
 from leaderboards.models import Participant
-from leaderboards.serializers import ParticipantOutputSerializer
 from leaderboards.tournaments import participant_join, participant_leave
 from players.models import PLAYER_ID_MAX_LENGTH
 from players.profiles import player_id_problem

@@ -1,6 +1,6 @@
 """The API of recurring series: define one, reach its current window without its slug, and
 list its past windows. The shapes of boards, series and entries are
-leaderboards/serializers.py's; the examples, leaderboards/openapi.py's."""
+leaderboards/api/serializers.py's; the examples, leaderboards/api/openapi.py's."""
 
 from __future__ import annotations
 
@@ -22,12 +22,9 @@ from config.pagination import (
     counted_page_response,
     paginated_response,
 )
-from leaderboards import openapi as docs
-from leaderboards.cache.catalog import catalog
-from leaderboards.models import METRIC_MAX_LENGTH, Period, Series
-from leaderboards.response_cache import micro_cached
-from leaderboards.selectors import board_entries, series_board_now
-from leaderboards.serializers import (
+from leaderboards.api import openapi as docs
+from leaderboards.api.response_cache import micro_cached
+from leaderboards.api.serializers import (
     METRIC_REGEX,
     BoardOutputSerializer,
     RulesInputSerializer,
@@ -35,6 +32,9 @@ from leaderboards.serializers import (
     WallClockTimeField,
     validated_input,
 )
+from leaderboards.cache.catalog import catalog
+from leaderboards.models import METRIC_MAX_LENGTH, Period, Series
+from leaderboards.selectors import board_entries, series_board_now
 from leaderboards.services import series_create, series_current_board
 
 

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from access.models import Scope
 from config.openapi import API_KEY_AUTH, API_KEY_MISSING, not_found, validation_error
 from config.renderers import json_response
-from leaderboards import openapi as docs
+from leaderboards.api import openapi as docs
 from leaderboards.selectors import player_standings
 from players.models import Player
 from players.profiles import (

@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, inline_seria
 from rest_framework import serializers
 
 from config.openapi import EXAMPLE_BASE_URL, not_found, page_example, page_of
-from leaderboards.serializers import (
+from leaderboards.api.serializers import (
     BoardOutputSerializer,
     EntryOutputSerializer,
     ParticipantOutputSerializer,

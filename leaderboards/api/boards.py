@@ -1,7 +1,7 @@
 """The API of boards: list, create and read them, their entries, a player's standing, the
 ranks of a list of players, and standings over any time range. Thin views over
 leaderboards/selectors.py and leaderboards/services.py; their documentation's examples are
-in leaderboards/openapi.py.
+in leaderboards/api/openapi.py.
 
 Ranks are competition ranks (rank = 1 + the number of players with a strictly better
 score), within a tie players ordered by external id, byte-wise; or, on a board whose
@@ -38,7 +38,16 @@ from config.pagination import (
     paginated_response,
 )
 from config.renderers import json_response
-from leaderboards import openapi as docs
+from leaderboards.api import openapi as docs
+from leaderboards.api.response_cache import micro_cached
+from leaderboards.api.serializers import (
+    METRIC_REGEX,
+    AwareDateTimeField,
+    BoardOutputSerializer,
+    EntryOutputSerializer,
+    RulesInputSerializer,
+    validated_input,
+)
 from leaderboards.cache.catalog import catalog
 from leaderboards.models import (
     METRIC_MAX_LENGTH,
@@ -49,16 +58,7 @@ from leaderboards.models import (
     TieBreak,
 )
 from leaderboards.ranking import Window
-from leaderboards.response_cache import micro_cached
 from leaderboards.selectors import board_around, board_entries, board_ranks, window_entries
-from leaderboards.serializers import (
-    METRIC_REGEX,
-    AwareDateTimeField,
-    BoardOutputSerializer,
-    EntryOutputSerializer,
-    RulesInputSerializer,
-    validated_input,
-)
 from leaderboards.services import board_create
 from players.models import PLAYER_ID_MAX_LENGTH
 
