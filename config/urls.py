@@ -16,5 +16,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),
-    path("", include("leaderboards.page_urls")),
+    path("", include("leaderboards.pages.urls")),
 ]

@@ -16,8 +16,8 @@ from leaderboards.cache.store import get_store
 from leaderboards.cache.sync import cache_build_board
 from leaderboards.models import Board, BucketMember, TieBreak
 from leaderboards.services import board_finalize
+from tests.leaderboards.pages.test_views import rows
 from tests.leaderboards.test_tie_breaks import ENDS, MOMENTS, STARTS, Event, clear, feed
-from tests.leaderboards.test_views import rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 t = MOMENTS

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leaderboards import views
+from leaderboards.pages import views
 
 urlpatterns = [
     path("", views.board_list, name="board-list"),
