@@ -1,5 +1,6 @@
 """The import rules of pyproject.toml's [tool.importlinter]: ingestion above leaderboards
-above players, config below all, and rankings in PostgreSQL free of the Redis side."""
+above players, config below all; inside leaderboards the API and pages on top, the domain,
+then the Redis side above the PostgreSQL side, which never imports it."""
 
 from __future__ import annotations
 
