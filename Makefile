@@ -55,13 +55,13 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 bench: install
-	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" \
+	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" DJANGO_DEVTOOLS=1 \
 	  $(VENV)/bin/python manage.py bench_ingest $(ARGS)
 
 bench-standings: install
-	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" \
+	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" DJANGO_DEVTOOLS=1 \
 	  $(VENV)/bin/python manage.py bench_standings $(ARGS)
 
 bench-reads: install
-	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" \
+	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" DJANGO_DEVTOOLS=1 \
 	  $(VENV)/bin/python manage.py bench_reads $(ARGS)

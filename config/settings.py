@@ -2,11 +2,12 @@
 value that cannot be read stops start-up, naming the variable.
 
 Unset service URLs fall back to the embedded services `make run` starts (see
-`config/embedded.py`), so a fresh clone runs with no configuration at all.
+`devtools/embedded.py`), so a fresh clone runs with no configuration at all.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from datetime import timedelta
@@ -19,8 +20,8 @@ from config.env import env_bool, env_choice, env_int, env_list, env_ports, env_r
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# The embedded services of `make run`, on config/embedded.py's DEFAULT_PORTS: written out,
-# not imported, so production never imports that module (tests/config/test_embedded.py checks
+# The embedded services of `make run`, on devtools/embedded.py's DEFAULT_PORTS: written out,
+# not imported, so production never imports that module (tests/devtools/test_embedded.py checks
 # that the two agree).
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:55432/leaderboards"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:56379/0"
@@ -72,6 +73,12 @@ INSTALLED_APPS = [
     "leaderboards",
     "ingestion",
 ]
+# The workbench (devtools/: the benchmarks' commands) in development only: on by default
+# under DEBUG where the package exists, never in production, whose image does not ship it
+# (tests/devtools/test_not_shipped.py).
+DEVTOOLS = env_bool("DJANGO_DEVTOOLS", DEBUG and importlib.util.find_spec("devtools") is not None)
+if DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",

@@ -23,7 +23,7 @@ from confluent_kafka import KafkaError
 from django.conf import settings
 
 from ingestion.kafka import ensure_topic, make_producer, produce_events
-from leaderboards.traffic import DELTA_BANDS, PLAYER_SKEW
+from ingestion.traffic import DELTA_BANDS, PLAYER_SKEW
 
 CHUNK = 1_000
 # How often an event repeats its player's name after the first: a game server sends the

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from config.embedded import free_port
+from devtools.embedded import free_port
 
 PGBOUNCER = shutil.which("pgbouncer") or (
     "/usr/sbin/pgbouncer" if os.access("/usr/sbin/pgbouncer", os.X_OK) else None

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from config.embedded import services_for_unset_env
+from devtools.embedded import services_for_unset_env
 
 _stack: contextlib.ExitStack | None = None
 embedded = None  # the EmbeddedServices started for this session, if any
@@ -23,6 +23,8 @@ embedded = None  # the EmbeddedServices started for this session, if any
 def pytest_load_initial_conftests(early_config, parser, args):
     global _stack, embedded
     os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+    # The suite tests the workbench's commands too (tests/devtools/).
+    os.environ.setdefault("DJANGO_DEVTOOLS", "1")
     # Consumers join (and killed ones are noticed) within seconds rather than tens of them.
     os.environ.setdefault("KAFKA_SESSION_TIMEOUT_MS", "6000")
     # Test consumers and workers serve no metrics port unless a test asks for one.

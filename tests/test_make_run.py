@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import Resolver404, resolve
 
-from config.embedded import database_url, free_port, kafka_bootstrap, redis_url
+from devtools.embedded import database_url, free_port, kafka_bootstrap, redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -22,8 +22,8 @@ import ingestion.metrics
 import leaderboards.cache.store
 import leaderboards.cache.sync
 import leaderboards.metrics
-from config.embedded import free_port
 from config.logging import ContextFilter
+from devtools.embedded import free_port
 from ingestion.consumer import BatchResult, ScoreConsumer
 from ingestion.events import Reason
 from ingestion.metrics import REJECTION_REASONS

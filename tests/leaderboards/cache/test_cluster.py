@@ -21,7 +21,7 @@ from django.conf import settings
 from prometheus_client import REGISTRY
 
 import leaderboards.cache.store
-from config.embedded import EmbeddedValkeyCluster
+from devtools.embedded import EmbeddedValkeyCluster
 from leaderboards.cache.sync import cache_sync
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window

@@ -9,7 +9,7 @@ import re
 import pytest
 from django.core.management import call_command
 
-from leaderboards.bench import windows
+from devtools.bench_standings import windows
 
 
 def bench(*args: str) -> list[str]:

@@ -7,7 +7,7 @@ real services.
 
 Two ways in:
 
-- `python -m config.embedded serve postgres|valkey|kafka` runs one service in the foreground
+- `python -m devtools.embedded serve postgres|valkey|kafka` runs one service in the foreground
   (the Procfile behind `make run` uses it) and stops it cleanly on SIGTERM or Ctrl-C.
 - `EmbeddedServices` starts all three as child processes on free ports under a scratch folder
   (tests) and stops them again; `run_again_with_embedded` runs a benchmark command against
@@ -37,8 +37,8 @@ STATE_DIR = Path(os.environ.get("DEVSTACK_DIR", BASE_DIR / ".devstack"))
 
 # Ports for `make run`; chosen away from the usual 5432/6379/9092 so a real local
 # service does not collide with the embedded one. config/settings.py's DEFAULT_*_URL name
-# them too, written out so that production never imports this module; tests/config/test_embedded.py
-# checks that the two agree.
+# them too, written out so that production never imports this module;
+# tests/devtools/test_embedded.py checks that the two agree.
 DEFAULT_PORTS = {"postgres": 55432, "valkey": 56379, "kafka": 59092}
 DATABASE_NAME = "leaderboards"
 SERVICES = ("postgres", "valkey", "kafka")
@@ -467,7 +467,7 @@ def serve(name: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m config.embedded", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.embedded", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve_parser = sub.add_parser("serve", help="run one embedded service in the foreground")
     serve_parser.add_argument("service", choices=SERVICES)

@@ -5,7 +5,7 @@ Valkey whose data stays in `.devstack/bench-reads/`, so a second run reuses the
 1,000,000-player board; with them set it measures (and loads into, once) the services they
 name. Needs wrk (`apt-get install wrk`); redis-benchmark (redis-tools) when installed. The
 last line is the headline: top100, rank and around as a share of /healthz. The logic lives
-in leaderboards/bench_reads.py.
+in devtools/bench_reads.py.
 """
 
 import argparse
@@ -16,10 +16,11 @@ import sys
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from config import embedded
-from leaderboards.bench_reads import ENDPOINT_NAMES, HEALTHZ, BenchFailed, run_benchmark
+from devtools import embedded
+from devtools.bench_reads import ENDPOINT_NAMES, HEALTHZ, BenchFailed, run_benchmark
 
 STATE_DIR = embedded.STATE_DIR / "bench-reads"
+SERVICES = ("postgres", "valkey")
 
 
 def _endpoint_names(value: str) -> set[str]:
@@ -63,7 +64,7 @@ class Command(BaseCommand):
         if options["connections"] < options["wrk_threads"]:
             raise CommandError("--connections must be at least --wrk-threads (wrk's rule)")
         code = embedded.run_again_with_embedded(
-            ("postgres", "valkey"), state_dir=STATE_DIR, report=self.stdout.write
+            SERVICES, state_dir=STATE_DIR, report=self.stdout.write
         )
         if code is not None:
             sys.exit(code)

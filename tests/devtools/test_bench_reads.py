@@ -10,8 +10,8 @@ import shutil
 import pytest
 from django.core.management import call_command
 
-from leaderboards.bench_reads import ENDPOINT_NAMES, HEALTHZ
-from leaderboards.management.commands import bench_reads
+from devtools.bench_reads import ENDPOINT_NAMES, HEALTHZ
+from devtools.management.commands import bench_reads
 
 HEADLINE = re.compile(
     r"reads: top100 [\d,]+ req/s \(\d+% of healthz\), p99 \d+\.\d ms;"

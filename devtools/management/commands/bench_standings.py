@@ -3,7 +3,7 @@
 With no DATABASE_URL in the environment it starts an embedded PostgreSQL whose data stays
 in `.devstack/bench-standings/`, so a second run reuses the 10,000,000 deltas; with it set
 it measures (and loads into, once) the database it names. The last line is the headline:
-the sum of a UTC week, top 50. The logic lives in leaderboards/bench.py.
+the sum of a UTC week, top 50. The logic lives in devtools/bench_standings.py.
 """
 
 import sys
@@ -11,10 +11,11 @@ import sys
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from config import embedded
-from leaderboards.bench import run_benchmark
+from devtools import embedded
+from devtools.bench_standings import run_benchmark
 
 STATE_DIR = embedded.STATE_DIR / "bench-standings"
+SERVICES = ("postgres",)
 
 
 class Command(BaseCommand):
@@ -29,7 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         code = embedded.run_again_with_embedded(
-            ("postgres",), state_dir=STATE_DIR, report=self.stdout.write
+            SERVICES, state_dir=STATE_DIR, report=self.stdout.write
         )
         if code is not None:
             sys.exit(code)

@@ -38,8 +38,8 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
-from config.embedded import free_port
-from leaderboards.bench import GRAINS, vacuum
+from devtools.bench_standings import GRAINS, vacuum
+from devtools.embedded import free_port
 from leaderboards.cache.store import BoardKeys, get_store
 from leaderboards.cache.sync import cache_build_board, cache_drop_board
 from leaderboards.models import Board, Period, Series

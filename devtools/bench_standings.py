@@ -5,7 +5,7 @@ metric of their own, or reuses them when a previous run left them there; rolls t
 and times a 7-day top-50 from the rollups against the plain GROUP BY over the delta log.
 
 Play comes in sessions of five events four to seven minutes apart, started at uniformly
-random times. Who plays a session follows the skew of leaderboards/traffic.py (as the demo
+random times. Who plays a session follows the skew of ingestion/traffic.py (as the demo
 and ingest-benchmark traffic do): Zipf-like weight 1/rank^1.1 (continuous approximation), so the
 busiest player plays about one session in ten and most play a handful a month; about
 14,000 players play on a given day and 47,000 in a week, of the 84,000 who play at all.
@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 
+from ingestion.traffic import DELTA_BANDS, PLAYER_SKEW
 from leaderboards.models import Aggregation, SortOrder
 from leaderboards.postgres.rollups import SAFETY_MARGIN, rollups_advance
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
-from leaderboards.traffic import DELTA_BANDS, PLAYER_SKEW
 
 METRIC = "bench-standings"
 PLAYER_PREFIX = "bench-"

@@ -11,8 +11,8 @@ import sys
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from config.embedded import run_again_with_embedded
-from ingestion.bench import run_benchmark
+from devtools.bench_ingest import run_benchmark
+from devtools.embedded import SERVICES, run_again_with_embedded
 
 
 def _counts(text: str) -> list[int]:
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=5_000)
 
     def handle(self, *args, **options):
-        code = run_again_with_embedded(report=self.stdout.write)
+        code = run_again_with_embedded(SERVICES, report=self.stdout.write)
         if code is not None:
             sys.exit(code)
         call_command("migrate", verbosity=0)
