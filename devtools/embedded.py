@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -392,6 +393,16 @@ class EmbeddedValkeyCluster:
 
 
 ENV_VARS = {"postgres": "DATABASE_URL", "valkey": "REDIS_URL", "kafka": "KAFKA_BOOTSTRAP_SERVERS"}
+# What run_again_with_embedded started, as {env var: URL}, for the command it runs again: the
+# benchmarks load data only into services started for them (devtools/guard.py).
+STARTED_FOR_RUN_ENV = "DEVTOOLS_STARTED_FOR_RUN"
+
+
+def started_for_this_run(name: str) -> bool:
+    """Whether the environment's URL for `name` is one run_again_with_embedded started."""
+    started = json.loads(os.environ.get(STARTED_FOR_RUN_ENV) or "{}")
+    url = os.environ.get(ENV_VARS[name])
+    return bool(url) and started.get(ENV_VARS[name]) == url
 
 
 @contextlib.contextmanager
@@ -434,7 +445,9 @@ def run_again_with_embedded(
     if state_dir is not None:
         state_dir.mkdir(parents=True, exist_ok=True)
     with services_for_unset_env(names, state_dir=state_dir, durable=True):
-        return subprocess.call([sys.executable, *sys.argv], env=os.environ)
+        started = {ENV_VARS[name]: os.environ[ENV_VARS[name]] for name in missing}
+        env = {**os.environ, STARTED_FOR_RUN_ENV: json.dumps(started)}
+        return subprocess.call([sys.executable, *sys.argv], env=env)
 
 
 def serve(name: str) -> int:

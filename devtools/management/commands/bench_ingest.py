@@ -2,7 +2,8 @@
 
 With no DATABASE_URL / REDIS_URL / KAFKA_BOOTSTRAP_SERVERS in the environment it starts
 embedded services of its own (on free ports, removed afterwards) and runs itself again
-against them; with them set it measures the services they name.
+against them; with them set it refuses to write to the services they name unless
+given --i-know-this-is-not-production (devtools/guard.py).
 """
 
 import argparse
@@ -13,6 +14,7 @@ from django.core.management.base import BaseCommand
 
 from devtools.bench_ingest import run_benchmark
 from devtools.embedded import SERVICES, run_again_with_embedded
+from devtools.guard import add_not_production_flag, refuse_services_not_started_here
 
 
 def _counts(text: str) -> list[int]:
@@ -40,8 +42,10 @@ class Command(BaseCommand):
             "after the other (1,2,3)",
         )
         parser.add_argument("--batch-size", type=int, default=5_000)
+        add_not_production_flag(parser)
 
     def handle(self, *args, **options):
+        refuse_services_not_started_here(SERVICES, not_production=options["not_production"])
         code = run_again_with_embedded(SERVICES, report=self.stdout.write)
         if code is not None:
             sys.exit(code)

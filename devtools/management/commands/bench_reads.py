@@ -2,8 +2,9 @@
 
 With no DATABASE_URL / REDIS_URL in the environment it starts an embedded PostgreSQL and
 Valkey whose data stays in `.devstack/bench-reads/`, so a second run reuses the
-1,000,000-player board; with them set it measures (and loads into, once) the services they
-name. Needs wrk (`apt-get install wrk`); redis-benchmark (redis-tools) when installed. The
+1,000,000-player board; with them set it refuses to load into the services they name
+unless given --i-know-this-is-not-production (devtools/guard.py). Needs wrk
+(`apt-get install wrk`); redis-benchmark (redis-tools) when installed. The
 last line is the headline: top100, rank and around as a share of /healthz. The logic lives
 in devtools/bench_reads.py.
 """
@@ -18,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devtools import embedded
 from devtools.bench_reads import ENDPOINT_NAMES, HEALTHZ, BenchFailed, run_benchmark
+from devtools.guard import add_not_production_flag, refuse_services_not_started_here
 
 STATE_DIR = embedded.STATE_DIR / "bench-reads"
 SERVICES = ("postgres", "valkey")
@@ -57,8 +59,10 @@ class Command(BaseCommand):
             help=f"comma-separated endpoints ({HEALTHZ} is always measured):"
             f" {', '.join(name.replace(' ', '-') for name in ENDPOINT_NAMES)}",
         )
+        add_not_production_flag(parser)
 
     def handle(self, *args, **options):
+        refuse_services_not_started_here(SERVICES, not_production=options["not_production"])
         if shutil.which("wrk") is None:
             raise CommandError("wrk is not installed: apt-get install wrk")
         if options["connections"] < options["wrk_threads"]:

@@ -2,7 +2,8 @@
 
 With no DATABASE_URL in the environment it starts an embedded PostgreSQL whose data stays
 in `.devstack/bench-standings/`, so a second run reuses the 10,000,000 deltas; with it set
-it measures (and loads into, once) the database it names. The last line is the headline:
+it refuses to load into the database it names unless given
+--i-know-this-is-not-production (devtools/guard.py). The last line is the headline:
 the sum of a UTC week, top 50. The logic lives in devtools/bench_standings.py.
 """
 
@@ -13,6 +14,7 @@ from django.core.management.base import BaseCommand
 
 from devtools import embedded
 from devtools.bench_standings import run_benchmark
+from devtools.guard import add_not_production_flag, refuse_services_not_started_here
 
 STATE_DIR = embedded.STATE_DIR / "bench-standings"
 SERVICES = ("postgres",)
@@ -27,8 +29,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--repeat", type=int, default=7, help="timed runs of the headline query (others: 3)"
         )
+        add_not_production_flag(parser)
 
     def handle(self, *args, **options):
+        refuse_services_not_started_here(SERVICES, not_production=options["not_production"])
         code = embedded.run_again_with_embedded(
             SERVICES, state_dir=STATE_DIR, report=self.stdout.write
         )
