@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from access.models import ApiKey, Scope
-from devtools.bench_reads import web_server
+from devtools.web_server import web_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from devtools import embedded
 from devtools.bench_reads import ENDPOINT_NAMES, HEALTHZ, BenchFailed, run_benchmark
 from devtools.guard import add_not_production_flag, refuse_services_not_started_here
+from devtools.web_server import WebServerFailed
 
 STATE_DIR = embedded.STATE_DIR / "bench-reads"
 SERVICES = ("postgres", "valkey")
@@ -86,6 +87,6 @@ class Command(BaseCommand):
                 log=STATE_DIR / "web.log",
                 report=lambda text: self.stdout.write(text),
             )
-        except BenchFailed as exc:
+        except (BenchFailed, WebServerFailed) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(line)
