@@ -28,7 +28,7 @@ from leaderboards.ranking import Window
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import consume_until_idle
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+BASE_DIR = Path(__file__).resolve().parents[3]
 
 # Run again in the child, against the cluster.
 ON_A_CLUSTER = [
