@@ -19,7 +19,6 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -36,6 +35,7 @@ from config.openapi import (
     validation_error,
 )
 from config.pagination import paginated_response
+from config.parsers import JSONParser
 from ingestion.events import (
     DEFAULT_METRIC,
     EVENT_ID_MAX_LENGTH,
