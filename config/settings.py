@@ -95,6 +95,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Under /api/ a CSRF refusal is the API's JSON error, as are Django's other error answers
+# (config/urls.py's handlers); the site's pages stay HTML.
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
