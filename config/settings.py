@@ -79,8 +79,9 @@ MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     # A view that needed PostgreSQL while it was down answers 503 + Retry-After.
     "config.middleware.DatabaseUnavailableMiddleware",
-    # A body over MAX_REQUEST_BODY_BYTES: 413 before anything reads it; a stalled one, 408.
-    "config.middleware.RequestBodyMiddleware",
+    # A body over MAX_REQUEST_BODY_BYTES: 413 before anything reads it; a stalled one, 408;
+    # a chunked one, 411; a query string of too many parameters, 400.
+    "config.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
