@@ -97,6 +97,8 @@ def decode_event(
         payload = _decoder.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return Rejection(Reason.MALFORMED_JSON, f"not valid JSON: {exc}")
+    except RecursionError:  # msgspec recurses once per level of nesting
+        return Rejection(Reason.MALFORMED_JSON, "not valid JSON: nested too deeply")
     return validate_event(payload, limits=limits, now=now, fallback_time=fallback_time)
 
 
