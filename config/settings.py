@@ -79,8 +79,9 @@ MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     # A view that needed PostgreSQL while it was down answers 503 + Retry-After.
     "config.middleware.DatabaseUnavailableMiddleware",
-    # A body over MAX_REQUEST_BODY_BYTES: 413 before anything reads it; a stalled one, 408.
-    "config.middleware.RequestBodyMiddleware",
+    # A body over MAX_REQUEST_BODY_BYTES: 413 before anything reads it; a stalled one, 408;
+    # a chunked one, 411; a query string of too many parameters, 400.
+    "config.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -95,6 +96,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Under /api/ a CSRF refusal is the API's JSON error, as are Django's other error answers
+# (config/urls.py's handlers); the site's pages stay HTML.
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -331,14 +335,15 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": TRUSTED_PROXY_HOPS,
     "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
     "PAGE_SIZE": 50,  # config.pagination.DEFAULT_PAGE_SIZE (DRF checks that one is set)
+    "DEFAULT_RENDERER_CLASSES": ["config.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.ContentNegotiation",
+    # DRF's three, JSON's nesting bounded (config/parsers.py).
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["config.renderers.JSONRenderer"]
-    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.ContentNegotiation",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # One error path: services' ValidationError, Http404 and ServiceUnavailable included.
