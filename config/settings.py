@@ -15,7 +15,15 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_choice, env_int, env_list, env_ports, env_rate
+from config.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_ip_address,
+    env_list,
+    env_ports,
+    env_rate,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -206,6 +214,10 @@ INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3, minimum=1)
 CONSUMER_METRICS_PORTS = env_ports("CONSUMER_METRICS_PORT", "9108")
 # The Celery worker serves its metrics (cache sync) here (0: none).
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9109, minimum=0)
+# The address the consumer's and the worker's metrics servers listen on (config/metrics.py).
+# Production listens on every interface, for Prometheus in another pod or container;
+# `make run` (DJANGO_DEBUG) on loopback, so a laptop does not serve them to its network.
+METRICS_BIND_ADDRESS = env_ip_address("METRICS_BIND_ADDRESS", "127.0.0.1" if DEBUG else "0.0.0.0")
 
 # Celery: Redis is the broker unless told otherwise; the schedule is in config/celery_app.py.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
