@@ -52,7 +52,7 @@ run: install
 	  exec $(VENV)/bin/honcho -f Procfile.dev start -p $(PORT)
 
 test: install
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) $(ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
