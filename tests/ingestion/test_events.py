@@ -131,7 +131,8 @@ def test_bad_events_are_rejected_with_a_reason(payload, reason):
     assert result.detail
 
 
-@pytest.mark.parametrize("depth", [1_000, 100_000])
+# 30,000 deep: under the 64 KB a value may take, so it is parsed, not refused as too long.
+@pytest.mark.parametrize("depth", [1_000, 30_000])
 def test_a_deeply_nested_message_is_rejected_rather_than_raising(depth):
     result = decode(b"[" * depth + b"]" * depth)
 

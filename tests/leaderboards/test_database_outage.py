@@ -147,6 +147,7 @@ class Traffic:
     def __init__(self, topic: str, rate: int = 1_000, players: int = 60) -> None:
         self.topic, self.rate, self.players = topic, rate, players
         self.delivered: dict[tuple[int, int], tuple[str, int]] = {}
+        self._lock = threading.Lock()  # the producer's thread adds while the test reads
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -173,7 +174,8 @@ class Traffic:
 
                 def delivered(err, message, event=(player, delta)) -> None:
                     if err is None:
-                        self.delivered[(message.partition(), message.offset())] = event
+                        with self._lock:
+                            self.delivered[(message.partition(), message.offset())] = event
 
                 producer.produce(
                     self.topic, value.encode(), key=player.encode(), on_delivery=delivered
@@ -186,7 +188,9 @@ class Traffic:
     def totals_below(self, fences: dict[int, int], combine) -> dict[str, int]:
         """Each player's score over the events below the fences (partition -> offset)."""
         totals: dict[str, int] = {}
-        for (partition, offset), (player, delta) in list(self.delivered.items()):
+        with self._lock:
+            delivered = list(self.delivered.items())
+        for (partition, offset), (player, delta) in delivered:
             if offset < fences.get(partition, -1):
                 totals[player] = delta if player not in totals else combine(totals[player], delta)
         return totals
