@@ -49,6 +49,16 @@ logger = logging.getLogger(__name__)
 # -- builds and drops ---------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _snapshot() -> Iterator[dict[int, int]]:
+    """A REPEATABLE READ transaction whose first query reads the consumer offsets: every
+    query inside it sees the delta log exactly as those offsets left it."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield offsets_for_topic(topic=settings.KAFKA_TOPIC)
+
+
 def cache_build_board(board: Board, *, force: bool = False) -> str:
     """Load a board into Redis from a PostgreSQL snapshot, fenced by the consumer offsets
     the snapshot covers (see leaderboards/store.py). Returns the outcome: ready, busy
@@ -69,10 +79,7 @@ def cache_build_board(board: Board, *, force: bool = False) -> str:
         # reads name players from PostgreSQL, and the board is still built.
         with _unless_redis_fails("load display names"):
             cache_names_ensure(store)
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            fences = offsets_for_topic(topic=settings.KAFKA_TOPIC)
+        with _snapshot() as fences:
             loaded = store.load_build(board, standings_stream(Window.of_board(board)))
         outcome = store.finish_build(board, token, fences)
     except Exception:
@@ -350,10 +357,7 @@ def _cache_compare(store: BoardStore, board: Board) -> tuple[bool, Page | None]:
     counted as drift."""
     cached = None
     for attempt in range(DRIFT_CHECK_TRIES):
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            offsets = offsets_for_topic(topic=settings.KAFKA_TOPIC)
+        with _snapshot() as offsets:
             before = store.fences(board)
             cached = store.top(board, 0, DRIFT_CHECK_TOP)
             if cached is None:
