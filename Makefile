@@ -9,6 +9,9 @@ MAKEFLAGS += --no-print-directory
 
 PORT ?= 8000
 ARGS ?=
+# pytest-xdist workers for `make test`, each with its own embedded services; most tests wait
+# on processes and brokers rather than on a core, so more workers than cores pays.
+TEST_WORKERS ?= 4
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 TOOLS := $(CURDIR)/.devstack/tools
@@ -21,7 +24,8 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 help:
 	@echo "make run      start everything (embedded PostgreSQL, Valkey, Kafka; web on PORT=$(PORT),"
 	@echo "              consumer, fake traffic); Ctrl-C stops it all"
-	@echo "make test     run the test suite (extra pytest arguments: make test ARGS='-k foo')"
+	@echo "make test     run the test suite in TEST_WORKERS=4 processes (extra pytest"
+	@echo "              arguments: make test ARGS='-k foo'; serially: ARGS='-n 0 tests/...')"
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make bench    run manage.py bench_ingest (extra arguments: ARGS=...)"
 	@echo "make bench-standings  run manage.py bench_standings (10M deltas, kept in .devstack/)"
@@ -48,7 +52,7 @@ run: install
 	  exec $(VENV)/bin/honcho -f Procfile.dev start -p $(PORT)
 
 test: install
-	$(VENV)/bin/pytest $(ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

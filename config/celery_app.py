@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import logging
 import os
+from wsgiref.simple_server import WSGIServer
 
 from celery import Celery
 from celery.signals import worker_process_shutdown, worker_ready
 from django.conf import settings
-from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+
+from config.metrics import metrics_serve, metrics_url
 
 logger = logging.getLogger(__name__)
 
@@ -41,21 +44,22 @@ def schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
 
 
 @worker_ready.connect
-def serve_worker_metrics(**_kwargs) -> None:
-    """Prometheus metrics of the tasks (cache sync) on WORKER_METRICS_PORT, from the main
-    process. A threads or solo pool counts in this process's registry. The prefork pool
-    counts in its children: with PROMETHEUS_MULTIPROC_DIR set (prometheus_client reads it
-    when first imported), every process writes its values to files there and the
-    endpoint adds them up."""
+def serve_worker_metrics(**_kwargs) -> WSGIServer | None:
+    """Prometheus metrics of the tasks (cache sync) on METRICS_BIND_ADDRESS and
+    WORKER_METRICS_PORT, from the main process. A threads or solo pool counts in this
+    process's registry. The prefork pool counts in its children: with
+    PROMETHEUS_MULTIPROC_DIR set (prometheus_client reads it when first imported), every
+    process writes its values to files there and the endpoint adds them up."""
     port = settings.WORKER_METRICS_PORT
     if not port:
-        return
+        return None
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    start_http_server(port, registry=registry)
-    logger.info("worker metrics on http://0.0.0.0:%d/metrics", port)
+    server = metrics_serve(port, registry=registry)
+    logger.info("worker metrics on %s", metrics_url(server))
+    return server
 
 
 @worker_process_shutdown.connect

@@ -9,6 +9,7 @@ Nothing here imports Django's settings or an app: the settings module imports th
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Sequence
@@ -112,3 +113,17 @@ def env_ports(name: str, default: str) -> range:
         return parse_ports(value or default)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}={value!r}: {exc}.") from None
+
+
+def env_ip_address(name: str, default: str) -> str:
+    """An IP address, v4 or v6 (0.0.0.0 or :: for every interface), to bind a server to."""
+    value = _value(name)
+    if value is None:
+        return default
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not an IP address: use e.g. 127.0.0.1 (this host only) "
+            "or 0.0.0.0 (every interface)."
+        ) from None

@@ -1,4 +1,5 @@
-"""Request ids, oversize bodies refused, and the answer when the database is down.
+"""Request ids, requests refused before a view (too large, chunked, too many parameters),
+and the answer when the database is down.
 
 Request ids: every request gets one, its log lines carry it, the response returns it.
 
@@ -16,13 +17,14 @@ import time
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse, UnreadablePostError
+from django.http import UnreadablePostError
 from django.template.response import TemplateResponse
 
-from config.exceptions import ServiceUnavailable
+from config.exceptions import ServiceUnavailable, bad_request_detail
 from config.logging import log_context
-from config.renderers import error_response
+from config.renderers import error_response, is_api_request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -88,8 +90,8 @@ class DatabaseUnavailableMiddleware:
         logging.getLogger(__name__).warning(
             "database unavailable for %s %s: %s", request.method, request.path, exception
         )
-        if request.path.startswith("/api/"):
-            response = JsonResponse({"detail": DATABASE_UNAVAILABLE}, status=503)
+        if is_api_request(request):
+            response = error_response(request, DATABASE_UNAVAILABLE, 503)
         else:
             response = TemplateResponse(
                 request, "503.html", {"message": DATABASE_UNAVAILABLE}, status=503
@@ -98,29 +100,53 @@ class DatabaseUnavailableMiddleware:
         return response
 
 
-class RequestBodyMiddleware:
-    """Bodies that would tie up a worker. One larger than DATA_UPLOAD_MAX_MEMORY_SIZE
-    (`MAX_REQUEST_BODY_BYTES`) is refused with a 413 from its Content-Length, before any of
-    it is read (Django's own check of that setting reads up to the limit first, then
-    answers a 400). One that stops arriving makes the read time out (gunicorn.conf.py
-    bounds each wait): Django raises UnreadablePostError, answered with a 408, as is a body
-    cut off by the client. A body without a Content-Length (chunked) reads as empty under
-    WSGI."""
+class RequestLimitsMiddleware:
+    """Requests that would tie up a worker, or that Django cannot read as sent.
+
+    A body larger than DATA_UPLOAD_MAX_MEMORY_SIZE (`MAX_REQUEST_BODY_BYTES`) is refused
+    with a 413 from its Content-Length, before any of it is read (Django's own check of
+    that setting reads up to the limit first, then answers a 400). One that stops arriving
+    makes the read time out (gunicorn.conf.py bounds each wait): Django raises
+    UnreadablePostError, answered with a 408, as is a body cut off by the client.
+
+    A body sent chunked (Transfer-Encoding, no Content-Length) is refused with a 411:
+    under WSGI Django reads a body only as far as its Content-Length, so it would read as
+    empty (gunicorn decodes the chunks, runserver does not; a buffering proxy in front
+    sends a Content-Length).
+
+    A query string with more parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS is a 400 before
+    any view parses it: Django raises TooManyFieldsSent on every read of request.GET, and
+    under DEBUG its technical error page reads it again for each middleware it unwinds
+    through (seconds, then a 500)."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request):
+        meta = request.META
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            length = int(meta.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0  # Django reads an unreadable length as no body
-        if limit is None or length <= limit:
-            return self.get_response(request)
-        return error_response(
-            request, f"The request body is {length} bytes; at most {limit} are accepted.", 413
-        )
+        if limit is not None and length > limit:
+            return error_response(
+                request, f"The request body is {length} bytes; at most {limit} are accepted.", 413
+            )
+        if (
+            not meta.get("CONTENT_LENGTH")
+            and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):
+            return error_response(
+                request, "Send the body with a Content-Length; chunked bodies are not read.", 411
+            )
+        fields = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        if fields is not None and meta.get("QUERY_STRING", "").count("&") >= fields:
+            try:
+                request.GET  # noqa: B018 (Django's own count, which raises past the limit)
+            except TooManyFieldsSent as exc:
+                return error_response(request, bad_request_detail(exc), 400)
+        return self.get_response(request)
 
     def process_exception(self, request, exception):
         if not isinstance(exception, UnreadablePostError):

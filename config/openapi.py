@@ -135,7 +135,10 @@ PLAIN_VIEW_PATHS = {
             "operationId": "boards_entries_csv",
             "summary": "A board's whole standings as CSV",
             "description": "Every entry, best first, streamed as "
-            "`rank,player_id,display_name,score` lines.",
+            "`rank,player_id,display_name,score` lines (UTF-8). A player id or display name "
+            "starting with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'` "
+            "so that spreadsheets show it as text instead of running it as a formula; ranks "
+            "and scores are plain numbers.",
             "tags": ["leaderboards"],
             "parameters": [
                 {

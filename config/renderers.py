@@ -47,9 +47,14 @@ def json_response(request, data, status: int = 200) -> HttpResponse | Response:
     return Response(data, status=status)
 
 
+def is_api_request(request) -> bool:
+    """Whether the request is for the JSON API (and its errors are JSON)."""
+    return request.path.startswith("/api/")
+
+
 def error_response(request, detail: str, status: int) -> HttpResponse:
     """An error answered outside DRF: the API's `{"detail"}` body under /api/, plain text
     elsewhere."""
-    if request.path.startswith("/api/"):
+    if is_api_request(request):
         return JsonResponse({"detail": detail}, status=status)
     return HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")

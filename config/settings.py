@@ -16,7 +16,15 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_choice, env_int, env_list, env_ports, env_rate
+from config.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_ip_address,
+    env_list,
+    env_ports,
+    env_rate,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -86,8 +94,9 @@ MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     # A view that needed PostgreSQL while it was down answers 503 + Retry-After.
     "config.middleware.DatabaseUnavailableMiddleware",
-    # A body over MAX_REQUEST_BODY_BYTES: 413 before anything reads it; a stalled one, 408.
-    "config.middleware.RequestBodyMiddleware",
+    # A body over MAX_REQUEST_BODY_BYTES: 413 before anything reads it; a stalled one, 408;
+    # a chunked one, 411; a query string of too many parameters, 400.
+    "config.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -102,6 +111,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Under /api/ a CSRF refusal is the API's JSON error, as are Django's other error answers
+# (config/urls.py's handlers); the site's pages stay HTML.
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -209,6 +221,10 @@ INGEST_MAX_ATTEMPTS = env_int("INGEST_MAX_ATTEMPTS", 3, minimum=1)
 CONSUMER_METRICS_PORTS = env_ports("CONSUMER_METRICS_PORT", "9108")
 # The Celery worker serves its metrics (cache sync) here (0: none).
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9109, minimum=0)
+# The address the consumer's and the worker's metrics servers listen on (config/metrics.py).
+# Production listens on every interface, for Prometheus in another pod or container;
+# `make run` (DJANGO_DEBUG) on loopback, so a laptop does not serve them to its network.
+METRICS_BIND_ADDRESS = env_ip_address("METRICS_BIND_ADDRESS", "127.0.0.1" if DEBUG else "0.0.0.0")
 
 # Celery: Redis is the broker unless told otherwise; the schedule is in config/celery_app.py.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
@@ -338,14 +354,15 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": TRUSTED_PROXY_HOPS,
     "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
     "PAGE_SIZE": 50,  # config.pagination.DEFAULT_PAGE_SIZE (DRF checks that one is set)
+    "DEFAULT_RENDERER_CLASSES": ["config.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.ContentNegotiation",
+    # DRF's three, JSON's nesting bounded (config/parsers.py).
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["config.renderers.JSONRenderer"]
-    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.ContentNegotiation",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # One error path: services' ValidationError, Http404 and ServiceUnavailable included.

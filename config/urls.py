@@ -1,4 +1,5 @@
-"""Site routes: admin, the JSON API and its docs, health probes, metrics, public pages."""
+"""Site routes: admin, the JSON API and its docs, health probes, metrics, public pages; and
+the views of Django's own error answers (config/errors.py)."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -18,3 +19,8 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),
     path("", include("leaderboards.pages.urls")),
 ]
+
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from config.admin import DbDefaultsAdmin
 from ingestion.models import RejectedEvent
 from ingestion.selectors import (
     board_cache_status,
@@ -19,7 +20,7 @@ from ingestion.selectors import (
 from leaderboards.models import ConsumerOffset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(DbDefaultsAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 

@@ -267,6 +267,12 @@ class EventCreateApi(APIView):
                         "Empty list",
                         value={"detail": "Send one event object or a non-empty list of events."},
                     ),
+                    OpenApiExample(
+                        "No body",
+                        value={
+                            "detail": "The request body is empty: send one event object or a list."
+                        },
+                    ),
                 ],
             ),
             403: API_KEY_MISSING,
@@ -301,6 +307,8 @@ class EventCreateApi(APIView):
         ],
     )
     def post(self, request):
+        if request.stream is None:  # no body: DRF would give {}, an event with no fields
+            raise BadRequest("The request body is empty: send one event object or a list.")
         payloads = request.data if isinstance(request.data, list) else [request.data]
         if not payloads:
             raise BadRequest("Send one event object or a non-empty list of events.")

@@ -105,7 +105,7 @@ def decode_event(
         return Rejection(Reason.MALFORMED_JSON, f"not valid JSON: {exc}")
     except RecursionError:
         # msgspec stops at Python's recursion limit; 64 KB of "[" gets far past it.
-        return Rejection(Reason.MALFORMED_JSON, "JSON nested too deeply to decode")
+        return Rejection(Reason.MALFORMED_JSON, "not valid JSON: nested too deeply")
     return validate_event(payload, limits=limits, now=now, fallback_time=fallback_time)
 
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from config.admin import DbDefaultsAdmin
 from leaderboards.api.exports import board_csv_response
 from leaderboards.cache.sync import cache_build_board
 from leaderboards.models import Board, BoardStatus, BucketMember, Participant, Series
@@ -73,7 +74,7 @@ class BucketMemberInline(admin.TabularInline):
 
 
 @admin.register(Board)
-class BoardAdmin(admin.ModelAdmin):
+class BoardAdmin(DbDefaultsAdmin):
     list_display = [
         "slug",
         "name",
@@ -166,7 +167,7 @@ class BoardAdmin(admin.ModelAdmin):
 
 
 @admin.register(Series)
-class SeriesAdmin(admin.ModelAdmin):
+class SeriesAdmin(DbDefaultsAdmin):
     list_display = [
         "slug",
         "name",

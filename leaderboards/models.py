@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from leaderboards.windows import SeriesWindow, series_windows_from
+from leaderboards.windows import SeriesWindow, series_windows_from, validate_window_instant
 from players.models import Player
 
 METRIC_MAX_LENGTH = 64
@@ -244,12 +244,20 @@ class Board(TournamentRules):
         return self.name
 
     def clean(self) -> None:
-        # The check constraint holds the database to it; this says so on the field.
         starts_at, ends_at = self.starts_at, self.ends_at
-        if starts_at is not None and ends_at is not None and ends_at <= starts_at:
-            raise ValidationError(
-                {"ends_at": "Must be after starts_at (the window is [starts_at, ends_at))."}
-            )
+        errors = {}
+        # Every way a board is made (API, admin) cleans it: the range is enforced here.
+        for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+            if value is not None:
+                try:
+                    validate_window_instant(value)
+                except ValidationError as error:
+                    errors[name] = error.messages
+        # The check constraint holds the database to it; this says so on the field.
+        if not errors and starts_at is not None and ends_at is not None and ends_at <= starts_at:
+            errors["ends_at"] = ["Must be after starts_at (the window is [starts_at, ends_at))."]
+        if errors:
+            raise ValidationError(errors)
 
     def status_at(self, now) -> str:
         if self.finalized_at is not None:

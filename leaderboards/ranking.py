@@ -75,6 +75,9 @@ class Page:
     # Display names of the standings' players when the source holds them (Redis does),
     # else None: ask PostgreSQL. A player without a name maps to "" or is absent.
     names: dict[str, str] | None = field(default=None, compare=False)
+    # Redis's set is frozen at an older consistent state (a gap after a consumer crash, a
+    # rebuild under way): shown, and built again from PostgreSQL in the background.
+    stale: bool = field(default=False, compare=False)
 
 
 def ordinal_ranked(rows: Iterable[tuple[str, int]], *, start: int) -> list[Standing]:

@@ -120,7 +120,8 @@ def board_bucket_entries(
 
 def board_standings_csv(board: Board) -> Iterator[str]:
     """The board as CSV lines (header `rank,player_id,display_name,score`), streamed in
-    chunks so a board of millions of players never sits in memory."""
+    chunks so a board of millions of players never sits in memory; text cells that a
+    spreadsheet would run as a formula are neutralised (csv_text)."""
     yield "rank,player_id,display_name,score\r\n"
     with transaction.atomic():  # the live ranking streams through a server-side cursor
         if board.finalized_at is not None:
@@ -144,8 +145,22 @@ def _csv_lines(standings: list[Standing]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for entry in _with_names(standings):
-        writer.writerow([entry.rank, entry.player_id, entry.display_name, entry.score])
+        writer.writerow(
+            [entry.rank, csv_text(entry.player_id), csv_text(entry.display_name), entry.score]
+        )
     return buffer.getvalue()
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV
+# Injection"): a display name "=HYPERLINK(...)" would become a live link.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """A text cell (player id, display name) a spreadsheet shows as text: one that could
+    start a formula gets a leading single quote. Only text cells: ranks and scores are
+    written as numbers, so a score of -5 stays -5."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
 
 
 def window_entries(window: Window, *, offset: int, limit: int) -> tuple[int, list[Entry]]:

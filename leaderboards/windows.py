@@ -1,4 +1,5 @@
-"""Time arithmetic for boards: epoch milliseconds, and the windows of recurring series."""
+"""Time arithmetic for boards: epoch milliseconds, the windows of recurring series, and the
+range of time a window may lie in."""
 
 from __future__ import annotations
 
@@ -6,7 +7,35 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Where a window may start and end (boards, standings ranges). The code steps past a
+# window's ends: the standings planner (leaderboards/postgres/scores.py) rounds them out to whole
+# hours, days and ISO weeks, a series to its next month, finalisation adds the grace
+# period; Python's datetime stops at 9999-12-31, so an end in the last week of it cannot
+# be planned (OverflowError). 9000 leaves a thousand years for any such step. No event is
+# stamped before 2000 (ingestion/events.py), and rollups and epoch-millisecond times count
+# from the epoch, so a window before 1970 is a typo, not a ranking.
+WINDOW_EARLIEST = EPOCH
+WINDOW_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+WINDOW_RANGE_MESSAGE = (
+    f"Must lie between {WINDOW_EARLIEST:%Y-%m-%dT%H:%M:%SZ} and {WINDOW_LATEST:%Y-%m-%dT%H:%M:%SZ}."
+)
+
+
+def validate_window_instant(at: datetime) -> None:
+    """A field validator (models, forms, serializers): `at` may bound a window."""
+    if not WINDOW_EARLIEST <= at <= WINDOW_LATEST:
+        raise ValidationError(WINDOW_RANGE_MESSAGE, code="window_range")
+
+
+def clamp_window_instant(at: datetime) -> datetime:
+    """`at` moved into the range windows may lie in. No event lies outside it, so a window
+    stored before the range was enforced ranks the same clamped, and plans without
+    overflowing."""
+    return min(max(at, WINDOW_EARLIEST), WINDOW_LATEST)
 
 
 def epoch_millis(at: datetime) -> int:

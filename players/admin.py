@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.utils import timezone
 
+from config.admin import CountedDeletionAdmin, DbDefaultsAdmin
 from players.models import Player
 from players.profiles import display_name_problem, metadata_problem
 
@@ -29,7 +30,7 @@ class PlayerForm(forms.ModelForm):
 
 
 @admin.register(Player)
-class PlayerAdmin(admin.ModelAdmin):
+class PlayerAdmin(CountedDeletionAdmin, DbDefaultsAdmin):
     form = PlayerForm
     list_display = ["external_id", "display_name", "created_at"]
     search_fields = ["external_id", "display_name"]

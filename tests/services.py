@@ -4,6 +4,10 @@ Loaded with `-p tests.services` (pyproject addopts) so it runs before pytest-dja
 the settings. Whatever the environment leaves unset (`DATABASE_URL`, `REDIS_URL`,
 `KAFKA_BOOTSTRAP_SERVERS`) is started here, embedded, on free ports, and stopped at the end;
 whatever it names is used as it is.
+
+Under pytest-xdist (`-n`) each worker starts services of its own and the controller, which
+runs no tests, starts none: a worker's tests flush its Redis, and its outage tests stop and
+start its PostgreSQL, Valkey and Kafka, without touching another worker's.
 """
 
 from __future__ import annotations
@@ -37,10 +41,16 @@ def pytest_load_initial_conftests(early_config, parser, args):
     # The suite sends many requests from one address; the limits have their own tests.
     os.environ.setdefault("THROTTLE_READ_RATE", "100000/minute")
     os.environ.setdefault("THROTTLE_WRITE_RATE", "100000/minute")
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if not os.environ.get("PYTEST_XDIST_WORKER") and _hands_tests_to_workers(early_config):
         return
     _stack = contextlib.ExitStack()
     embedded = _stack.enter_context(services_for_unset_env())
+
+
+def _hands_tests_to_workers(config) -> bool:
+    """True in the controller of an xdist run (`-n 4`, `-n auto`; not `-n 0` or without
+    pytest-xdist), which only hands tests to its workers."""
+    return bool(getattr(config.known_args_namespace, "numprocesses", None))
 
 
 def pytest_unconfigure(config):

@@ -106,11 +106,12 @@ def _get(url: str) -> int:
 
 @pytest.mark.slow
 def test_procfile_starts_everything_and_ctrl_c_leaves_nothing_behind(tmp_path):
-    ports = {name: free_port() for name in ("postgres", "valkey", "kafka", "web")}
+    names = ("postgres", "valkey", "kafka", "web", "consumer-metrics", "worker-metrics")
+    ports = {name: free_port() for name in names}
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"KAFKA_TOPIC", "KAFKA_CONSUMER_GROUP", "PORT"}
+        if key not in {"KAFKA_TOPIC", "KAFKA_CONSUMER_GROUP", "PORT", "METRICS_BIND_ADDRESS"}
     }
     env.update(
         DEVSTACK_DIR=str(tmp_path / "devstack"),
@@ -122,6 +123,8 @@ def test_procfile_starts_everything_and_ctrl_c_leaves_nothing_behind(tmp_path):
         REDIS_URL=redis_url(ports["valkey"]),
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap(ports["kafka"]),
         DJANGO_DEBUG="1",
+        CONSUMER_METRICS_PORT=str(ports["consumer-metrics"]),
+        WORKER_METRICS_PORT=str(ports["worker-metrics"]),
         PYTHONUNBUFFERED="1",
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
@@ -155,6 +158,15 @@ def test_procfile_starts_everything_and_ctrl_c_leaves_nothing_behind(tmp_path):
             time.sleep(0.5)
         log = log_path.read_text(errors="replace")
         assert status == 200, f"{url} answered {status}; honcho log:\n{log[-4000:]}"
+        # The consumer's and the worker's metrics listen on this host only, not the network.
+        metrics = [
+            f"serving metrics at http://127.0.0.1:{ports['consumer-metrics']}/metrics",
+            f"worker metrics on http://127.0.0.1:{ports['worker-metrics']}/metrics",
+        ]
+        while time.monotonic() < deadline and not all(line in log for line in metrics):
+            time.sleep(0.5)
+            log = log_path.read_text(errors="replace")
+        assert [line for line in metrics if line not in log] == [], log[-4000:]
         children = _descendants(process.pid)
         assert len(children) >= 6
 

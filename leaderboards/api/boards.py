@@ -42,10 +42,10 @@ from leaderboards.api import openapi as docs
 from leaderboards.api.response_cache import micro_cached
 from leaderboards.api.serializers import (
     METRIC_REGEX,
-    AwareDateTimeField,
     BoardOutputSerializer,
     EntryOutputSerializer,
     RulesInputSerializer,
+    WindowInstantField,
     validated_input,
 )
 from leaderboards.cache.catalog import catalog
@@ -76,8 +76,8 @@ class BoardListApi(APIView):
         slug = serializers.SlugField(max_length=100)
         name = serializers.CharField(max_length=200)
         metric = serializers.RegexField(METRIC_REGEX, max_length=METRIC_MAX_LENGTH, default="score")
-        starts_at = AwareDateTimeField()
-        ends_at = AwareDateTimeField(allow_null=True, default=None)
+        starts_at = WindowInstantField()
+        ends_at = WindowInstantField(allow_null=True, default=None)
 
     OutputSerializer = BoardOutputSerializer
 
@@ -300,8 +300,8 @@ class StandingsApi(APIView):
 
     class FilterSerializer(PageFilterSerializer):
         metric = serializers.RegexField(METRIC_REGEX, max_length=METRIC_MAX_LENGTH, default="score")
-        from_ = AwareDateTimeField()
-        to = AwareDateTimeField(required=False, allow_null=True, default=None)
+        from_ = WindowInstantField()
+        to = WindowInstantField(required=False, allow_null=True, default=None)
         aggregation = serializers.ChoiceField(choices=Aggregation.choices, default="sum")
         order = serializers.ChoiceField(choices=SortOrder.choices, default="desc")
         tie_break = serializers.ChoiceField(

@@ -11,7 +11,9 @@ from leaderboards.selectors import board_standings_csv
 
 
 def board_csv_response(board: Board) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(board_standings_csv(board), content_type="text/csv")
+    response = StreamingHttpResponse(
+        board_standings_csv(board), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{board.slug}.csv"'
     return response
 

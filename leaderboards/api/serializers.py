@@ -18,6 +18,7 @@ from leaderboards.models import (
     SortOrder,
     TieBreak,
 )
+from leaderboards.windows import validate_window_instant
 
 # The metric names events may carry (RegexField searches, so anchor the contract's pattern).
 METRIC_REGEX = rf"^(?:{METRIC_PATTERN.pattern})\Z"
@@ -39,6 +40,15 @@ class AwareDateTimeField(serializers.DateTimeField):
             if parsed is not None and parsed.tzinfo is None:
                 self.fail("naive")
         return super().to_internal_value(value)
+
+
+class WindowInstantField(AwareDateTimeField):
+    """A start or end of a window (a board's, a standings range): an AwareDateTimeField
+    within the range leaderboards/windows.py allows."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.validators.append(validate_window_instant)
 
 
 @extend_schema_field(

@@ -8,8 +8,10 @@ script touches a single slot.
 Per board:
 
 - `lb:{<id>}:z`       the sorted set; members are player external ids.
-- `lb:{<id>}:meta`    hash: `state` (building|ready), `token` of the build that owns it, and
-                      one fence per Kafka partition, `p:<n>` = the next offset of partition n
+- `lb:{<id>}:meta`    hash: `state` (building|ready|stale), `token` of the build that owns
+                      it, `serving` (what the set was, ready|stale, while it is shown though
+                      not ready), `lease` (epoch ms a build counts as dead after), and one
+                      fence per Kafka partition, `p:<n>` = the next offset of partition n
                       that the set does not yet contain.
 - `lb:{<id>}:pending` batches that arrived while the board was being built.
 - `lb:{<id>}:build`   the set under construction.
@@ -45,10 +47,18 @@ taken together with the consumer offsets it covers (they are written in the same
 transaction as the deltas), and the consumer sends each batch as per-partition units
 `[partition, from_offset, to_offset, values]`. A unit whose range the snapshot already
 covers is skipped, one that starts exactly at the fence is applied and moves it, and any
-other (a gap, say after Redis lost a write) marks the board stale: it is dropped and built
-again from PostgreSQL. Batches that arrive during a build are queued and replayed through
-the same check when the build finishes, all inside Lua scripts, so nothing is lost or
-counted twice.
+other (a gap: a consumer killed between its commit and its Redis step, a lost write) marks
+the board stale and it is built again from PostgreSQL. Batches that arrive during a build
+are queued and replayed through the same check when the build finishes, all inside Lua
+scripts, so nothing is lost or counted twice.
+
+A set is only ever replaced, never emptied first. A stale board keeps its set, which holds
+every partition up to its fence (what a reader would see had that partition's consumer
+merely lagged), frozen and shown with `Page.stale` set while it is rebuilt. A rebuild of a
+ready or stale board (the drift check's forced one, a stale one's) builds beside it; if the
+snapshot fails (PostgreSQL down) the old set serves on, caught up from the queue when its
+fences allow. So a cached board never sends readers to PostgreSQL for the cache's own
+bookkeeping: only a board never built, or dropped for a new definition, does.
 
 Scores are stored so that ascending Redis order is board order: negated for `desc` boards.
 Ties then fall in member byte order. A member is the player's external id, the tie order
@@ -127,7 +137,7 @@ def load_script(*names: str) -> bytes:
 _APPLY = load_script("apply_units.lua", "apply.lua")
 _BEGIN_BUILD = load_script("begin_build.lua")
 _FINISH_BUILD = load_script("apply_units.lua", "finish_build.lua")
-_ABANDON_BUILD = load_script("abandon_build.lua")
+_ABANDON_BUILD = load_script("apply_units.lua", "abandon_build.lua")
 _TOP = load_script("names.lua", "top.lua")
 _AROUND = load_script("names.lua", "around.lua")
 _RANKS = load_script("names.lua", "ranks.lua")
@@ -380,9 +390,10 @@ class BoardStore:
     def apply(self, boards_units: Iterable[tuple[Board, Sequence[Unit]]]) -> dict[int, str]:
         """Apply one consumer batch to the cached boards it touches, one script per board,
         pipelined into one round trip per Redis node. Returns each board's outcome
-        (applied, queued, absent, stale, redefined: the board was built for another
-        definition than the caller's, or on a cluster unreachable: its node failed, and
-        the board misses the batch, which its fences notice once the node is back)."""
+        (applied, queued, absent, stale: a gap froze it, frozen: stale already, redefined:
+        the board was built for another definition than the caller's, or on a cluster
+        unreachable: its node failed, and the board misses the batch, which its fences
+        notice once the node is back)."""
         calls = []
         board_ids = []
         for board, units in boards_units:
@@ -423,7 +434,9 @@ class BoardStore:
                 results[board_id] = "unreachable"
             else:
                 results[board_id] = outcome.decode()
-        gone = [board_id for board_id, outcome in results.items() if outcome in ("absent", "stale")]
+        # A stale board stays in the cached set: it is still shown, and the sync rebuilds
+        # or evicts it. One the script dropped (nothing to show) is absent next time.
+        gone = [board_id for board_id, outcome in results.items() if outcome == "absent"]
         if gone:
             self._cached_remove(*gone)
         return results
@@ -481,20 +494,17 @@ class BoardStore:
 
     def finish_build(self, board: Board, token: str, fences: dict[int, int]) -> str:
         """Swap the build in, set its fences, replay what queued meanwhile. Returns
-        ready, superseded (another build took over) or stale."""
+        ready, superseded (another build took over) or stale (frozen, still shown and
+        still in the cached set, so the sync finds it)."""
         fences_json = (
             json.dumps({str(p): offset for p, offset in fences.items()}) if fences else "{}"
         )
-        outcome = self._finish(
-            keys=BoardKeys.of(board.pk).all(), args=[token, fences_json]
-        ).decode()
-        if outcome == "stale":
-            self._cached_remove(board.pk)
-        return outcome
+        return self._finish(keys=BoardKeys.of(board.pk).all(), args=[token, fences_json]).decode()
 
     def abandon_build(self, board: Board, token: str) -> None:
-        """Undo a failed build, unless another build has taken the board over."""
-        if self._abandon(keys=BoardKeys.of(board.pk).all(), args=[token]):
+        """Undo a failed build, unless another build has taken the board over. A board
+        that served through the build keeps its set (abandon_build.lua)."""
+        if self._abandon(keys=BoardKeys.of(board.pk).all(), args=[token]) == 1:
             self._cached_remove(board.pk)
 
     def drop(self, board_id: int) -> None:
@@ -591,11 +601,13 @@ class BoardStore:
         )
         if reply is None:
             return None
-        total, better, rows, names = reply
+        total, better, rows, names, stale = reply
         standings = _ranked(board, rows, offset, better)
         if self.cluster:
             names = self._names_of([s.player_id for s in standings])
-        return Page(count=total, standings=standings, names=_names(standings, names))
+        return Page(
+            count=total, standings=standings, names=_names(standings, names), stale=bool(stale)
+        )
 
     def around(self, board: Board, player_id: str, n: int) -> Page | None:
         """The player and up to n neighbours each side; an empty page if the player is absent."""
@@ -607,13 +619,15 @@ class BoardStore:
         )
         if reply is None:
             return None
-        total, start, better, rows, names = reply
+        total, start, better, rows, names, stale = reply
         if start < 0:
-            return Page(count=total, standings=[], names={})
+            return Page(count=total, standings=[], names={}, stale=bool(stale))
         standings = _ranked(board, rows, start, better)
         if self.cluster:
             names = self._names_of([s.player_id for s in standings])
-        return Page(count=total, standings=standings, names=_names(standings, names))
+        return Page(
+            count=total, standings=standings, names=_names(standings, names), stale=bool(stale)
+        )
 
     def ranks(self, board: Board, player_ids: Sequence[str]) -> Page | None:
         """The standings of those of the players that have a score, best first."""
@@ -626,7 +640,7 @@ class BoardStore:
             reply = self._read(self._ranks, script_keys, args)
         if reply is None:
             return None
-        total, found, names = reply
+        total, found, names, stale = reply
         sign = _sign(board)
         members = [member.decode() for member in found[::3]]
         if self.cluster:
@@ -642,7 +656,7 @@ class BoardStore:
         named = None
         if names is not None:
             named = {m: name.decode() for m, name in zip(members, names, strict=True) if name}
-        return Page(count=total, standings=standings, names=named)
+        return Page(count=total, standings=standings, names=named, stale=bool(stale))
 
     def _read_and_names(self, script: Script, keys: list[str], args: list, player_ids: list[str]):
         """On a cluster, a read script and the names of players known before it runs (a

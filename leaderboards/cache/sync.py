@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 import redis
 from django.conf import settings
@@ -46,16 +45,26 @@ from players.selectors import player_display_names, player_names_stream
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 
 # -- builds and drops ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _snapshot() -> Iterator[dict[int, int]]:
+    """A REPEATABLE READ transaction whose first query reads the consumer offsets: every
+    query inside it sees the delta log exactly as those offsets left it."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield offsets_for_topic(topic=settings.KAFKA_TOPIC)
 
 
 def cache_build_board(board: Board, *, force: bool = False) -> str:
     """Load a board into Redis from a PostgreSQL snapshot, fenced by the consumer offsets
     the snapshot covers (see leaderboards/cache/store.py). Returns the outcome: ready, busy
-    (another build runs), cached (already there), superseded or stale."""
+    (another build runs), cached (already there), superseded or stale. A board readers are
+    shown (ready when forced, or stale) goes on being shown until the new set is swapped
+    in, and after a failed build."""
     if connection.in_atomic_block:
         # The snapshot needs a transaction of its own (REPEATABLE READ must be set before
         # its first query); inside the caller's, leave the board to PostgreSQL reads.
@@ -70,10 +79,7 @@ def cache_build_board(board: Board, *, force: bool = False) -> str:
         # reads name players from PostgreSQL, and the board is still built.
         with _unless_redis_fails("load display names"):
             cache_names_ensure(store)
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            fences = offsets_for_topic(topic=settings.KAFKA_TOPIC)
+        with _snapshot() as fences:
             loaded = store.load_build(board, standings_stream(Window.of_board(board)))
         outcome = store.finish_build(board, token, fences)
     except Exception:
@@ -272,7 +278,7 @@ def cache_sync(*, now: datetime | None = None, checks: int | None = None) -> Cac
     grace = timedelta(seconds=settings.LEADERBOARD_FINALIZE_GRACE_SECONDS)
     for board in Board.objects.live(now, grace=grace):
         with _unless_redis_fails(f"warm board {board.slug}"):
-            if store.state(board) is None and cache_build_board(board) == "ready":
+            if store.state(board) in (None, "stale") and cache_build_board(board) == "ready":
                 report.warmed.append(board.slug)
     cached = store.cached_board_ids()
     for board in Board.objects.finalized().filter(pk__in=cached):
@@ -351,10 +357,7 @@ def _cache_compare(store: BoardStore, board: Board) -> tuple[bool, Page | None]:
     counted as drift."""
     cached = None
     for attempt in range(DRIFT_CHECK_TRIES):
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            offsets = offsets_for_topic(topic=settings.KAFKA_TOPIC)
+        with _snapshot() as offsets:
             before = store.fences(board)
             cached = store.top(board, 0, DRIFT_CHECK_TOP)
             if cached is None:
@@ -428,9 +431,10 @@ build_inline = False
 _builds: dict[int, threading.Thread] = {}
 
 
-def cached_read(board: Board, read: Callable[[BoardStore], T | None]) -> T | None:
+def cached_read(board: Board, read: Callable[[BoardStore], Page | None]) -> Page | None:
     """Run `read(store)` against Redis. None means: answer from PostgreSQL, because the
-    board is not cached (it is being built in the background) or Redis is down."""
+    board is not cached (it is being built in the background) or Redis is down. A stale
+    answer (a board frozen after a gap) is returned, and the board rebuilt behind it."""
     if redis_unavailable():  # all of Redis ("" is all of it on a single Redis)
         metrics.fallback_redis_backoff.inc()
         return None
@@ -444,6 +448,10 @@ def cached_read(board: Board, read: Callable[[BoardStore], T | None]) -> T | Non
         result = read(store)
         if result is not None:
             metrics.CACHE_HITS.inc()
+            if result.stale and not connection.in_atomic_block:
+                # Frozen at an older consistent state: shown (PostgreSQL may be down), and
+                # built again beside it, in the background even for tests' inline builds.
+                cache_build_in_background(board)
             return result
         metrics.CACHE_MISSES.inc()
         if not build_inline:

@@ -36,6 +36,7 @@ from leaderboards import metrics
 from leaderboards.models import Board, DeltaLogHorizon
 from leaderboards.postgres.rollups import rollup_watermark
 from leaderboards.ranking import Window
+from leaderboards.windows import clamp_window_instant
 
 logger = logging.getLogger(__name__)
 
@@ -284,7 +285,8 @@ def raw_spans(window: Window) -> list[Span]:
     rollups, as leaderboards/postgres/scores.py plans them: the partial hours at either end, or the
     whole window when it holds no whole hour (the recent tail past the rollup watermark
     aside, which is never dropped)."""
-    lo, hi = window.starts_at, window.ends_at
+    lo = None if window.starts_at is None else clamp_window_instant(window.starts_at)
+    hi = None if window.ends_at is None else clamp_window_instant(window.ends_at)
     inner_lo = None if lo is None else _hour_ceil(lo)
     inner_hi = None if hi is None else _hour_floor(hi)
     if inner_lo is not None and inner_hi is not None and inner_lo >= inner_hi:

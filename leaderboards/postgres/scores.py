@@ -29,6 +29,7 @@ from leaderboards.models import Aggregation
 from leaderboards.postgres.partitions import deltas_retained
 from leaderboards.postgres.rollups import WATERMARK_SQL, rollup_watermark
 from leaderboards.ranking import Window
+from leaderboards.windows import clamp_window_instant
 
 
 def _sum(value: str) -> str:
@@ -168,8 +169,10 @@ def _split(span: Span, grains: Sequence[_Grain]) -> tuple[list[tuple[_Grain, Spa
 def _plan(window: Window) -> _Plan | None:
     """The split of the window into rollup buckets and raw edges; None when it holds no
     whole hour (then it is all raw)."""
-    start = None if window.starts_at is None else _utc(window.starts_at)
-    end = None if window.ends_at is None else _utc(window.ends_at)
+    # Clamped, so rounding out to a bucket cannot step past the end of datetime (boards
+    # stored before leaderboards/windows.py bounded them; no event lies beyond the bounds).
+    start = None if window.starts_at is None else clamp_window_instant(_utc(window.starts_at))
+    end = None if window.ends_at is None else clamp_window_instant(_utc(window.ends_at))
     covered = (
         None if start is None else _HOURS.ceil(start),
         None if end is None else _HOURS.floor(end),

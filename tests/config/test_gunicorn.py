@@ -5,6 +5,7 @@ worker processes."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import time
@@ -121,3 +122,50 @@ def test_rate_limits_hold_across_workers_and_answer_429_with_retry_after(tmp_pat
 
     assert sorted(status for status, _ in answers) == [200] * 5 + [429] * 7
     assert all(1 <= int(wait) <= 60 for status, wait in answers if status == 429)
+
+
+def raw_request(base: str, head: str, body: bytes = b"") -> tuple[int, dict]:
+    """Send `head` (request line and headers, CRLF-separated, without the blank line) and
+    `body` as they are; the status and JSON body of the answer."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        assert answer.getheader("Content-Type") == "application/json"
+        return answer.status, json.loads(answer.read())
+
+
+def test_hostile_requests_get_json_4xx_from_a_real_worker(tmp_path, topic):
+    """What issue 19's user sent, as production receives it: a chunked body (gunicorn would
+    decode it, Django under WSGI would read it as empty), a Host not allowed (refused by
+    Django before any view), and a body nested 1,000 deep at a real worker's stack depth."""
+    _, key = ApiKey.objects.create_key(name="hostile", scopes=[Scope.EVENTS_WRITE])
+    events = f"POST /api/v1/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Api-Key {key}"
+    chunk = b'{"player_id": "p1", "delta": 1}'
+    deep = b"[" * 1000 + b"]" * 1000
+
+    with web_server(workers=1, worker_class="sync", threads=1, log=tmp_path / "g.log") as base:
+        chunked = raw_request(
+            base,
+            events + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked",
+            b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk),
+        )
+        bad_host = raw_request(base, "GET /api/v1/leaderboards/ HTTP/1.1\r\nHost: evil.example")
+        nested = raw_request(
+            base,
+            events + f"\r\nContent-Type: application/json\r\nContent-Length: {len(deep)}",
+            deep,
+        )
+        unknown = raw_request(base, "GET /api/v1/nope/ HTTP/1.1\r\nHost: 127.0.0.1")
+
+    assert chunked == (
+        411,
+        {"detail": "Send the body with a Content-Length; chunked bodies are not read."},
+    )
+    assert bad_host == (
+        400,
+        {"detail": "The Host header names a host this service does not serve."},
+    )
+    assert nested == (400, {"detail": "JSON parse error - nested deeper than 32 levels."})
+    assert unknown == (404, {"detail": "Not found."})

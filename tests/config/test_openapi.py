@@ -1,8 +1,8 @@
 """The OpenAPI schema: generated without warnings, valid, complete, and true to the app.
 
-The last test lets schemathesis loose on the live app (in process, real PostgreSQL, Redis
-and Kafka): whatever it sends, valid or not, must never get a server error, and every
-answer must match the schema.
+The last tests let schemathesis loose on the live app (in process, real PostgreSQL, Redis
+and Kafka): whatever it sends, valid or not (hostile inputs mixed in), must never get a
+server error, and every answer must match the schema.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -246,6 +247,44 @@ SEED = int(os.environ.get("SCHEMATHESIS_SEED") or random.randrange(2**32))
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES") or 100)
 schema.config.seed = SEED
 schema.config.phases.update(phases=["examples", "coverage", "fuzzing", "stateful"])
+
+
+# Hostile inputs (issue 19) mixed into the fuzzing and stateful phases, a case in four or
+# so: a JSON body nested 200 deep (past config/parsers.py's limit; schemathesis encodes it
+# with the standard library, which fails near 1,000: tests/config/test_hostile_input.py
+# sends that), times at the end of the calendar in every window field, 1,100 query
+# parameters. Each must be a 4xx like any other bad request.
+FAR_FUTURE = "9999-12-31T23:00:00Z"
+WINDOW_FIELDS = ("from", "to", "starts_at", "ends_at")
+MANY_PARAMETERS = {f"p{i}": "1" for i in range(1100)}
+
+
+def _deep_body(case):
+    if case.media_type == "application/json":
+        nested = []
+        for _ in range(200):
+            nested = [nested]
+        case.body = nested
+    return case
+
+
+def _far_window(case):
+    case.query = {**case.query, **{k: FAR_FUTURE for k in WINDOW_FIELDS if k in case.query}}
+    if isinstance(case.body, dict):
+        case.body = {**case.body, **{k: FAR_FUTURE for k in WINDOW_FIELDS if k in case.body}}
+    return case
+
+
+def _many_parameters(case):
+    case.query = {**case.query, **MANY_PARAMETERS}
+    return case
+
+
+@schema.hook
+def flatmap_case(context, case):
+    """Most cases as generated (None: hypothesis shrinks towards it), some made hostile."""
+    hostile = st.sampled_from([None, None, None, _deep_body, _far_window, _many_parameters])
+    return hostile.map(lambda make: case if make is None else make(case))
 
 
 def _with_seed(error: BaseException) -> BaseException:

@@ -131,6 +131,14 @@ def test_bad_events_are_rejected_with_a_reason(payload, reason):
     assert result.detail
 
 
+# 30,000 deep: under the 64 KB a value may take, so it is parsed, not refused as too long.
+@pytest.mark.parametrize("depth", [1_000, 30_000])
+def test_a_deeply_nested_message_is_rejected_rather_than_raising(depth):
+    result = decode(b"[" * depth + b"]" * depth)
+
+    assert result == Rejection(Reason.MALFORMED_JSON, "not valid JSON: nested too deeply")
+
+
 def test_created_at_is_required_when_no_broker_timestamp_exists():
     result = decode({"player_id": "p1", "delta": 1})
     assert isinstance(result, Rejection)

@@ -12,8 +12,9 @@ from access.models import ApiKey
 from ingestion.models import RejectedEvent
 from leaderboards.cache import store as store_module
 from leaderboards.cache.store import reset_store
-from leaderboards.models import ConsumerOffset
+from leaderboards.models import Board, ConsumerOffset
 from leaderboards.selectors import board_entries
+from leaderboards.windows import WINDOW_RANGE_MESSAGE
 from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 
 pytestmark = pytest.mark.django_db
@@ -223,3 +224,25 @@ def test_board_edits_still_save_with_redis_down(
     assert len(callbacks) == 2
     board.refresh_from_db()
     assert board.metric == "kills"
+
+
+@pytest.mark.parametrize(
+    ("field", "changes"),
+    [
+        ("starts_at", {"starts_at_0": "9999-12-31", "starts_at_1": "00:00:00"}),
+        ("ends_at", {"ends_at_0": "9999-12-31", "ends_at_1": "23:00:00"}),
+        ("starts_at", {"starts_at_0": "1900-01-01", "starts_at_1": "00:00:00"}),
+    ],
+)
+def test_the_admin_refuses_a_window_beyond_the_range_naming_the_field(
+    admin_client, redis_client, field, changes
+):
+    board = BoardFactory.build(slug="far", starts_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+    response = admin_client.post(
+        reverse("admin:leaderboards_board_add"), board_form(board, **changes)
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {field: [WINDOW_RANGE_MESSAGE]}
+    assert not Board.objects.filter(slug="far").exists()

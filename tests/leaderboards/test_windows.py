@@ -1,10 +1,20 @@
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leaderboards.windows import epoch_millis, series_window_at, series_windows_from
+from leaderboards.windows import (
+    WINDOW_EARLIEST,
+    WINDOW_LATEST,
+    WINDOW_RANGE_MESSAGE,
+    clamp_window_instant,
+    epoch_millis,
+    series_window_at,
+    series_windows_from,
+    validate_window_instant,
+)
 
 BERLIN_DAILY = {
     "period": "daily",
@@ -106,3 +116,37 @@ def test_windows_contain_their_instant_and_tile_time_without_gaps(at, period, re
 
 def test_epoch_millis_is_exact():
     assert epoch_millis(datetime(2004, 10, 25, 6, 43, 21, 847000, tzinfo=UTC)) == 1098686601847
+
+
+# -- the range windows may lie in ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "at",
+    [WINDOW_EARLIEST, WINDOW_LATEST, datetime(2026, 11, 23, tzinfo=UTC)],
+)
+def test_instants_within_the_range_may_bound_a_window(at):
+    validate_window_instant(at)
+    assert clamp_window_instant(at) == at
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime.max.replace(tzinfo=UTC),
+        datetime(9999, 12, 31, 23, tzinfo=UTC),
+        WINDOW_LATEST + timedelta(microseconds=1),
+        WINDOW_EARLIEST - timedelta(microseconds=1),
+        datetime.min.replace(tzinfo=UTC),
+    ],
+)
+def test_instants_outside_the_range_are_refused_and_clamp_to_its_ends(at):
+    with pytest.raises(ValidationError) as refused:
+        validate_window_instant(at)
+
+    assert refused.value.messages == [WINDOW_RANGE_MESSAGE]
+    assert clamp_window_instant(at) in (WINDOW_EARLIEST, WINDOW_LATEST)
+
+
+def test_the_latest_end_leaves_room_for_a_week_and_a_month_of_arithmetic():
+    assert WINDOW_LATEST + timedelta(weeks=5) < datetime.max.replace(tzinfo=UTC)

@@ -1,16 +1,18 @@
 """`manage.py consume_scores`: run the Kafka consumer until SIGTERM or Ctrl-C, serving its
 Prometheus metrics on CONSUMER_METRICS_PORT (or --metrics-port): a port, the first free
-one of a range ("9110-9119", for several consumers on one host), or 0 for none."""
+one of a range ("9110-9119", for several consumers on one host), or 0 for none; at
+METRICS_BIND_ADDRESS."""
 
 import argparse
 import logging
 import time
+from wsgiref.simple_server import WSGIServer
 
-import prometheus_client
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from config.env import parse_ports
+from config.metrics import metrics_serve, metrics_url
 from ingestion.consumer import BatchResult, ScoreConsumer
 
 logger = logging.getLogger("ingestion.consumer")
@@ -57,22 +59,22 @@ def _ports(text: str) -> range:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _serve_metrics(ports: range) -> None:
-    """Serve /metrics from a daemon thread, on the first port of `ports` nobody else has.
-    With all of them taken (more consumers on the host than the range holds) the consumer
-    runs without metrics rather than not at all."""
+def _serve_metrics(ports: range) -> WSGIServer | None:
+    """Serve /metrics from a daemon thread, on METRICS_BIND_ADDRESS and the first port of
+    `ports` nobody else has. With all of them taken (more consumers on the host than the
+    range holds) the consumer runs without metrics rather than not at all."""
     error = None
     for port in ports:
         try:
-            server, _thread = prometheus_client.start_http_server(port)
+            server = metrics_serve(port)
         except OSError as exc:
             error = exc
             continue
-        host, bound = server.server_address[:2]
-        logger.info("serving metrics at http://%s:%d/metrics", host, bound)
-        return
+        logger.info("serving metrics at %s", metrics_url(server))
+        return server
     span = f"{ports.start}-{ports.stop - 1}" if len(ports) > 1 else str(ports.start)
     logger.error("cannot serve metrics on port %s, running without: %s", span, error)
+    return None
 
 
 class _Progress:

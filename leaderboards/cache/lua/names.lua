@@ -1,4 +1,5 @@
--- Library (joined before the read scripts): players' display names.
+-- Library (joined before the read scripts): players' display names, and whether a
+-- board may be shown.
 -- The names hash maps external id -> display name ('' for none). Its field '' (no
 -- player has an empty id) says it is loaded: until then names_of returns false and the
 -- caller asks PostgreSQL.
@@ -22,4 +23,14 @@ local function member_of(times, player, strip)
   local ms = redis.call('HGET', times, player)
   if not ms then return false end
   return string.format('%0' .. strip .. 'd', tonumber(ms)) .. player
+end
+
+-- shown(meta): whether readers may be shown the board's set, and whether it is stale: a
+-- ready board (false), or one frozen at its last consistent state (stale, or being built
+-- again while its old set serves: true); nil when there is nothing to show.
+local function shown(meta)
+  local state, serving = unpack(redis.call('HMGET', meta, 'state', 'serving'))
+  if state == 'ready' then return false end
+  if serving then return true end
+  return nil
 end

@@ -1,11 +1,12 @@
--- Ranks of some players on a ready board, with their display names.
+-- Ranks of some players on a board readers may be shown, with their display names.
 -- KEYS  meta, zset, times[, names] (none on a Redis Cluster: names.lua)
 -- ARGV  strip (as top.lua), players...
--- Returns false (not ready) or {total, found, names}: found a flat list {player, score,
+-- Returns false (nothing to show) or {total, found, names, stale}: found a flat list {player, score,
 -- ahead, ...} for the players that have a score, ahead being how many players are ranked
 -- ahead (score strictly better; on an `earliest` board, the player's place - 1); names
--- (names.lua) one per player found.
-if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then return false end
+-- (names.lua) one per player found, stale as top.lua's.
+local stale = shown(KEYS[1])
+if stale == nil then return false end
 local strip = tonumber(ARGV[1])
 local out = {}
 for i = 2, #ARGV do
@@ -21,4 +22,4 @@ for i = 2, #ARGV do
     end
   end
 end
-return {redis.call('ZCARD', KEYS[2]), out, names_of(KEYS[4], out, 3, 0)}
+return {redis.call('ZCARD', KEYS[2]), out, names_of(KEYS[4], out, 3, 0), stale and 1 or 0}

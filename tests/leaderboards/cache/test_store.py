@@ -165,16 +165,87 @@ def test_a_batch_in_the_snapshot_but_applied_after_the_build_is_skipped(store, f
     assert redis_scores(store, board) == {"a": 10} == pg_scores(board)
 
 
-def test_a_lost_redis_write_is_detected_and_the_board_rebuilt(store, feed):
+def test_a_lost_redis_write_freezes_the_board_until_it_is_rebuilt(store, feed):
+    """A gap: the set keeps the last state whose every partition lines up with its fences,
+    shown as stale (not dropped: PostgreSQL may be down), and later batches leave it be."""
+    board = BoardFactory()
+    feed.ingest(0, [("a", 10)])
+    feed.ingest(1, [("b", 3)])
+    assert cache_build_board(board) == "ready"
+    feed.store(0, [("a", 5)])  # stored, but the Redis step never happened (crash, outage)
+    assert feed.ingest(1, [("b", 1)]) == {board.pk: "applied"}
+    assert feed.ingest(0, [("a", 1)]) == {board.pk: "stale"}
+    assert feed.ingest(1, [("b", 1)]) == {board.pk: "frozen"}
+    page = store.top(board, 0, 10)
+    assert page.stale
+    assert redis_scores(store, board) == {"a": 10, "b": 4}
+    assert board.pk in store.cached_board_ids()
+    assert cache_build_board(board) == "ready"
+    assert not store.top(board, 0, 10).stale
+    assert redis_scores(store, board) == {"a": 16, "b": 5} == pg_scores(board)
+
+
+def test_a_forced_rebuild_serves_the_old_set_until_the_new_one_is_swapped_in(store, feed):
     board = BoardFactory()
     feed.ingest(0, [("a", 10)])
     assert cache_build_board(board) == "ready"
-    feed.store(0, [("a", 5)])  # stored, but the Redis step never happened (crash, outage)
-    assert feed.ingest(0, [("a", 1)]) == {board.pk: "stale"}
-    assert store.top(board, 0, 10) is None
-    assert board.pk not in store.cached_board_ids()
+    take_snapshot = snapshot_build(board, store)
+    assert feed.ingest(0, [("a", 5)]) == {board.pk: "queued"}
+    assert store.top(board, 0, 10).stale  # shown while the new set is built
+    assert redis_scores(store, board) == {"a": 10}
+    assert cache_build_board(board) == "busy"
+    assert store.finish_build(board, "t", take_snapshot()) == "ready"
+    assert redis_scores(store, board) == {"a": 15} == pg_scores(board)
+
+
+def test_a_failed_rebuild_gives_the_board_back_caught_up(store, feed):
+    """The snapshot fails (PostgreSQL down): the old set serves on, with the batches queued
+    during the build applied, and is ready again when they line up with its fences."""
+    board = BoardFactory()
+    feed.ingest(0, [("a", 10)])
     assert cache_build_board(board) == "ready"
-    assert redis_scores(store, board) == {"a": 16} == pg_scores(board)
+    snapshot_build(board, store)
+    assert feed.ingest(0, [("a", 5)]) == {board.pk: "queued"}
+    store.abandon_build(board, "t")
+    assert store.state(board) == "ready"
+    assert not store.top(board, 0, 10).stale
+    assert redis_scores(store, board) == {"a": 15} == pg_scores(board)
+    assert feed.ingest(0, [("a", 1)]) == {board.pk: "applied"}
+    assert board.pk in store.cached_board_ids()
+
+
+def test_a_failed_rebuild_of_a_stale_board_leaves_it_stale_and_shown(store, feed):
+    board = BoardFactory()
+    feed.ingest(0, [("a", 10)])
+    assert cache_build_board(board) == "ready"
+    feed.store(0, [("a", 5)])  # never reaches Redis
+    assert feed.ingest(0, [("a", 1)]) == {board.pk: "stale"}
+    store.begin_build(board, "t")  # a stale board is rebuilt without force
+    assert feed.ingest(0, [("a", 2)]) == {board.pk: "queued"}
+    store.abandon_build(board, "t")
+    assert store.state(board) == "stale"
+    assert store.top(board, 0, 10).stale
+    assert redis_scores(store, board) == {"a": 10}
+    assert cache_build_board(board) == "ready"
+    assert redis_scores(store, board) == {"a": 18} == pg_scores(board)
+
+
+def test_a_dead_build_over_a_shown_board_is_taken_over_after_its_lease(store, feed, settings):
+    """A serving board's meta carries no expiry (its set would go with it): the build's
+    lease runs out instead, and the next build takes the board over."""
+    settings.LEADERBOARD_BUILD_TIMEOUT_SECONDS = 1
+    board = BoardFactory()
+    feed.ingest(0, [("a", 10)])
+    assert cache_build_board(board) == "ready"
+    snapshot_build(board, store, token="dead")  # its process dies here
+    assert cache_build_board(board) == "busy"
+    assert store.redis.pttl(BoardKeys.of(board.pk).meta) == -1
+    time.sleep(1.2)
+    assert store.top(board, 0, 10).stale  # shown all along
+    feed.ingest(0, [("a", 2)])
+    assert cache_build_board(board) == "ready"
+    assert store.finish_build(board, "dead", {}) == "superseded"
+    assert redis_scores(store, board) == {"a": 12} == pg_scores(board)
 
 
 def test_the_drift_check_tells_a_batch_in_flight_from_drift(store, feed):
