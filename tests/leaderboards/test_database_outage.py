@@ -243,7 +243,7 @@ def test_reads_of_cached_boards_survive_an_outage_after_a_consumer_crash(
     client = Client()
     try:
         with Traffic(topic) as traffic:
-            wait_for(lambda: set().union(*map(owned_partitions, logs)) == set(range(6)), 60)
+            wait_for(lambda: set().union(*map(owned_partitions, logs)) == set(range(6)), 120)
             wait_for(lambda: stored_count() >= 2_000, 60, message="traffic stored")
             for board in boards:
                 assert cache_build_board(board) == "ready"
