@@ -3,7 +3,7 @@
 # app; override it for the others, e.g.
 #   docker run IMAGE python manage.py migrate
 #   docker run IMAGE python manage.py consume_scores
-# (see README.md, Operations).
+# (see docs/operations.md).
 FROM python:3.11-slim
 
 ARG UV_VERSION=0.13.9

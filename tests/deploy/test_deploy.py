@@ -1,7 +1,7 @@
 """The deployment files: `docker-compose config` validates deploy/compose.yaml and
 `kubectl kustomize` renders deploy/kubernetes/ (Debian's `docker-compose` and `kubectl`,
 which `.ci/run` installs; each half skips, saying so, without its tool). The tests read what
-the tools print and hold it to the README: every process, probes and resources on every
+the tools print and hold it to the docs: every process, probes and resources on every
 container, one beat, consumers no more than partitions, the image, and only documented
 variables, with the secrets in the Secret."""
 
@@ -20,7 +20,8 @@ import yaml
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 DEPLOY = BASE_DIR / "deploy"
-README = (BASE_DIR / "README.md").read_text()
+CONFIGURATION = (BASE_DIR / "docs" / "configuration.md").read_text()
+PRODUCTION = (BASE_DIR / "docs" / "production.md").read_text()
 # What must never sit in a ConfigMap (or a compose file in plain text but as a variable).
 SECRETS = {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
 APP_COMPONENTS = ("web", "consumer", "worker", "beat")
@@ -28,9 +29,9 @@ URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]+@")
 
 
 def documented_variables() -> set[str]:
-    """The variables of the README's Configuration tables, but those for local development
+    """The variables of docs/configuration.md's tables, but those for local development
     only, which a deployment has no business setting."""
-    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    section = CONFIGURATION
     names: set[str] = set()
     intro = ""  # the paragraph before a table says what it is for
     for block in re.split(r"\n\n+", section):
@@ -44,7 +45,7 @@ def documented_variables() -> set[str]:
 
 
 def readme_image() -> str:
-    [image] = re.findall(r"docker build -t (\S+) \.", README)
+    [image] = re.findall(r"docker build -t (\S+) \.", PRODUCTION)
     return image
 
 
