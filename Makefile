@@ -15,15 +15,18 @@ TEST_WORKERS ?= 4
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 TOOLS := $(CURDIR)/.devstack/tools
+# Where `make run` keeps its services' data and logs, and the env file manage.py reads.
+DEVSTACK_DIR ?= $(CURDIR)/.devstack
 
 # The uv on PATH, else our own copy in a small tools venv (installed on first use).
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 
-.PHONY: help install run test lint bench bench-standings bench-reads
+.PHONY: help install run manage test lint bench bench-standings bench-reads
 
 help:
 	@echo "make run      start everything (embedded PostgreSQL, Valkey, Kafka; web on PORT=$(PORT),"
-	@echo "              consumer, fake traffic); Ctrl-C stops it all"
+	@echo "              consumer, fake traffic) and print where it is; Ctrl-C stops it all"
+	@echo "make manage   manage.py against make run's stack: make manage ARGS='changepassword admin'"
 	@echo "make test     run the test suite in TEST_WORKERS=4 processes (extra pytest"
 	@echo "              arguments: make test ARGS='-k foo'; serially: ARGS='-n 0 tests/...')"
 	@echo "make lint     ruff check and ruff format --check"
@@ -46,10 +49,16 @@ $(TOOLS)/bin/uv:
 install: $(UV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen
 
+# $(DEVSTACK_DIR)/env says where the stack listens: honcho gives it to every process (a
+# checkout's own .env still wins), and manage.py reads it in another terminal.
 run: install
-	@mkdir -p .devstack
-	DJANGO_DEBUG=1 PYTHONUNBUFFERED=1 VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" \
-	  exec $(VENV)/bin/honcho -f Procfile.dev start -p $(PORT)
+	@DEVSTACK_DIR="$(DEVSTACK_DIR)" $(VENV)/bin/python -m devtools.devstack.env --web-port $(PORT)
+	DEVSTACK_DIR="$(DEVSTACK_DIR)" PYTHONUNBUFFERED=1 VIRTUAL_ENV=$(VENV) PATH="$(VENV)/bin:$$PATH" \
+	  exec $(VENV)/bin/honcho -f Procfile.dev -e "$(DEVSTACK_DIR)/env,.env" start -p $(PORT)
+
+# manage.py finds make run's stack through $(DEVSTACK_DIR)/env by itself.
+manage: install
+	DEVSTACK_DIR="$(DEVSTACK_DIR)" $(VENV)/bin/python manage.py $(ARGS)
 
 test: install
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal $(ARGS)

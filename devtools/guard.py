@@ -1,15 +1,16 @@
 """The benchmarks' guard: they load millions of fake deltas, players and boards, so they do
-so only into services started for them (devtools/embedded.py's run_again_with_embedded, the
-data under .devstack/) unless told that the ones the environment names are not production.
+so only into services started for them (devtools/embedded/services.py's
+run_again_with_embedded, the data under .devstack/) unless told that the ones the
+environment names are not production. The `make run` stack's URLs, which manage.py reads from
+.devstack/env, do not count as named: a benchmark starts services of its own beside them.
 """
 
 from __future__ import annotations
 
-import os
-
 from django.core.management.base import CommandError, CommandParser
 
-from devtools.embedded import ENV_VARS, started_for_this_run
+from devtools.embedded.addresses import ENV_VARS, named_url
+from devtools.embedded.services import started_for_this_run
 
 FLAG = "--i-know-this-is-not-production"
 
@@ -28,9 +29,7 @@ def refuse_services_not_started_here(names: tuple[str, ...], *, not_production: 
     """CommandError when the environment names one of `names` (services the benchmark writes
     to) that was not started for this run, unless `not_production`."""
     foreign = [
-        ENV_VARS[name]
-        for name in names
-        if os.environ.get(ENV_VARS[name]) and not started_for_this_run(name)
+        ENV_VARS[name] for name in names if named_url(name) and not started_for_this_run(name)
     ]
     if foreign and not not_production:
         raise CommandError(

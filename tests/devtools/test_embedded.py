@@ -1,4 +1,4 @@
-"""Embedded services (devtools/embedded.py): they do not outlive the process that started
+"""Embedded services (devtools/embedded/): they do not outlive the process that started
 them, the settings' default URLs name their `make run` ports, and production never imports
 them."""
 

@@ -6,7 +6,7 @@ Valkey whose data stays in `.devstack/bench-reads/`, so a second run reuses the
 unless given --i-know-this-is-not-production (devtools/guard.py). Needs wrk
 (`apt-get install wrk`); redis-benchmark (redis-tools) when installed. The
 last line is the headline: top100, rank and around as a share of /healthz. The logic lives
-in devtools/bench_reads.py.
+in devtools/bench_reads/.
 """
 
 import argparse
