@@ -21,7 +21,7 @@ DEVSTACK_DIR ?= $(CURDIR)/.devstack
 # The uv on PATH, else our own copy in a small tools venv (installed on first use).
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 
-.PHONY: help install run manage test lint bench bench-standings bench-reads
+.PHONY: help install run manage test lint mypy-baseline bench bench-standings bench-reads
 
 help:
 	@echo "make run      start everything (embedded PostgreSQL, Valkey, Kafka; web on PORT=$(PORT),"
@@ -29,7 +29,10 @@ help:
 	@echo "make manage   manage.py against make run's stack: make manage ARGS='changepassword admin'"
 	@echo "make test     run the test suite in TEST_WORKERS=4 processes (extra pytest"
 	@echo "              arguments: make test ARGS='-k foo'; serially: ARGS='-n 0 tests/...')"
-	@echo "make lint     ruff check and ruff format --check"
+	@echo "make lint     ruff check, ruff format --check, mypy against mypy-baseline.txt (new"
+	@echo "              errors fail), lint-imports, mkdocs build --strict (with a mkdocs.yml)"
+	@echo "make mypy-baseline  rewrite mypy-baseline.txt with today's mypy errors (after a merge"
+	@echo "              that moves modules, or once errors are fixed)"
 	@echo "make bench    run manage.py bench_ingest (extra arguments: ARGS=...)"
 	@echo "make bench-standings  run manage.py bench_standings (10M deltas, kept in .devstack/)"
 	@echo "make bench-reads      run manage.py bench_reads (1M players, kept in .devstack/; needs wrk)"
@@ -63,9 +66,30 @@ manage: install
 test: install
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
+# mypy imports the settings (django-stubs' plugin): DJANGO_DEBUG gives them their local
+# defaults. Its exit status 1 means "errors found", which the baseline judges; 2 is a crash.
+MYPY := DJANGO_DEBUG=1 $(VENV)/bin/mypy
+MYPY_RUN := { $(MYPY) || [[ $$? -eq 1 ]]; }
+
+# Every check runs, even after one fails, so that one run shows every problem. (mkdocs
+# without --quiet: that hides the warnings --strict counts, and so passes a broken link.)
 lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	@failed=(); \
+	run() { echo "+ $$1"; eval "$$1" || failed+=("$$1"); }; \
+	run '$(VENV)/bin/ruff check .'; \
+	run '$(VENV)/bin/ruff format --check .'; \
+	run '$(MYPY_RUN) | $(VENV)/bin/mypy-baseline filter --no-colors'; \
+	run '$(VENV)/bin/lint-imports'; \
+	if [[ -f mkdocs.yml && -d docs ]]; then \
+	  run 'NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict'; \
+	else echo "(no mkdocs.yml and docs/: no docs site to build)"; fi; \
+	if (($${#failed[@]})); then printf 'lint failed: %s\n' "$${failed[@]}" >&2; exit 1; fi
+
+# The baseline is mypy's errors without line numbers, sorted. `make lint` fails on an error
+# not in it, and on one in it that is gone (so it only shrinks): after fixing errors, or a
+# merge that moves modules, run this and commit mypy-baseline.txt with the change.
+mypy-baseline: install
+	$(MYPY_RUN) | $(VENV)/bin/mypy-baseline sync
 
 bench: install
 	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" DJANGO_DEVTOOLS=1 \

@@ -27,8 +27,10 @@ class ApiKeyForm(forms.ModelForm):
 @admin.register(ApiKey)
 class ApiKeyAdmin(APIKeyModelAdmin):
     form = ApiKeyForm
-    list_display = (*APIKeyModelAdmin.list_display, "scope_list")
-    list_filter = ("revoked", "created")
+    # The library's admin leaves these unannotated, so its stubs pin them to tuples of
+    # exactly its own length: adding a column is no error.
+    list_display = (*APIKeyModelAdmin.list_display, "scope_list")  # type: ignore[assignment]
+    list_filter = ("revoked", "created")  # type: ignore[assignment]
 
     @admin.display(description="scopes")
     def scope_list(self, obj: ApiKey) -> str:

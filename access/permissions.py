@@ -7,10 +7,17 @@ revoked, one that has expired, or one without the scope, named.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework_api_key.permissions import KeyParser
 
 from access.models import ApiKey
+
+if TYPE_CHECKING:
+    # Not at run time: rest_framework.views reads the permission settings, which name us.
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 NO_KEY = "This needs an API key: send the header 'Authorization: Api-Key <key>'."
 UNKNOWN_KEY = "This API key is unknown or has been revoked."
@@ -23,18 +30,22 @@ class HasScopedApiKey(BasePermission):
     message = NO_KEY
     key_parser = KeyParser()
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         scope = getattr(view, "api_key_scope", None)
         if scope is None:
             # A view declares the scope of the methods it serves; one it does not serve
             # goes on to a 405. A handler without a scope is refused, never left open
-            # (tests/access/test_permissions.py checks that every write view names one).
-            return not hasattr(view, request.method.lower())
+            # (tests/access/test_permissions.py checks that every write view names one), and
+            # so is a request without a method, which no server sends.
+            return request.method is not None and not hasattr(view, request.method.lower())
         key = self.key_parser.get(request)
         if not key:
             return False
         try:
-            api_key = ApiKey.objects.get_from_key(key) if "\x00" not in key else None
+            # The library types its manager for the abstract model; ours returns an ApiKey.
+            api_key = cast(
+                "ApiKey | None", ApiKey.objects.get_from_key(key) if "\x00" not in key else None
+            )
         except ApiKey.DoesNotExist:
             api_key = None
         if api_key is None:
@@ -52,5 +63,5 @@ class HasScopedApiKey(BasePermission):
 class ReadOnlyOrScopedApiKey(HasScopedApiKey):
     """Reads are public; writes need a key with the view's scope (the API's default)."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return request.method in SAFE_METHODS or super().has_permission(request, view)

@@ -2,8 +2,13 @@
 rules as the profile API; a name set here counts as set now (an older event's name does
 not replace it)."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils import timezone
 
 from config.admin import CountedDeletionAdmin, DbDefaultsAdmin
@@ -22,7 +27,7 @@ class PlayerForm(forms.ModelForm):
             raise forms.ValidationError(f"This field {problem}.")
         return name
 
-    def clean_metadata(self):
+    def clean_metadata(self) -> dict[str, Any]:
         metadata = self.cleaned_data["metadata"]
         if problem := metadata_problem(metadata):
             raise forms.ValidationError(f"This field {problem}.")
@@ -37,7 +42,7 @@ class PlayerAdmin(CountedDeletionAdmin, DbDefaultsAdmin):
     readonly_fields = ["display_name_at", "created_at"]
     show_full_result_count = False  # counting millions of players on every page is slow
 
-    def save_model(self, request, obj: Player, form, change) -> None:
+    def save_model(self, request: HttpRequest, obj: Player, form: PlayerForm, change: bool) -> None:
         if "display_name" in form.changed_data:
             obj.display_name_at = timezone.now()
         super().save_model(request, obj, form, change)

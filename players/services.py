@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -74,7 +75,7 @@ def players_rename(*, names: dict[str, tuple[str, datetime]]) -> dict[str, str]:
 
 
 def player_profile_set(
-    *, external_id: str, display_name: str | None = None, metadata: dict | None = None
+    *, external_id: str, display_name: str | None = None, metadata: dict[str, Any] | None = None
 ) -> tuple[Player, bool]:
     """Create the player or change what is given of its profile (already checked against
     players/profiles.py); True when it was created. A name set here is stamped now, so an

@@ -3,7 +3,9 @@ line."""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from access.models import ApiKey, Scope
@@ -15,7 +17,7 @@ class Command(BaseCommand):
         "stored: copy it now."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="who or what the key is for (at most 50 characters)")
         parser.add_argument(
             "--scope",
@@ -33,7 +35,15 @@ class Command(BaseCommand):
             "(e.g. 2027-06-30T00:00:00Z); never, when left out",
         )
 
-    def handle(self, *args, name, scopes, all_scopes, expires_at, **options):
+    def handle(
+        self,
+        *args: Any,
+        name: str,
+        scopes: list[str],
+        all_scopes: bool,
+        expires_at: str | None,
+        **options: Any,
+    ) -> None:
         if len(name) > 50:
             raise CommandError(f"The name is {len(name)} characters long; at most 50 fit.")
         expiry = None
