@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -77,12 +78,13 @@ def admin_ensure(*, remembered: str | None) -> str | None:
 def api_key_ensure(*, remembered: str | None) -> str:
     """The remembered key while it is valid, else a fresh one with every scope."""
     if remembered and ApiKey.objects.is_valid(remembered):
-        key = ApiKey.objects.get_from_key(remembered)
+        # The library types its manager by its abstract base model.
+        key = cast(ApiKey, ApiKey.objects.get_from_key(remembered))
         if Scope.EVENTS_WRITE in key.scopes:
             return remembered
     ApiKey.objects.filter(name=API_KEY_NAME).delete()
-    _, key = ApiKey.objects.create_key(name=API_KEY_NAME, scopes=Scope.values)
-    return key
+    _, raw = ApiKey.objects.create_key(name=API_KEY_NAME, scopes=Scope.values)
+    return raw
 
 
 def devstack_bootstrap(*, credentials: Path = CREDENTIALS_FILE) -> Welcome:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from devtools.devstack.welcome import SUMMARY_FILE, devstack_bootstrap, summary, web_answers
 
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         "print where everything is and how to send a first event."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--wait",
             action="store_true",
@@ -27,7 +27,7 @@ class Command(BaseCommand):
             "Procfile.dev process: honcho stops everything when one exits)",
         )
 
-    def handle(self, *args, wait: bool, **options):
+    def handle(self, *args: object, wait: bool, **options: object) -> None:
         welcome = devstack_bootstrap()
         stopped = threading.Event()
         if wait:
