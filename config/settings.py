@@ -267,11 +267,13 @@ LEADERBOARD_DRIFT_CHECKS_PER_SYNC = env_int("LEADERBOARD_DRIFT_CHECKS_PER_SYNC",
 
 # How long a process may go on using its copy of a definition before reading it again: an
 # edit (in the admin, or by the API) reaches every other process within this. The process
-# that made the edit forgets its copies at once (leaderboards/signals.py).
+# that made the edit forgets its copies at once (leaderboards/signals.py). Read in one
+# place, config/staleness.py, with the micro-cache's and the cache sync's below.
 # - readers (web), a board's or series' definition (leaderboards/cache/catalog.py);
 LEADERBOARD_CATALOG_MAX_AGE_MS = env_int("LEADERBOARD_CATALOG_MAX_AGE_MS", 1000, minimum=0)
 # - the consumer, the boards it checks each batch against: cached boards' definitions,
-#   tournament rules, finalised windows (leaderboards/cache/sync.py, tournaments.py, deltas.py).
+#   tournament rules, finalised windows (leaderboards/cache/apply.py, tournaments.py,
+#   postgres/deltas.py).
 LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS = env_int(
     "LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS", 5000, minimum=0
 )
