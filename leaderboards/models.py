@@ -13,19 +13,13 @@ from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from leaderboards.aggregations import Aggregation
 from leaderboards.windows import SeriesWindow, series_windows_from, validate_window_instant
 from players.models import Player
 
 METRIC_MAX_LENGTH = 64
 # What a metric name may hold: letters, digits and _ . : -
 METRIC_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
-
-
-class Aggregation(models.TextChoices):
-    SUM = "sum", "Sum of deltas"
-    MAX = "max", "Best submitted value"
-    MIN = "min", "Lowest submitted value"
-    LAST = "last", "Latest submitted value"
 
 
 class SortOrder(models.TextChoices):
@@ -92,7 +86,8 @@ class TournamentRules(models.Model):
         return self.join_required or self.max_attempts is not None
 
 
-TOURNAMENT_FIELDS = ("join_required", "max_participants", "max_attempts", "bucket_size")
+# What a series hands each of its boards besides its ranking (leaderboards/services.py).
+TOURNAMENT_FIELDS = tuple(field.name for field in TournamentRules._meta.local_fields)
 TOURNAMENT_LIMIT_MAX = 2**31 - 1  # a PositiveIntegerField's
 
 

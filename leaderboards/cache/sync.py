@@ -26,7 +26,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.timezone import now as timezone_now
 
+from config.staleness import consumer_boards_max_age
 from leaderboards import metrics
+from leaderboards.aggregations import AGGREGATIONS
 from leaderboards.cache.catalog import catalog
 from leaderboards.cache.store import (
     NAMES,
@@ -36,7 +38,7 @@ from leaderboards.cache.store import (
     redis_failed,
     redis_unavailable,
 )
-from leaderboards.models import Aggregation, Board, TieBreak
+from leaderboards.models import Board, TieBreak
 from leaderboards.postgres.deltas import DeltaRow, offsets_for_topic
 from leaderboards.postgres.standings import standings_page, standings_stream, standings_whole_scores
 from leaderboards.ranking import Page, Window
@@ -132,8 +134,7 @@ class _BoardDefinitions:
         self._loaded_at = 0.0
 
     def get(self, ids: set[int], *, reload: bool = False) -> list[Board]:
-        max_age = settings.LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS / 1000
-        stale = reload or time.monotonic() - self._loaded_at > max_age
+        stale = reload or time.monotonic() - self._loaded_at > consumer_boards_max_age()
         if stale or not ids <= self._boards.keys():
             self._boards = {board.pk: board for board in Board.objects.filter(pk__in=ids)}
             self._loaded_at = time.monotonic()
@@ -141,21 +142,6 @@ class _BoardDefinitions:
 
 
 _definitions = _BoardDefinitions()
-
-_COMBINE = {
-    Aggregation.SUM: lambda old, new: old + new,
-    Aggregation.MAX: max,
-    Aggregation.MIN: min,
-}
-
-
-# For `earliest` boards, (value, epoch ms of when it was reached) pairs combine so: a sum
-# is reached by its latest event; a best value by the first event that had it.
-_REACH = {
-    Aggregation.SUM: lambda old, new: (old[0] + new[0], max(old[1], new[1])),
-    Aggregation.MAX: lambda old, new: max(old, new, key=lambda pair: (pair[0], -pair[1])),
-    Aggregation.MIN: min,
-}
 
 
 def cache_apply_batch(
@@ -215,6 +201,7 @@ def _units_per_board(
 ) -> list[tuple[Board, list[Unit]]]:
     work = []
     for board in boards:
+        rule = AGGREGATIONS[board.aggregation]
         values: dict[int, dict] = {partition: {} for partition in positions}
         rows = [
             row
@@ -227,20 +214,20 @@ def _units_per_board(
             scores = standings_whole_scores(Window.of_board(board), {r.player_pk for r in rows})
             for row in rows:
                 values[row.partition][row.player_id] = scores.get(row.player_pk)
-        elif board.aggregation == Aggregation.LAST:
+        elif rule.picks_latest:
             # The batch's latest event per player, in the delta log's order (created_at,
             # then dedupe key: one batch shares one ingest time).
             for row in sorted(rows, key=lambda r: (r.created_at, r.dedupe_key)):
                 values[row.partition][row.player_id] = (row.delta, epoch_millis(row.created_at))
         elif board.tie_break == TieBreak.EARLIEST:
-            reach = _REACH[board.aggregation]
+            reach = rule.combine_reached
             for row in rows:
                 per_player = values[row.partition]
                 new = (row.delta, epoch_millis(row.created_at))
                 old = per_player.get(row.player_id)
                 per_player[row.player_id] = new if old is None else reach(old, new)
         else:
-            combine = _COMBINE[board.aggregation]
+            combine = rule.combine
             for row in rows:
                 per_player = values[row.partition]
                 old = per_player.get(row.player_id)

@@ -287,7 +287,9 @@ def test_a_delta_of_a_transaction_still_open_is_not_lost(monkeypatch):
     monkeypatch.setattr(rollups, "SAFETY_MARGIN", timedelta(0))
     ann = PlayerFactory(external_id="ann").pk
     now = timezone.now()
-    window = Window("score", now - timedelta(days=1), now + timedelta(days=1))
+    window = Window(
+        metric="score", starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1)
+    )
     insert_deltas([Delta(ann, "score", 1, now - timedelta(hours=2), now - timedelta(hours=1))])
 
     with psycopg.connect(_dsn()) as writer:
