@@ -69,7 +69,9 @@ from ingestion.events import (
 )
 from ingestion.kafka import ensure_topic
 from ingestion.services import RejectedMessage, rejected_events_store
-from leaderboards.cache.sync import cache_apply_batch, cache_drop_all, cache_names_set
+from leaderboards.cache.apply import cache_apply_batch
+from leaderboards.cache.builds import cache_drop_all
+from leaderboards.cache.names import cache_names_set
 from leaderboards.leagues import buckets_assign_batch
 from leaderboards.postgres.deltas import (
     DeltaRow,

@@ -4,7 +4,7 @@ the frozen rows once it is final; with players' display names.
 A read of a cached board asks Redis once (one script answers the ranks and the names) and
 PostgreSQL never: views get the board from leaderboards/cache/catalog.py. A board missing from
 Redis is answered from PostgreSQL while it is built in the background, and when Redis is
-down reads go to PostgreSQL (leaderboards/cache/sync.py's cached_read).
+down reads go to PostgreSQL (leaderboards/cache/read_through.py's cached_read).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from leaderboards.cache.catalog import catalog
-from leaderboards.cache.sync import cached_read
+from leaderboards.cache.read_through import cached_read
 from leaderboards.leagues import bucket_members, bucket_ranked
 from leaderboards.models import Board, Series
 from leaderboards.postgres.final import final_around, final_for_players, final_page, final_stream

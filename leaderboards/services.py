@@ -1,5 +1,5 @@
 """Writes of boards and series: creating and editing them, the windows of series, and
-finalisation. The Redis side of these changes is leaderboards/cache/sync.py's."""
+finalisation. The Redis side of these changes is leaderboards/cache/builds.py's."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.timezone import now as timezone_now
 
-from leaderboards.cache.sync import cache_build_board, cache_drop_board_on_commit
+from leaderboards.cache.builds import cache_build_board, cache_drop_board_on_commit
 from leaderboards.models import TOURNAMENT_FIELDS, Aggregation, Board, Series, SortOrder, TieBreak
 from leaderboards.postgres.final import final_standings_freeze
 from leaderboards.ranking import RANKING_FIELDS, Window

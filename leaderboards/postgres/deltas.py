@@ -2,7 +2,7 @@
 
 The consumer stores each batch in one transaction: its new deltas (duplicates skipped by
 the dedupe key), the late ones counted on finalised boards, and the next offset per
-partition. Cache builds read those offsets in their snapshot (leaderboards/cache/sync.py), which
+partition. Cache builds read those offsets in their snapshot (leaderboards/cache/builds.py), which
 is why they live here, beside the deltas, and not with the consumer.
 """
 

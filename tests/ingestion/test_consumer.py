@@ -11,7 +11,7 @@ import pytest
 from ingestion import consumer as consumer_module
 from ingestion.events import Reason
 from ingestion.models import RejectedEvent
-from leaderboards.cache.sync import cache_build_board
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.models import (
     Aggregation,
     BucketMember,
