@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from ingestion.consumer import DecodedBatch, store_batch
+from ingestion.batches import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
 from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import get_store

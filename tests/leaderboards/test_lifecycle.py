@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from ingestion.consumer import DecodedBatch, store_batch
+from ingestion.batches import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
 from leaderboards import tasks
 from leaderboards.cache.builds import cache_build_board

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestion.consumer import DecodedBatch, store_batch
+from ingestion.batches import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
 from leaderboards.cache.apply import cache_apply_batch
 from leaderboards.cache.builds import cache_build_board

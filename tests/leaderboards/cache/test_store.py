@@ -17,7 +17,7 @@ import redis as redis_lib
 from django.db import connection, transaction
 from prometheus_client import REGISTRY
 
-from ingestion.consumer import DecodedBatch, store_batch
+from ingestion.batches import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
 from leaderboards.cache.apply import cache_apply_batch
 from leaderboards.cache.builds import cache_build_board
