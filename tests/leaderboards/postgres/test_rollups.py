@@ -23,6 +23,7 @@ from leaderboards.postgres import rollups
 from leaderboards.postgres.rollups import SAFETY_MARGIN, rollup_watermark, rollups_advance
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
+from leaderboards.windows import EPOCH
 from tests.factories import PlayerFactory
 
 MS = timedelta(milliseconds=1)
@@ -32,7 +33,6 @@ DAY0 = timezone.now().astimezone(UTC).replace(
     hour=0, minute=0, second=0, microsecond=0
 ) - timedelta(days=10)
 DAY0 -= timedelta(days=DAY0.weekday())
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MONDAY = datetime(1970, 1, 5, tzinfo=UTC)  # where ISO weeks start
 INGESTED = DAY0 + timedelta(days=5)
 
