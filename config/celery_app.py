@@ -13,6 +13,7 @@ from django.conf import settings
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 
 from config.metrics import metrics_serve, metrics_url
+from config.staleness import cache_sync_interval
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
         # caught.
         "cache-sync": {
             "task": "leaderboards.tasks.cache_sync",
-            "schedule": float(settings.LEADERBOARD_CACHE_SYNC_SECONDS),
+            "schedule": cache_sync_interval(),
         },
     }
 

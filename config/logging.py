@@ -84,3 +84,33 @@ class JsonFormatter(MsgspecFormatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return _iso_time(record)
+
+
+def logging_settings(*, log_format: str, log_level: str) -> dict:
+    """Django's LOGGING (config/settings.py): one console handler in `log_format` (plain or
+    json), every line carrying the fields of this module's context."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"context": {"()": "config.logging.ContextFilter"}},
+        "formatters": {
+            "plain": {"()": "config.logging.PlainFormatter"},
+            "json": {"()": "config.logging.JsonFormatter"},
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": log_format,
+                "filters": ["context"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": log_level},
+        "loggers": {
+            # Django's own handlers (a DEBUG-only console, mail to admins) are replaced by ours,
+            # so its records come out once, in the same format as the rest.
+            "django": {"handlers": [], "level": "INFO", "propagate": True},
+            # runserver's request lines: config.access logs every request, with its id.
+            "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+            "django.db.backends": {"level": "WARNING"},
+        },
+    }

@@ -25,6 +25,8 @@ from config.env import (
     env_ports,
     env_rate,
 )
+from config.logging import logging_settings
+from config.spectacular import spectacular_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -267,11 +269,13 @@ LEADERBOARD_DRIFT_CHECKS_PER_SYNC = env_int("LEADERBOARD_DRIFT_CHECKS_PER_SYNC",
 
 # How long a process may go on using its copy of a definition before reading it again: an
 # edit (in the admin, or by the API) reaches every other process within this. The process
-# that made the edit forgets its copies at once (leaderboards/signals.py).
+# that made the edit forgets its copies at once (leaderboards/signals.py). Read in one
+# place, config/staleness.py, with the micro-cache's and the cache sync's below.
 # - readers (web), a board's or series' definition (leaderboards/cache/catalog.py);
 LEADERBOARD_CATALOG_MAX_AGE_MS = env_int("LEADERBOARD_CATALOG_MAX_AGE_MS", 1000, minimum=0)
 # - the consumer, the boards it checks each batch against: cached boards' definitions,
-#   tournament rules, finalised windows (leaderboards/cache/sync.py, tournaments.py, deltas.py).
+#   tournament rules, finalised windows (leaderboards/cache/apply.py, tournaments.py,
+#   postgres/deltas.py).
 LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS = env_int(
     "LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS", 5000, minimum=0
 )
@@ -369,52 +373,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
 }
 
-# The OpenAPI schema (/api/schema/) and its Swagger UI (/api/docs/), served from our own
-# static files: no CDN at runtime.
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Promofy Leaderboard Service API",
-    "DESCRIPTION": (
-        "Real-time leaderboards over a stream of score events.\n\n"
-        "Reads are public. Writes (and reading rejected events) need an API key, sent as "
-        "`Authorization: Api-Key <key>`, holding the scope the operation needs: "
-        "`events:write`, `boards:write` or `rejected:read`. Lists are paged with `limit` "
-        "and `offset` and answer `{count, next, previous, results}`. Reads are rate "
-        "limited per client IP and writes per key: past the rate, a 429 with "
-        "`Retry-After`.\n\n"
-        "Ranks are competition ranks: rank = 1 + the number of players with a strictly "
-        "better score (scores 50, 40, 40, 30 rank 1, 2, 2, 4); within a tie, players are "
-        "ordered by external id, byte-wise."
-    ),
-    "VERSION": "1.0.0",
-    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {
-        "AggregationEnum": "leaderboards.models.Aggregation",
-        "SortOrderEnum": "leaderboards.models.SortOrder",
-    },
-    # Writes name it in their `security` (config/openapi.py); reads need nothing.
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyAuth": {
-                "type": "apiKey",
-                "in": "header",
-                "name": "Authorization",
-                "description": "`Authorization: Api-Key <key>`; keys are made in the admin "
-                "(API keys) and `make run` prints one. In Swagger UI, enter `Api-Key <key>`.",
-            }
-        }
-    },
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        # Plain Django views under /api/v1/, which drf-spectacular cannot see.
-        "config.openapi.add_plain_views",
-    ],
-    "PATH_CONVERTER_OVERRIDES": {"slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}},
-    "SWAGGER_UI_DIST": f"/{STATIC_URL.strip('/')}/vendor/swagger-ui-dist",
-    "SWAGGER_UI_FAVICON_HREF": f"/{STATIC_URL.strip('/')}/vendor/swagger-ui-dist/favicon-32x32.png",
-    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayRequestDuration": True},
-}
+# The OpenAPI schema (/api/schema/) and its Swagger UI (/api/docs/): config/spectacular.py.
+SPECTACULAR_SETTINGS = spectacular_settings(static_url=STATIC_URL)
 
 # Logs: readable lines under `make run` (DEBUG), one JSON object per line in production;
 # LOG_FORMAT=plain|json overrides. Every line carries the fields of config.logging's
@@ -422,28 +382,4 @@ SPECTACULAR_SETTINGS = {
 LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", ("plain", "json"))
 # The level names logging knows (DEBUG, INFO, WARNING, ...), in any case.
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", tuple(logging.getLevelNamesMapping()))
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.logging.ContextFilter"}},
-    "formatters": {
-        "plain": {"()": "config.logging.PlainFormatter"},
-        "json": {"()": "config.logging.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["context"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # Django's own handlers (a DEBUG-only console, mail to admins) are replaced by ours,
-        # so its records come out once, in the same format as the rest.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
-        # runserver's request lines: config.access logs every request, with its id.
-        "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
-        "django.db.backends": {"level": "WARNING"},
-    },
-}
+LOGGING = logging_settings(log_format=LOG_FORMAT, log_level=LOG_LEVEL)

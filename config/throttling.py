@@ -79,6 +79,12 @@ def throttle_leases_clear() -> None:
         _leases.clear()
 
 
+def throttle_breaker_reset() -> None:
+    """Ask Redis again at the next request, whatever failed before (tests: Redis is back)."""
+    global _redis_down_until
+    _redis_down_until = 0.0
+
+
 def client_ip(request) -> str:
     """The client's address, as the rate limits see it (and the admin's login lockout)."""
     return BaseThrottle().get_ident(request)

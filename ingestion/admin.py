@@ -12,12 +12,12 @@ from django.urls import path
 from config.admin import DbDefaultsAdmin
 from ingestion.models import RejectedEvent
 from ingestion.selectors import (
-    board_cache_status,
     consumer_lag,
     events_per_minute,
     rejected_events_recent,
 )
 from leaderboards.models import ConsumerOffset
+from leaderboards.selectors import board_cache_status
 
 
 class ReadOnlyAdmin(DbDefaultsAdmin):

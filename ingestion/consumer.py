@@ -35,14 +35,12 @@ import secrets
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import redis
 from confluent_kafka import (
     OFFSET_BEGINNING,
-    TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaException,
     TopicPartition,
@@ -53,34 +51,16 @@ from django.db import (
     DataError,
     IntegrityError,
     connection,
-    transaction,
 )
 
-from config.kafka import client_config
 from config.logging import log_context
 from ingestion import metrics
+from ingestion.batches import BatchResult, DecodedBatch, decode_batch, poison_batch, store_batch
 from ingestion.events import (
-    Limits,
-    Reason,
-    Rejection,
-    ScoreEvent,
-    decode_event,
     ingest_limits,
 )
-from ingestion.kafka import ensure_topic
-from ingestion.services import RejectedMessage, rejected_events_store
-from leaderboards.cache.sync import cache_apply_batch, cache_drop_all, cache_names_set
-from leaderboards.leagues import buckets_assign_batch
-from leaderboards.postgres.deltas import (
-    DeltaRow,
-    deltas_count_late,
-    deltas_insert_batch,
-    offsets_for_topic,
-    offsets_save,
-)
-from leaderboards.tournaments import tournaments_uncounted
-from leaderboards.windows import EPOCH
-from players.services import players_ensure, players_rename
+from ingestion.kafka import broker_lost_log, consumer_config, ensure_topic
+from leaderboards.recording import RecordedBatch, consumer_offsets, scores_publish_batch
 
 logger = logging.getLogger(__name__)
 
@@ -92,146 +72,6 @@ BROKER_RESET = -2
 NO_POSITION = -1
 PLAYER_CACHE_SIZE = 1_000_000
 LAG_REPORT_SECONDS = 1.0
-
-
-@dataclass(slots=True)
-class DecodedBatch:
-    events: list[tuple[int, ScoreEvent]] = field(default_factory=list)  # (partition, event)
-    rejected: list[RejectedMessage] = field(default_factory=list)
-    next_offsets: dict[int, int] = field(default_factory=dict)
-    first_offsets: dict[int, int] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class BatchResult:
-    consumed: int
-    accepted: int
-    duplicates: int
-    rejected: int
-    boards: dict[int, str]
-
-
-def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> DecodedBatch:
-    """Turn raw Kafka messages into events and rejections; track offsets per partition."""
-    batch = DecodedBatch()
-    for message in messages:
-        if message.error() is not None:
-            logger.warning("kafka message error: %s", message.error())
-            continue
-        partition, offset = message.partition(), message.offset()
-        batch.first_offsets.setdefault(partition, offset)
-        batch.next_offsets[partition] = offset + 1
-        raw = message.value()
-        if not raw:
-            result: ScoreEvent | Rejection = Rejection(Reason.EMPTY_MESSAGE, "message has no value")
-        else:
-            result = decode_event(raw, limits=limits, now=now, fallback_time=_broker_time(message))
-        if isinstance(result, Rejection):
-            batch.rejected.append(
-                RejectedMessage(
-                    topic=message.topic(),
-                    partition=partition,
-                    offset=offset,
-                    key=message.key(),
-                    raw=raw or b"",
-                    reason=result.reason,
-                    detail=result.detail,
-                )
-            )
-        else:
-            batch.events.append((partition, result))
-    return batch
-
-
-def _broker_time(message) -> datetime | None:
-    """The message's timestamp, None when there is none. A producer sets it (CreateTime)
-    to any int64: past year 9999 it is as good as none."""
-    kind, millis = message.timestamp()
-    if kind == TIMESTAMP_NOT_AVAILABLE or millis <= 0:
-        return None
-    try:
-        return EPOCH + timedelta(milliseconds=millis)
-    except OverflowError:
-        return None
-
-
-def poison_batch(message, exc: BaseException, attempts: int) -> DecodedBatch:
-    """A batch that stores `message` as a consumer_error rejected event and moves its
-    partition's offset past it."""
-    partition, offset = message.partition(), message.offset()
-    detail = f"{type(exc).__name__}: {exc} (raised on {attempts} attempts)"
-    # PostgreSQL text takes no NUL, and UTF-8 no lone surrogate an exception might quote.
-    detail = detail.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\x00")
-    return DecodedBatch(
-        rejected=[
-            RejectedMessage(
-                topic=message.topic(),
-                partition=partition,
-                offset=offset,
-                key=message.key(),
-                raw=message.value() or b"",
-                reason=Reason.CONSUMER_ERROR,
-                detail=detail[:2000],
-            )
-        ],
-        next_offsets={partition: offset + 1},
-        first_offsets={partition: offset},
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredBatch:
-    new: list[DeltaRow]  # the deltas that were not stored before
-    looked_up: dict[str, int]  # players' keys looked up (sure to exist once committed)
-    late: int  # new deltas in windows already finalised
-    renamed: dict[str, str] = field(default_factory=dict)  # display names that changed
-
-
-def store_batch(
-    *, topic: str, batch: DecodedBatch, known_players: dict[str, int] | None = None
-) -> StoredBatch:
-    """Step 3: everything the batch changes in PostgreSQL, in one transaction."""
-    known = known_players or {}
-    with transaction.atomic():
-        looked_up = players_ensure(
-            external_ids=[e.player_id for _, e in batch.events if e.player_id not in known]
-        )
-        player_pks = {**known, **looked_up} if looked_up else known
-        rows = [
-            DeltaRow(
-                dedupe_key=event.dedupe_key,
-                player_pk=player_pks[event.player_id],
-                player_id=event.player_id,
-                metric=event.metric,
-                delta=event.delta,
-                created_at=event.created_at,
-                partition=partition,
-                by_event_id=event.event_id is not None,
-            )
-            for partition, event in batch.events
-        ]
-        new = deltas_insert_batch(rows=rows)
-        renamed = players_rename(names=latest_names(batch))
-        late = deltas_count_late(rows=new)
-        uncounted = tournaments_uncounted(rows=new)
-        buckets_assign_batch(rows=new)
-        rejected_events_store(rejected=batch.rejected)
-        offsets_save(topic=topic, next_offsets=batch.next_offsets)
-    metrics.EVENTS_AFTER_FINALIZATION.inc(late)
-    metrics.EVENTS_NOT_COUNTED.inc(uncounted)
-    return StoredBatch(new=new, looked_up=looked_up, late=late, renamed=renamed)
-
-
-def latest_names(batch: DecodedBatch) -> dict[str, tuple[str, datetime]]:
-    """Each player's display name from the batch's latest event carrying one (by
-    created_at; the later message on a tie)."""
-    names: dict[str, tuple[str, datetime]] = {}
-    for _, event in batch.events:
-        if event.display_name is not None:
-            seen = names.get(event.player_id)
-            if seen is None or seen[1] <= event.created_at:
-                names[event.player_id] = (event.display_name, event.created_at)
-    return names
 
 
 class ScoreConsumer:
@@ -276,25 +116,7 @@ class ScoreConsumer:
     def run(self, *, max_idle_seconds: float | None = None) -> None:
         """Consume until stopped (or, for tests and benchmarks, idle for max_idle_seconds)."""
         ensure_topic(topic=self.topic)
-        self.consumer = Consumer(
-            client_config(
-                **{
-                    "group.id": self.group,
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "auto.offset.reset": "earliest",
-                    "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
-                    # cooperative-sticky: a rebalance moves only the partitions that change
-                    # hands; the others keep being consumed meanwhile.
-                    "partition.assignment.strategy": settings.KAFKA_ASSIGNMENT_STRATEGY,
-                    # librdkafka pauses fetching for this long whenever its queue is full; the
-                    # default second shows up as one-second stalls at high throughput.
-                    "fetch.queue.backoff.ms": 20,
-                    "fetch.max.bytes": 52_428_800,
-                    "max.partition.fetch.bytes": 4_194_304,
-                }
-            )
-        )
+        self.consumer = Consumer(consumer_config(group=self.group))
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         idle_since = time.monotonic()
         try:
@@ -390,12 +212,14 @@ class ScoreConsumer:
         }
         self.positions.update(batch.next_offsets)
         try:
-            if any(start == BROKER_RESET for start, _ in positions.values()):
+            boards = scores_publish_batch(
+                new=new,
+                positions=positions,
+                renamed=stored.renamed,
                 # Offsets restarted below every fence: they can no longer tell what a
                 # cached board holds, so all of them are built again.
-                cache_drop_all()
-            boards = cache_apply_batch(deltas=new, positions=positions)
-            cache_names_set(stored.renamed)
+                offsets_restarted=any(start == BROKER_RESET for start, _ in positions.values()),
+            )
         except Exception as exc:
             # The cached boards miss this batch now; their fences notice the gap on the next
             # batch and they are rebuilt from PostgreSQL. Not only Redis errors: the batch is
@@ -480,7 +304,7 @@ class ScoreConsumer:
             return BROKER_RESET
         return position
 
-    def _store_with_retry(self, batch: DecodedBatch) -> StoredBatch | None:
+    def _store_with_retry(self, batch: DecodedBatch) -> RecordedBatch | None:
         while True:
             try:
                 stored = self._with_database(
@@ -538,7 +362,7 @@ class ScoreConsumer:
                 self.positions[tp.partition] = NO_POSITION
                 continue
             tp.offset = self.positions[tp.partition] = stored[tp.partition]
-            if self._broker_lost_log(consumer, tp):
+            if broker_lost_log(consumer, tp):
                 logger.warning(
                     "partition %d holds less than the stored offset %d and the group has no "
                     "committed offset: the broker lost its log; reading it from the start",
@@ -555,18 +379,6 @@ class ScoreConsumer:
             consumer.assign(partitions)
         self.assigned = True
 
-    @staticmethod
-    def _broker_lost_log(consumer: Consumer, tp: TopicPartition) -> bool:
-        """A stored offset past the partition's end means the broker restarted empty (the
-        in-memory embedded one) or the topic was recreated: seeking there would skip
-        everything below it. Some brokers (Tansu) report the end too low after a batch,
-        so the group's committed offset, which a restart also loses, must be gone too."""
-        _low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
-        if tp.offset <= high:
-            return False
-        committed = consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=10)
-        return committed[0].offset < 0
-
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.positions.pop(tp.partition, None)
@@ -575,6 +387,6 @@ class ScoreConsumer:
 
     def _stored_offsets(self) -> dict[int, int]:
         stored = self._with_database(
-            lambda: offsets_for_topic(topic=self.topic), doing="reading the stored offsets"
+            lambda: consumer_offsets(topic=self.topic), doing="reading the stored offsets"
         )
         return stored if stored is not None else {}

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 
 import msgspec
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 
@@ -63,6 +63,40 @@ def producer_config(**overrides) -> dict:
             **overrides,
         }
     )
+
+
+def consumer_config(*, group: str) -> dict:
+    """librdkafka settings of the score consumer (ingestion/consumer.py): offsets are its
+    own to commit, after each batch is stored."""
+    return client_config(
+        **{
+            "group.id": group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
+            # cooperative-sticky: a rebalance moves only the partitions that change
+            # hands; the others keep being consumed meanwhile.
+            "partition.assignment.strategy": settings.KAFKA_ASSIGNMENT_STRATEGY,
+            # librdkafka pauses fetching for this long whenever its queue is full; the
+            # default second shows up as one-second stalls at high throughput.
+            "fetch.queue.backoff.ms": 20,
+            "fetch.max.bytes": 52_428_800,
+            "max.partition.fetch.bytes": 4_194_304,
+        }
+    )
+
+
+def broker_lost_log(consumer: Consumer, tp: TopicPartition) -> bool:
+    """A stored offset past the partition's end means the broker restarted empty (the
+    in-memory embedded one) or the topic was recreated: seeking there would skip
+    everything below it. Some brokers (Tansu) report the end too low after a batch,
+    so the group's committed offset, which a restart also loses, must be gone too."""
+    _low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+    if tp.offset <= high:
+        return False
+    committed = consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=10)
+    return committed[0].offset < 0
 
 
 def make_producer(**overrides) -> Producer:

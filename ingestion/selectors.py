@@ -8,23 +8,19 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from django.conf import settings
 from django.db import connection
-from django.db.models import F
 from django.utils import timezone
 
 from config.kafka import client_config
 from ingestion.models import RejectedEvent
-from leaderboards.cache.store import get_store
-from leaderboards.models import Board, ConsumerOffset
+from leaderboards.models import ConsumerOffset
 
 logger = logging.getLogger(__name__)
 
 # How long the dashboard waits for the broker before it shows "broker unreachable".
 BROKER_TIMEOUT_SECONDS = 2.0
-CACHE_STATUS_BOARDS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,40 +183,3 @@ def _watermarks(
         return found
     finally:
         probe.close()
-
-
-@dataclass(frozen=True, slots=True)
-class BoardCache:
-    board: Board
-    cached: bool | None  # in Redis' set of cached boards; None: Redis did not say
-    state: str | None  # ready, building, or None: not in Redis
-    members: int | None  # players in the sorted set, when it is ready
-
-
-@dataclass(frozen=True, slots=True)
-class CacheReport:
-    boards: list[BoardCache]
-    redis_error: str | None  # why Redis could not be asked
-
-
-def board_cache_status(*, limit: int = CACHE_STATUS_BOARDS) -> CacheReport:
-    """For the live boards and any other cached one: are they in Redis, in what state,
-    with how many players. A Redis that does not answer is reported, not raised."""
-    live = Board.objects.live(timezone.now())
-    order = [F("ends_at").asc(nulls_last=True), "slug"]
-    try:
-        store = get_store()
-        cached_ids = store.cached_board_ids()
-        status = []
-        boards = live | Board.objects.filter(pk__in=cached_ids)
-        for board in boards.order_by(*order)[:limit]:
-            state = store.state(board)
-            members = store.size(board) if state == "ready" else None
-            status.append(BoardCache(board, board.pk in cached_ids, state, members))
-    except redis.RedisError as exc:
-        logger.warning("dashboard: redis unavailable: %s", exc)
-        return CacheReport(
-            boards=[BoardCache(board, None, None, None) for board in live.order_by(*order)[:limit]],
-            redis_error=f"Redis unavailable: {exc}",
-        )
-    return CacheReport(boards=status, redis_error=None)

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.admin import DbDefaultsAdmin
 from leaderboards.api.exports import board_csv_response
-from leaderboards.cache.sync import cache_build_board
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.models import Board, BoardStatus, BucketMember, Participant, Series
 from leaderboards.selectors import board_entries
 from leaderboards.services import (

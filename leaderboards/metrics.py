@@ -1,7 +1,7 @@
 """Prometheus metrics of the Redis board cache, counted where reads meet it
-(`leaderboards.cache.sync.cached_read`) and by the cache-sync task. The read counters live in
-the web process's default registry, so django-prometheus serves them at the web app's
-/metrics; the cache-sync counter lives in the Celery worker, which serves it on
+(`leaderboards.cache.read_through.cached_read`) and by the cache-sync task. The read
+counters live in the web process's default registry, so django-prometheus serves them at
+the web app's /metrics; the cache-sync counter lives in the Celery worker, which serves it on
 WORKER_METRICS_PORT (config/celery_app.py).
 
 A hit is a read Redis answered at once; a miss found the board absent (or building) and

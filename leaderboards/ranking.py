@@ -7,9 +7,10 @@ Two tie-breaks (a board's `tie_break`):
   external id, byte-wise, which is both Redis' member order and PostgreSQL's `COLLATE "C"`.
 - `earliest`: among equal scores, whoever reached the score first is ahead, and ranks are
   ordinal (1, 2, 3, 4). A score is reached at the `created_at` of the event that made it
-  what it is: for `max` and `min` the first event with the best value, for `sum` the latest
-  event counted, for `last` that event. Equal scores reached in the same millisecond fall
-  back to external id order.
+  what it is (each aggregation's `reached`, leaderboards/aggregations.py: for `max` and
+  `min` the first event with the best value, for `sum` the latest event counted, for
+  `last` that event). Equal scores reached in the same millisecond fall back to external
+  id order.
 """
 
 from __future__ import annotations
@@ -18,12 +19,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from leaderboards.models import Aggregation, SortOrder, TieBreak
+from leaderboards.aggregations import AGGREGATIONS, Aggregation, Rule
+from leaderboards.models import SortOrder, TieBreak
+
+# The fields of a board that change its ranking, in the order a cached set's definition
+# lists them (leaderboards/cache/keys.py): a Window is built from them, an edit of one
+# drops the board's cached copy (leaderboards/services.py). A name or slug edit keeps it.
+RANKING_FIELDS = (
+    "metric",
+    "starts_at",
+    "ends_at",
+    "aggregation",
+    "sort_order",
+    "tie_break",
+    "join_required",
+    "max_attempts",
+)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Window:
-    """What a ranking is over: a metric, a time range and how scores combine and sort."""
+    """What a ranking is over: a metric, a time range and how scores combine and sort;
+    RANKING_FIELDS, and the board whose tournament rules it follows."""
 
     metric: str
     starts_at: datetime | None
@@ -32,23 +49,18 @@ class Window:
     sort_order: str = SortOrder.DESC
     tie_break: str = TieBreak.PLAYER_ID
     # Tournament rules (leaderboards/models.py): which events count on board `board_id`.
-    board_id: int | None = None
     join_required: bool = False
     max_attempts: int | None = None
+    board_id: int | None = None
 
     @classmethod
     def of_board(cls, board) -> Window:
-        return cls(
-            board.metric,
-            board.starts_at,
-            board.ends_at,
-            board.aggregation,
-            board.sort_order,
-            board.tie_break,
-            board.pk,
-            board.join_required,
-            board.max_attempts,
-        )
+        return cls(board_id=board.pk, **{name: getattr(board, name) for name in RANKING_FIELDS})
+
+    @property
+    def rule(self) -> Rule:
+        """How its aggregation is computed (leaderboards/aggregations.py)."""
+        return AGGREGATIONS[self.aggregation]
 
     @property
     def tournament(self) -> bool:

@@ -4,24 +4,27 @@ the frozen rows once it is final; with players' display names.
 A read of a cached board asks Redis once (one script answers the ranks and the names) and
 PostgreSQL never: views get the board from leaderboards/cache/catalog.py. A board missing from
 Redis is answered from PostgreSQL while it is built in the background, and when Redis is
-down reads go to PostgreSQL (leaderboards/cache/sync.py's cached_read).
+down reads go to PostgreSQL (leaderboards/cache/read_through.py's cached_read).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import redis
 from django.db import transaction
 from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 
 from leaderboards.cache.catalog import catalog
-from leaderboards.cache.sync import cached_read
+from leaderboards.cache.read_through import cached_read
+from leaderboards.cache.store import get_store
 from leaderboards.leagues import bucket_members, bucket_ranked
 from leaderboards.models import Board, Series
 from leaderboards.postgres.final import final_around, final_for_players, final_page, final_stream
@@ -33,6 +36,8 @@ from leaderboards.postgres.standings import (
 )
 from leaderboards.ranking import Page, Standing, Window
 from players.selectors import player_display_names
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,3 +191,43 @@ def player_standings(player_id: str, *, now: datetime | None = None) -> list[Boa
         for entry in board_ranks(board, player_ids=[player_id]):
             standings.append(BoardStanding(board.slug, entry.rank, entry.score))
     return standings
+
+
+CACHE_STATUS_BOARDS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class BoardCache:
+    board: Board
+    cached: bool | None  # in Redis' set of cached boards; None: Redis did not say
+    state: str | None  # ready, building, or None: not in Redis
+    members: int | None  # players in the sorted set, when it is ready
+
+
+@dataclass(frozen=True, slots=True)
+class CacheReport:
+    boards: list[BoardCache]
+    redis_error: str | None  # why Redis could not be asked
+
+
+def board_cache_status(*, limit: int = CACHE_STATUS_BOARDS) -> CacheReport:
+    """For the live boards and any other cached one: are they in Redis, in what state,
+    with how many players. A Redis that does not answer is reported, not raised."""
+    live = Board.objects.live(timezone.now())
+    order = [F("ends_at").asc(nulls_last=True), "slug"]
+    try:
+        store = get_store()
+        cached_ids = store.cached_board_ids()
+        status = []
+        boards = live | Board.objects.filter(pk__in=cached_ids)
+        for board in boards.order_by(*order)[:limit]:
+            state = store.state(board)
+            members = store.size(board) if state == "ready" else None
+            status.append(BoardCache(board, board.pk in cached_ids, state, members))
+    except redis.RedisError as exc:
+        logger.warning("dashboard: redis unavailable: %s", exc)
+        return CacheReport(
+            boards=[BoardCache(board, None, None, None) for board in live.order_by(*order)[:limit]],
+            redis_error=f"Redis unavailable: {exc}",
+        )
+    return CacheReport(boards=status, redis_error=None)

@@ -1,5 +1,5 @@
 """Writes of boards and series: creating and editing them, the windows of series, and
-finalisation. The Redis side of these changes is leaderboards/cache/sync.py's."""
+finalisation. The Redis side of these changes is leaderboards/cache/builds.py's."""
 
 from __future__ import annotations
 
@@ -15,26 +15,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.timezone import now as timezone_now
 
-from leaderboards.cache.sync import cache_build_board, cache_drop_board_on_commit
+from leaderboards.cache.builds import cache_build_board, cache_drop_board_on_commit
 from leaderboards.models import TOURNAMENT_FIELDS, Aggregation, Board, Series, SortOrder, TieBreak
 from leaderboards.postgres.final import final_standings_freeze
-from leaderboards.ranking import Window
+from leaderboards.ranking import RANKING_FIELDS, Window
 
 logger = logging.getLogger(__name__)
-
-# Fields that change a board's standings; a name or slug edit keeps the cache.
-RANKING_FIELDS = frozenset(
-    {
-        "metric",
-        "starts_at",
-        "ends_at",
-        "aggregation",
-        "sort_order",
-        "tie_break",
-        "join_required",
-        "max_attempts",
-    }
-)
 
 
 def series_create(
@@ -157,7 +143,7 @@ def board_update(*, board: Board, data: Mapping[str, Any]) -> Board:
     board.full_clean()
     with transaction.atomic():
         board.save(update_fields=changed)
-        if RANKING_FIELDS.intersection(changed):
+        if set(RANKING_FIELDS).intersection(changed):
             cache_drop_board_on_commit(board.pk)
     return board
 

@@ -21,7 +21,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from leaderboards.cache.catalog import catalog
-from leaderboards.cache.sync import cache_names_set
+from leaderboards.cache.names import cache_names_set
 from leaderboards.leagues import buckets_assign_existing
 from leaderboards.models import Board, Series
 from players.models import Player

@@ -6,7 +6,7 @@ the participants, never stored per event: an event stored for a tournament is st
 any other. What keeps the Redis copy of a tournament board true:
 
 - the consumer sends a tournament board each batch's players' whole scores, read from the
-  log after the batch's commit (leaderboards/cache/sync.py), so a late event that displaces a
+  log after the batch's commit (leaderboards/cache/apply.py), so a late event that displaces a
   counted attempt, or a player who has not joined, is right at once;
 - a join or a leave on a `join_required` board changes which of the player's stored events
   count only if some are stamped at or after the join time (an event may be stamped a
@@ -28,7 +28,7 @@ from django.db.models import Q
 from django.utils.timezone import now as timezone_now
 
 from config.exceptions import Conflict
-from leaderboards.cache.sync import cache_drop_board
+from leaderboards.cache.builds import cache_drop_board
 from leaderboards.models import Board, BoardStatus, Participant, ScoreDelta
 from leaderboards.postgres.deltas import BoardsReread, DeltaRow
 from leaderboards.postgres.scores import counted_deltas

@@ -10,11 +10,11 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from access.models import ApiKey, Scope
-from config.throttling import throttle_leases_clear
+from config.throttling import throttle_breaker_reset, throttle_leases_clear
 from leaderboards.api.response_cache import response_cache_clear
-from leaderboards.cache import sync as cache
+from leaderboards.cache import read_through
 from leaderboards.cache.catalog import catalog
-from leaderboards.cache.store import get_store, reset_store
+from leaderboards.cache.store import get_store, redis_breaker_reset, reset_store
 from tests import services
 
 
@@ -59,7 +59,7 @@ def store(redis_client, monkeypatch):
     """The Redis store, empty. A read that misses builds the board before it answers, so
     tests of reads served from Redis see them served from Redis (production builds in the
     background and answers that first read from PostgreSQL)."""
-    monkeypatch.setattr(cache, "build_inline", True)
+    monkeypatch.setattr(read_through, "build_inline", True)
     return get_store()
 
 
@@ -67,13 +67,18 @@ def store(redis_client, monkeypatch):
 def _fresh_catalog():
     """Board definitions (and answers, and rate-limit leases) kept by one test must not
     answer the next one's: each test's rows are rolled back, and their commits (which would
-    invalidate) never run; Redis is flushed under the leases."""
+    invalidate) never run; Redis is flushed under the leases. A Redis failure one test
+    noted (the store's and the rate limiter's back-off) does not hold back the next."""
+    redis_breaker_reset()
+    throttle_breaker_reset()
     catalog.invalidate()
     response_cache_clear()
     throttle_leases_clear()
     yield
-    cache.cache_builds_wait()
+    read_through.cache_builds_wait()
     catalog.clear()
+    redis_breaker_reset()
+    throttle_breaker_reset()
 
 
 @pytest.fixture

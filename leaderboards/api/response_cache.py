@@ -16,9 +16,10 @@ from __future__ import annotations
 import functools
 import time
 
-from django.conf import settings
 from django.http import HttpResponse
 from rest_framework.response import Response
+
+from config.staleness import response_cache_ttl
 
 MAX_ENTRIES = 1_000  # distinct URLs per process; past it the cache starts again empty
 
@@ -35,7 +36,7 @@ def micro_cached(get):
 
     @functools.wraps(get)
     def cached_get(view, request, *args, **kwargs):
-        ttl = settings.LEADERBOARD_RESPONSE_CACHE_MS / 1000
+        ttl = response_cache_ttl()
         if ttl <= 0:
             return get(view, request, *args, **kwargs)
         # The Accept header picks the renderer (the browsable API under DEBUG).

@@ -33,10 +33,10 @@ from typing import TypeVar
 
 import django
 import redis
-from django.conf import settings
 from django.db import transaction
 from django.http import Http404
 
+from config.staleness import catalog_max_age
 from leaderboards.cache.store import CATALOG, get_store, redis_failed, redis_unavailable
 from leaderboards.models import Board, Series
 
@@ -121,7 +121,7 @@ class Catalog:
     def _get(self, field: str, load: Callable[[], T | None], missing: str) -> T:
         now = time.monotonic()
         hit = self._entries.get(field)
-        if hit is not None and now - hit[0] < settings.LEADERBOARD_CATALOG_MAX_AGE_MS / 1000:
+        if hit is not None and now - hit[0] < catalog_max_age():
             return hit[1]
         found = self._from_redis_or_database(field, load)
         if found is None:

@@ -2,7 +2,7 @@
 
 The consumer stores each batch in one transaction: its new deltas (duplicates skipped by
 the dedupe key), the late ones counted on finalised boards, and the next offset per
-partition. Cache builds read those offsets in their snapshot (leaderboards/cache/sync.py), which
+partition. Cache builds read those offsets in their snapshot (leaderboards/cache/builds.py), which
 is why they live here, beside the deltas, and not with the consumer.
 """
 
@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils.timezone import now as timezone_now
 
+from config.staleness import consumer_boards_max_age
 from leaderboards.models import Board, ConsumerOffset
 
 
@@ -128,8 +128,8 @@ class BoardsReread:
         self._loaded_at: float | None = None
 
     def get(self) -> list[Board]:
-        max_age = settings.LEADERBOARD_CONSUMER_BOARDS_MAX_AGE_MS / 1000
-        if self._loaded_at is None or time.monotonic() - self._loaded_at > max_age:
+        age = None if self._loaded_at is None else time.monotonic() - self._loaded_at
+        if age is None or age > consumer_boards_max_age():
             self._boards = list(self.query())
             self._loaded_at = time.monotonic()
         return self._boards

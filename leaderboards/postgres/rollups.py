@@ -29,6 +29,8 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 
+from leaderboards.aggregations import AGGREGATIONS
+
 # How far behind now() the watermark stays, for a transaction that has taken its start
 # time but does not show in pg_stat_activity yet.
 SAFETY_MARGIN = timedelta(seconds=5)
@@ -70,8 +72,8 @@ SELECT min(ingested_at) FROM leaderboards_scoredelta
 _MERGE_SQL = """
 WITH hours AS MATERIALIZED (
     SELECT d.metric, date_trunc('hour', d.created_at, 'UTC') AS bucket, d.player_id,
-           sum(d.delta) AS total, max(d.delta) AS best, min(d.delta) AS worst,
-           {best_at} AS best_at, {worst_at} AS worst_at, count(*) AS count,
+           {values},
+           {reached}, count(*) AS count,
            (array_agg(d ORDER BY d.created_at DESC, d.ingested_at DESC, d.dedupe_key DESC))[1]
                AS e
       FROM leaderboards_scoredelta d
@@ -89,8 +91,8 @@ SELECT (SELECT count(*) FROM hourly), (SELECT count(*) FROM daily),
 # A coarser grain's rows from a finer one's (CTE `source`), `unit` as date_trunc takes it.
 _COARSER_SQL = """
     SELECT metric, date_trunc('{unit}', bucket, 'UTC') AS bucket, player_id,
-           sum(total) AS total, max(best) AS best, min(worst) AS worst,
-           {best_at} AS best_at, {worst_at} AS worst_at, sum(count) AS count,
+           {values},
+           {reached}, sum(count) AS count,
            (array_agg(e ORDER BY (e).created_at DESC, (e).ingested_at DESC,
                       (e).dedupe_key DESC))[1] AS e
       FROM {source}
@@ -104,15 +106,7 @@ _UPSERT_SQL = """
            (e).delta, (e).created_at, (e).ingested_at, (e).dedupe_key
       FROM {source}
     ON CONFLICT (metric, bucket, player_id) DO UPDATE SET
-        total = r.total + excluded.total,
-        best = greatest(r.best, excluded.best),
-        worst = least(r.worst, excluded.worst),
-        best_at = CASE WHEN excluded.best > r.best THEN excluded.best_at
-                       WHEN excluded.best < r.best THEN r.best_at
-                       ELSE least(r.best_at, excluded.best_at) END,
-        worst_at = CASE WHEN excluded.worst < r.worst THEN excluded.worst_at
-                        WHEN excluded.worst > r.worst THEN r.worst_at
-                        ELSE least(r.worst_at, excluded.worst_at) END,
+        {merges},
         count = r.count + excluded.count,
         last = CASE WHEN {later} THEN excluded.last ELSE r.last END,
         last_at = CASE WHEN {later} THEN excluded.last_at ELSE r.last_at END,
@@ -139,24 +133,71 @@ def _first_at(value: str, at: str, *, best: bool) -> str:
     return f"(timestamptz 'epoch' + ({picked}) * interval '1 microsecond')"
 
 
+# The aggregations a rollup row holds by aggregate (not `last`, whose columns follow the
+# latest event): their columns, filled and merged as leaderboards/aggregations.py says.
+_AGGREGATED = [rule for rule in AGGREGATIONS.values() if rule.rollup_function is not None]
+
+
+def _values(source: str | None) -> str:
+    """Each aggregated column from the deltas `d` (source None) or from finer rows."""
+    return ", ".join(
+        f"{rule.rollup_function}({'d.delta' if source is None else rule.rollup_column})"
+        f" AS {rule.rollup_column}"
+        for rule in _AGGREGATED
+    )
+
+
+def _reached(source: str | None) -> str:
+    """When each best value was first reached, from the deltas (source None) or from finer
+    rows."""
+    parts = []
+    for rule in _AGGREGATED:
+        if rule.better is None:
+            continue
+        value, at = (
+            ("d.delta", "d.created_at")
+            if source is None
+            else (rule.rollup_column, rule.reached_column)
+        )
+        first = _first_at(value, at, best=rule.better == ">")
+        parts.append(f"{first} AS {rule.reached_column}")
+    return ", ".join(parts)
+
+
+def _merges() -> str:
+    """How a rollup row `r` takes a chunk's row `excluded`: each aggregated column by its
+    rule, and a best value's time as the first reach of the merged best."""
+    merges = []
+    for rule in _AGGREGATED:
+        column = rule.rollup_column
+        merges.append(
+            f"{column} = {rule.rollup_merge.format(old=f'r.{column}', new=f'excluded.{column}')}"
+        )
+    for rule in _AGGREGATED:
+        if rule.better is None:
+            continue
+        column, at = rule.rollup_column, rule.reached_column
+        worse = "<" if rule.better == ">" else ">"
+        merges.append(
+            f"{at} = CASE WHEN excluded.{column} {rule.better} r.{column} THEN excluded.{at}"
+            f" WHEN excluded.{column} {worse} r.{column} THEN r.{at}"
+            f" ELSE least(r.{at}, excluded.{at}) END"
+        )
+    return ",\n        ".join(merges)
+
+
 _MERGE = _MERGE_SQL.format(
-    best_at=_first_at("d.delta", "d.created_at", best=True),
-    worst_at=_first_at("d.delta", "d.created_at", best=False),
+    values=_values(None),
+    reached=_reached(None),
     days=_COARSER_SQL.format(
-        unit="day",
-        source="hours",
-        best_at=_first_at("best", "best_at", best=True),
-        worst_at=_first_at("worst", "worst_at", best=False),
+        unit="day", source="hours", values=_values("hours"), reached=_reached("hours")
     ),
     weeks=_COARSER_SQL.format(
-        unit="week",
-        source="days",
-        best_at=_first_at("best", "best_at", best=True),
-        worst_at=_first_at("worst", "worst_at", best=False),
+        unit="week", source="days", values=_values("days"), reached=_reached("days")
     ),
-    hourly=_UPSERT_SQL.format(table="hourlyrollup", source="hours", later=_LATER),
-    daily=_UPSERT_SQL.format(table="dailyrollup", source="days", later=_LATER),
-    weekly=_UPSERT_SQL.format(table="weeklyrollup", source="weeks", later=_LATER),
+    hourly=_UPSERT_SQL.format(table="hourlyrollup", source="hours", later=_LATER, merges=_merges()),
+    daily=_UPSERT_SQL.format(table="dailyrollup", source="days", later=_LATER, merges=_merges()),
+    weekly=_UPSERT_SQL.format(table="weeklyrollup", source="weeks", later=_LATER, merges=_merges()),
 )
 
 

@@ -25,73 +25,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from leaderboards.models import Aggregation
+from leaderboards.aggregations import JOINED_LAST_AT, Rule
 from leaderboards.postgres.partitions import deltas_retained
 from leaderboards.postgres.rollups import WATERMARK_SQL, rollup_watermark
 from leaderboards.ranking import Window
-from leaderboards.windows import clamp_window_instant
+from leaderboards.windows import EPOCH, clamp_window_instant
 
 
-def _sum(value: str) -> str:
-    """An exact bigint SUM without numeric: SUM(bigint) accumulates in numeric, and turning
-    a hundred thousand of those back into bigint costs more than reading the rows. Two
-    int4 halves (value = high * 2^31 + low, low in [0, 2^31)) sum in plain bigint instead;
-    a value beyond +-2^62 fails the cast loudly rather than adding up wrong."""
-    return f"(SUM(({value} >> 31)::int4) * 2147483648 + SUM(({value} & 2147483647)::int4))"
+def _reached(rule: Rule, rows: str) -> tuple[str, str]:
+    """(score, at_ms) aggregated over `rows`' (v, at_ms) columns."""
+    return rule.reached_score.format(rows=rows), rule.reached_at.format(rows=rows)
 
 
-_AGGREGATES = {
-    Aggregation.SUM: _sum("d.delta"),
-    Aggregation.MAX: "MAX(d.delta)",
-    Aggregation.MIN: "MIN(d.delta)",
-    # Ties on created_at go to the later arrival, then to the dedupe key, so every
-    # computation picks the same value.
-    Aggregation.LAST: "(ARRAY_AGG(d.delta ORDER BY d.created_at DESC, d.ingested_at DESC,"
-    " d.dedupe_key DESC))[1]",
-}
-
-# What each aggregation reads from a rollup row, and from a delta in its place; `last`
-# carries its event's (at, ing, key) to pick the latest.
-_ROLLUP_COLUMNS = {
-    Aggregation.SUM: "total AS v",
-    Aggregation.MAX: "best AS v",
-    Aggregation.MIN: "worst AS v",
-    Aggregation.LAST: "last AS v, last_at AS at, last_ingested_at AS ing, last_key AS key",
-}
-_DELTA_COLUMNS = {
-    Aggregation.SUM: "delta AS v",
-    Aggregation.MAX: "delta AS v",
-    Aggregation.MIN: "delta AS v",
-    Aggregation.LAST: "delta AS v, created_at AS at, ingested_at AS ing, dedupe_key AS key",
-}
-_COMBINE = {
-    Aggregation.SUM: _sum("u.v"),
-    Aggregation.MAX: "MAX(u.v)",
-    Aggregation.MIN: "MIN(u.v)",
-}
-# For the `earliest` tie-break the other aggregations carry `at_ms`, the epoch milliseconds
-# at which the score was reached: the latest event counted (sum), the first event with the
-# best value (max, min). A rollup row holds it as last_at, best_at, worst_at.
-_ROLLUP_REACHED = {
-    Aggregation.SUM: "last_at",
-    Aggregation.MAX: "best_at",
-    Aggregation.MIN: "worst_at",
-}
-
-
-def _reached(aggregation: str, rows: str) -> tuple[str, str]:
-    """(score, at_ms) aggregated over `rows`' (v, at_ms) columns. For max and min one
-    array comparison picks the best value and, among its rows, the earliest time."""
-    if aggregation == Aggregation.SUM:
-        return _sum(f"{rows}.v"), f"max({rows}.at_ms)"
-    if aggregation == Aggregation.MAX:
-        best = f"max(ARRAY[{rows}.v, -{rows}.at_ms])"
-        return f"({best})[1]", f"-({best})[2]"
-    worst = f"min(ARRAY[{rows}.v, {rows}.at_ms])"
-    return f"({worst})[1]", f"({worst})[2]"
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Span = tuple[datetime | None, datetime | None]  # [start, end); None = open
 
 
@@ -116,11 +61,11 @@ class _Grain:
         return floor if floor == _utc(moment) else floor + self.step
 
 
-_HOURS = _Grain("leaderboards_hourlyrollup", timedelta(hours=1), _EPOCH)
+_HOURS = _Grain("leaderboards_hourlyrollup", timedelta(hours=1), EPOCH)
 # ISO weeks, as date_trunc('week', ...) in rollups.py: 1970-01-05 was a Monday.
 _GRAINS = (  # the coarsest first
     _Grain("leaderboards_weeklyrollup", timedelta(weeks=1), datetime(1970, 1, 5, tzinfo=UTC)),
-    _Grain("leaderboards_dailyrollup", timedelta(days=1), _EPOCH),
+    _Grain("leaderboards_dailyrollup", timedelta(days=1), EPOCH),
     _HOURS,
 )
 
@@ -204,15 +149,15 @@ def _span_conditions(params: _Params, column: str, span: Span) -> str:
 
 def _carries_reached(window: Window) -> bool:
     """Whether the rows of this window carry at_ms (for `last`, (at, ing, key) do)."""
-    return window.earliest and window.aggregation != Aggregation.LAST
+    return window.earliest and not window.rule.picks_latest
 
 
 def _bucket_rows_sql(
     window: Window, grain: _Grain, span: Span, metric: str, params: _Params
 ) -> str:
-    columns = _ROLLUP_COLUMNS[window.aggregation]
+    columns = window.rule.rollup_select
     if _carries_reached(window):
-        columns += f", {_epoch_ms(_ROLLUP_REACHED[window.aggregation])} AS at_ms"
+        columns += f", {_epoch_ms(window.rule.reached_column)} AS at_ms"
     return (
         f"SELECT player_id, {columns} FROM {grain.table}"
         f" WHERE metric = {metric}{_span_conditions(params, 'bucket', span)}"
@@ -220,7 +165,7 @@ def _bucket_rows_sql(
 
 
 def _delta_columns(window: Window) -> str:
-    columns = _DELTA_COLUMNS[window.aggregation]
+    columns = window.rule.delta_select
     if _carries_reached(window):
         columns += f", {_epoch_ms('created_at')} AS at_ms"
     return columns
@@ -252,44 +197,25 @@ def _raw_rows_sql(
 def _grouped_sql(window: Window, rows: str) -> str:
     """One row per player of `rows`: (player_id, v), and for `last` the (at, ing, key) of
     the latest event, whose value v is; for the `earliest` tie-break also at_ms."""
-    if window.aggregation == Aggregation.LAST:
+    if window.rule.picks_latest:
         return (
             f"SELECT DISTINCT ON (u.player_id) u.* FROM ({rows}) u"
             " ORDER BY u.player_id, u.at DESC, u.ing DESC, u.key DESC"
         )
     if _carries_reached(window):
-        score, at_ms = _reached(window.aggregation, "u")
+        score, at_ms = _reached(window.rule, "u")
         return (
             f"SELECT u.player_id, {score} AS v, {at_ms} AS at_ms FROM ({rows}) u"
             " GROUP BY u.player_id"
         )
     return (
-        f"SELECT u.player_id, {_COMBINE[window.aggregation]} AS v FROM ({rows}) u"
+        f"SELECT u.player_id, {window.rule.over_rows.format(v='u.v')} AS v FROM ({rows}) u"
         " GROUP BY u.player_id"
     )
 
 
 def _epoch_ms(moment: str) -> str:
     return f"floor(extract(epoch FROM {moment}) * 1000)::bigint"
-
-
-# How a bucket's row (a) and the tail's (b) of one player combine; either may be missing.
-_A_IS_LATER = "b.player_id IS NULL OR (a.at, a.ing, a.key) > (b.at, b.ing, b.key)"
-_JOIN_COMBINE = {
-    Aggregation.SUM: "coalesce(a.v, 0) + coalesce(b.v, 0)",
-    Aggregation.MAX: "greatest(a.v, b.v)",
-    Aggregation.MIN: "least(a.v, b.v)",
-    Aggregation.LAST: f"CASE WHEN {_A_IS_LATER} THEN a.v ELSE b.v END",
-}
-_JOIN_LAST_AT = f"CASE WHEN {_A_IS_LATER} THEN a.at ELSE b.at END"
-# When the combined score was reached (greatest and least skip a missing side's NULL).
-_JOIN_REACHED = {
-    Aggregation.SUM: "greatest(a.at_ms, b.at_ms)",
-    Aggregation.MAX: "CASE WHEN b.v IS NULL OR a.v > b.v THEN a.at_ms"
-    " WHEN a.v IS NULL OR b.v > a.v THEN b.at_ms ELSE least(a.at_ms, b.at_ms) END",
-    Aggregation.MIN: "CASE WHEN b.v IS NULL OR a.v < b.v THEN a.at_ms"
-    " WHEN a.v IS NULL OR b.v < a.v THEN b.at_ms ELSE least(a.at_ms, b.at_ms) END",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,8 +243,8 @@ def _rollup_scores(window: Window, *, times: bool) -> Scores | None:
     if plan.is_one_bucket():
         # Its rows hold each player once: they are joined with the tail (a minute of deltas)
         # rather than grouped again with it, so no hash table of every player is built.
-        player, score = "coalesce(a.player_id, b.player_id)", _JOIN_COMBINE[window.aggregation]
-        last_at, reached = _JOIN_LAST_AT, _JOIN_REACHED.get(window.aggregation)
+        player, score = "coalesce(a.player_id, b.player_id)", window.rule.joined
+        last_at, reached = JOINED_LAST_AT, window.rule.joined_reached
         source = (
             f"({buckets[0]}) a FULL JOIN ({_grouped_sql(window, raw)}) b"
             " ON b.player_id = a.player_id"
@@ -328,7 +254,7 @@ def _rollup_scores(window: Window, *, times: bool) -> Scores | None:
         source = f"({_grouped_sql(window, ' UNION ALL '.join([*buckets, raw]))}) g"
     if not (times or window.earliest):
         extra = ""
-    elif window.aggregation == Aggregation.LAST:
+    elif window.rule.picks_latest:
         extra = f", {_epoch_ms(last_at)} AS at_ms"
     elif window.earliest:
         extra = f", {reached} AS at_ms"
@@ -385,14 +311,14 @@ def _raw_scores(window: Window, *, times: bool, players: Sequence[int] | None = 
     `times` or the `earliest` tie-break, at_ms too."""
     deltas_retained([(window.starts_at, window.ends_at)])
     source, params = counted_deltas(window, players)
-    if window.aggregation == Aggregation.LAST and (times or window.earliest):
+    if window.rule.picks_latest and (times or window.earliest):
         sql = (
             "SELECT DISTINCT ON (d.player_id) d.player_id, d.delta AS score,"
             f"  {_epoch_ms('d.created_at')} AS at_ms FROM {source}"
             " ORDER BY d.player_id, d.created_at DESC, d.ingested_at DESC, d.dedupe_key DESC"
         )
     elif window.earliest:
-        score, at_ms = _reached(window.aggregation, "d")
+        score, at_ms = _reached(window.rule, "d")
         sql = (
             f"SELECT d.player_id, {score} AS score, {at_ms} AS at_ms FROM"
             f" (SELECT d.player_id, {_delta_columns(window)} FROM {source}) d"
@@ -401,7 +327,7 @@ def _raw_scores(window: Window, *, times: bool, players: Sequence[int] | None = 
     else:
         at_ms = ", NULL::bigint AS at_ms" if times else ""
         sql = (
-            f"SELECT d.player_id, {_AGGREGATES[window.aggregation]} AS score{at_ms}"
+            f"SELECT d.player_id, {window.rule.over_deltas} AS score{at_ms}"
             f" FROM {source} GROUP BY d.player_id"
         )
     return Scores(sql, params, rollups=False)

@@ -12,9 +12,9 @@ from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
 import config.throttling
-import leaderboards.cache.store
 from access.models import ApiKey, Scope
 from config.throttling import ReadRateThrottle, WriteRateThrottle
+from leaderboards.cache.store import redis_breaker_reset
 from leaderboards.models import Board
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ ENTRIES = "/api/v1/leaderboards/open/entries/"
 
 @pytest.fixture(autouse=True)
 def board(redis_client, monkeypatch):
-    monkeypatch.setattr(config.throttling, "_redis_down_until", 0.0)
+    config.throttling.throttle_breaker_reset()
     return Board.objects.create(slug="open", name="Open", starts_at=timezone.now())
 
 
@@ -130,8 +130,9 @@ def test_ranks_of_a_list_count_as_reads(monkeypatch):
 
 def test_with_redis_down_requests_pass_unthrottled(monkeypatch, embedded_services):
     limit(monkeypatch, ReadRateThrottle, "1/minute")
-    # The store backs off from Redis too (the reads go to PostgreSQL); not past this test.
-    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
+    # The store backs off from Redis too (the reads go to PostgreSQL); not past this test
+    # (tests/conftest.py resets both back-offs after it).
+    redis_breaker_reset()
     embedded_services.stop("valkey")
     try:
         codes = statuses(APIClient(), 3)
@@ -176,7 +177,7 @@ def _admitted(throttle_class, n: int, tables: list[dict]) -> int:
 
 def test_a_process_takes_the_count_in_leases_of_a_hundredth_of_the_rate(monkeypatch, redis_client):
     limit(monkeypatch, ReadRateThrottle, "1000/minute")
-    monkeypatch.setattr(config.throttling, "_leases", {})
+    config.throttling.throttle_leases_clear()
 
     assert _admitted(ReadRateThrottle, 25, [{}]) == 25
 
@@ -188,7 +189,7 @@ def test_leases_never_admit_more_than_the_rate_and_few_less_across_processes(
     monkeypatch, redis_client
 ):
     limit(monkeypatch, ReadRateThrottle, "1000/minute")
-    monkeypatch.setattr(config.throttling, "_leases", {})
+    config.throttling.throttle_leases_clear()
     if time.time() % 60 > 55:  # keep the run inside one window
         time.sleep(60 - time.time() % 60 + 0.1)
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingestion import consumer as consumer_module
 from ingestion.events import Reason
 from ingestion.models import RejectedEvent
-from leaderboards.cache.sync import cache_build_board
+from leaderboards import recording
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.models import (
     Aggregation,
     BucketMember,
@@ -302,7 +302,7 @@ def test_a_message_that_makes_the_consumer_raise_is_rejected_after_n_tries(
     settings.INGEST_MAX_ATTEMPTS = 3
     board = BoardFactory()
     cache_build_board(board)
-    insert = consumer_module.deltas_insert_batch
+    insert = recording.deltas_insert_batch
     tries_alone = []
 
     def insert_with_a_bug(*, rows):
@@ -312,7 +312,7 @@ def test_a_message_that_makes_the_consumer_raise_is_rejected_after_n_tries(
             raise ValueError("a bug that only this player trips")
         return insert(rows=rows)
 
-    monkeypatch.setattr(consumer_module, "deltas_insert_batch", insert_with_a_bug)
+    monkeypatch.setattr(recording, "deltas_insert_batch", insert_with_a_bug)
     good = list(score_events(40, players=8))
     poison = json.dumps({"player_id": "poison", "delta": 5, "event_id": "bad-1"}).encode()
     # One partition, so the poison sits in the middle of the partition's sequence too.

@@ -13,7 +13,7 @@ from django.db import connection
 
 from ingestion import kafka
 from ingestion.models import RejectedEvent
-from leaderboards.cache.sync import cache_build_board
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
 from leaderboards.selectors import board_entries

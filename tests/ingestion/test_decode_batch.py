@@ -1,4 +1,4 @@
-"""ingestion/consumer.py: `decode_batch`, raw Kafka messages into events, rejections and the
+"""ingestion/batches.py: `decode_batch`, raw Kafka messages into events, rejections and the
 offsets per partition the batch covers, without touching the database.
 
 The messages are stand-ins with confluent-kafka's accessors; no broker is involved. No test
@@ -17,7 +17,7 @@ from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
 )
 
-from ingestion.consumer import decode_batch
+from ingestion.batches import decode_batch
 from ingestion.events import Limits, Reason, ScoreEvent
 from leaderboards.windows import epoch_millis
 

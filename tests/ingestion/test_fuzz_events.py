@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestion.consumer import decode_batch
+from ingestion.batches import decode_batch
 from ingestion.events import Reason, ScoreEvent
 from tests.ingestion.test_decode_batch import LIMITS, NOW, FakeMessage
 

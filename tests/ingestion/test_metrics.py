@@ -27,7 +27,7 @@ from devtools.embedded import free_port
 from ingestion.consumer import BatchResult, ScoreConsumer
 from ingestion.events import Reason
 from ingestion.metrics import REJECTION_REASONS
-from leaderboards.cache.store import reset_store
+from leaderboards.cache.store import redis_breaker_reset, reset_store
 from leaderboards.selectors import board_entries
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import (
@@ -288,8 +288,8 @@ def test_board_reads_count_cache_misses_rebuilds_and_hits(store):
 
 
 @pytest.fixture
-def redis_gone(settings, monkeypatch):
-    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
+def redis_gone(settings):
+    redis_breaker_reset()
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
     reset_store()
     yield
@@ -297,10 +297,10 @@ def redis_gone(settings, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_reads_without_redis_count_as_fallbacks(redis_gone, monkeypatch):
+def test_reads_without_redis_count_as_fallbacks(redis_gone):
     board = BoardFactory()
     # Saving the board already found Redis gone (the catalog's invalidation); start afresh.
-    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
+    redis_breaker_reset()
     names = [
         ("leaderboards_cache_fallbacks_total", {"reason": "redis_error"}),
         ("leaderboards_cache_fallbacks_total", {"reason": "redis_backoff"}),

@@ -10,8 +10,7 @@ from django.urls import reverse
 
 from access.models import ApiKey
 from ingestion.models import RejectedEvent
-from leaderboards.cache import store as store_module
-from leaderboards.cache.store import reset_store
+from leaderboards.cache.store import redis_breaker_reset, reset_store
 from leaderboards.models import Board, ConsumerOffset
 from leaderboards.selectors import board_entries
 from leaderboards.windows import WINDOW_RANGE_MESSAGE
@@ -206,9 +205,9 @@ def test_deleting_a_board_drops_its_redis_cache(admin_client, store, cached_boar
 
 
 def test_board_edits_still_save_with_redis_down(
-    admin_client, settings, monkeypatch, django_capture_on_commit_callbacks
+    admin_client, settings, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(store_module, "_redis_down_until", {})
+    redis_breaker_reset()
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     reset_store()
     board = BoardFactory(slug="b", starts_at=datetime(2026, 1, 1, tzinfo=UTC))

@@ -19,8 +19,8 @@ from django.db import connection
 from django.test import Client
 
 from ingestion.kafka import ensure_topic, make_producer
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import BoardKeys
-from leaderboards.cache.sync import cache_build_board
 from leaderboards.models import Aggregation
 from leaderboards.postgres.deltas import offsets_for_topic
 from leaderboards.services import series_create, series_current_board

@@ -10,10 +10,10 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from ingestion.consumer import DecodedBatch, store_batch
+from ingestion.batches import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import get_store
-from leaderboards.cache.sync import cache_build_board
 from leaderboards.models import Board, BucketMember, TieBreak
 from leaderboards.services import board_finalize
 from tests.leaderboards.pages.test_views import rows

@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from ingestion.consumer import DecodedBatch, store_batch
+from ingestion.batches import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
 from leaderboards import tasks
-from leaderboards.cache.sync import cache_build_board, cache_sync
+from leaderboards.cache.builds import cache_build_board
+from leaderboards.cache.sync import cache_sync
 from leaderboards.models import Aggregation, Board, FinalStanding
 from leaderboards.postgres.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.services import board_finalize, boards_finalize_due

@@ -53,7 +53,14 @@ def test_rollups_are_emptied_and_rolled_up_again_with_the_times_they_were_reache
     rollups_advance(now=INGESTED + SAFETY_MARGIN + timedelta(seconds=1))
     rolled = HourlyRollup.objects.get(player__external_id="ann")
     assert (rolled.best, rolled.best_at) == (7, T0 + timedelta(minutes=10))
-    window = Window("score", T0, T0 + timedelta(hours=1), "max", "desc", TieBreak.EARLIEST)
+    window = Window(
+        metric="score",
+        starts_at=T0,
+        ends_at=T0 + timedelta(hours=1),
+        aggregation="max",
+        sort_order="desc",
+        tie_break=TieBreak.EARLIEST,
+    )
     page = standings_page(window, offset=0, limit=10)
     assert [(s.rank, s.player_id) for s in page.standings] == [(1, "ann"), (2, "bob")]
     assert page == standings_page(window, offset=0, limit=10, use_rollups=False)

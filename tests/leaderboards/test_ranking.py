@@ -3,10 +3,13 @@ Window a board ranks over."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
+import pytest
+
 from leaderboards.models import Board
-from leaderboards.ranking import Standing, Window, competition_ranked
+from leaderboards.ranking import RANKING_FIELDS, Standing, Window, competition_ranked
 
 
 def ranks(rows, *, start=0, better_than_first=0) -> list[tuple[int, str, int]]:
@@ -85,3 +88,13 @@ def test_window_of_an_open_board_has_no_end_and_the_default_ordering():
 
     assert window.ends_at is None
     assert (window.aggregation, window.sort_order) == ("sum", "desc")
+
+
+def test_a_window_holds_the_ranking_fields_and_the_board_it_follows():
+    assert [f.name for f in dataclasses.fields(Window)] == [*RANKING_FIELDS, "board_id"]
+    assert {f.name for f in Board._meta.concrete_fields} >= set(RANKING_FIELDS)
+
+
+def test_a_window_is_built_by_keyword_only():
+    with pytest.raises(TypeError):
+        Window("score", None, None)  # type: ignore[misc]

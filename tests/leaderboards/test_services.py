@@ -14,8 +14,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import reset_store
-from leaderboards.cache.sync import cache_build_board
 from leaderboards.models import Board
 from leaderboards.services import board_create, board_delete, board_update
 from tests.factories import BoardFactory, ScoreDeltaFactory
@@ -144,7 +144,7 @@ def test_with_redis_unreachable_the_drop_is_logged_not_raised(redis_nowhere, cap
     board = BoardFactory(slug="b", starts_at=START)
     board_id = board.pk  # delete() clears it
 
-    with caplog.at_level(logging.WARNING, logger="leaderboards.cache.sync"):
+    with caplog.at_level(logging.WARNING, logger="leaderboards.cache.builds"):
         board_update(board=board, data={"metric": "kills"})
         board_delete(board=board)
 

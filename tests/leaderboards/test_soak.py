@@ -28,8 +28,9 @@ from django.db import connection
 from django.test import Client
 
 from ingestion.kafka import ensure_topic, make_producer
+from leaderboards.cache.builds import cache_drop_board
 from leaderboards.cache.store import BoardKeys
-from leaderboards.cache.sync import cache_drop_board, cache_sync
+from leaderboards.cache.sync import cache_sync
 from leaderboards.models import Aggregation, SortOrder, TieBreak
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window

@@ -21,10 +21,11 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestion.consumer import DecodedBatch, store_batch
+from ingestion.batches import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
+from leaderboards.cache.apply import cache_apply_batch
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import get_store
-from leaderboards.cache.sync import cache_apply_batch, cache_build_board
 from leaderboards.models import Aggregation, Board, SortOrder, TieBreak
 from leaderboards.postgres.final import final_page
 from leaderboards.postgres.rollups import rollups_advance

@@ -16,8 +16,8 @@ from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from access.models import ApiKey, Scope
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import get_store
-from leaderboards.cache.sync import cache_build_board
 from leaderboards.models import (
     Aggregation,
     Board,

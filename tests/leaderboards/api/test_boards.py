@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from leaderboards.cache import store as store_module
-from leaderboards.cache.store import get_store, reset_store
+from leaderboards.cache.store import get_store, redis_breaker_reset, reset_store
 from leaderboards.models import Board
 from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 
@@ -28,9 +27,9 @@ def client():
 
 
 @pytest.fixture
-def redis_down(settings, monkeypatch):
+def redis_down(settings):
     """Point the store at a closed port; reads must fall back to PostgreSQL."""
-    monkeypatch.setattr(store_module, "_redis_down_until", {})
+    redis_breaker_reset()
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     reset_store()
     yield

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from access.models import ApiKey, Scope
-from leaderboards.cache.sync import cache_build_board
+from leaderboards.cache.builds import cache_build_board
 from players.models import Player
 from tests.factories import BoardFactory, ScoreDeltaFactory
 

@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.catalog import Catalog, catalog
+from leaderboards.cache.read_through import cache_builds_wait
 from leaderboards.cache.store import get_store
-from leaderboards.cache.sync import cache_build_board, cache_builds_wait, cache_sync
+from leaderboards.cache.sync import cache_sync
 from leaderboards.models import Board
 from leaderboards.services import board_update
 from players.models import Player

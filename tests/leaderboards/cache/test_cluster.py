@@ -20,8 +20,8 @@ import redis as redis_lib
 from django.conf import settings
 from prometheus_client import REGISTRY
 
-import leaderboards.cache.store
 from devtools.embedded import EmbeddedValkeyCluster
+from leaderboards.cache.store import redis_breaker_reset
 from leaderboards.cache.sync import cache_sync
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
@@ -107,11 +107,11 @@ def hits() -> float:
 
 @only_on_a_cluster
 @pytest.mark.django_db(transaction=True)
-def test_boards_on_every_node_then_one_master_dies(topic, store, keyed_client, client, monkeypatch):
+def test_boards_on_every_node_then_one_master_dies(topic, store, keyed_client, client):
     """Events posted to the API reach boards on all three nodes, served from Redis with
     their names; then a master dies: its boards answer from PostgreSQL at once, the others
     still from Redis, and the consumer keeps them fresh."""
-    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
+    redis_breaker_reset()  # what the fixtures' Redis calls noted on the way
     by_node = boards_on_nodes(store, 3)
     assert len(by_node) == 3, "three masters, boards on each"
     boards = [board for boards in by_node.values() for board in boards]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import leaderboards.cache.store
-import leaderboards.cache.sync
+from leaderboards.cache.store import redis_breaker_reset
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
 from leaderboards.selectors import board_around, board_entries, board_ranks
@@ -15,17 +14,12 @@ from tests.ingestion.kafka_helpers import consume_until_idle, expected_totals, p
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_circuit_breaker(monkeypatch):
-    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
-
-
 def scores(entries):
     return {e.player_id: e.score for e in entries}
 
 
 def test_reads_survive_redis_going_down_and_boards_rebuild_when_it_returns(
-    topic, store, embedded_services, monkeypatch
+    topic, store, embedded_services
 ):
     board = BoardFactory()
     events = list(score_events(500, players=25))
@@ -47,7 +41,7 @@ def test_reads_survive_redis_going_down_and_boards_rebuild_when_it_returns(
     finally:
         embedded_services.start("valkey")
 
-    monkeypatch.setattr(leaderboards.cache.store, "_redis_down_until", {})
+    redis_breaker_reset()
     count, entries = board_entries(board, offset=0, limit=100)  # rebuilt on this read
     assert store.state(board) == "ready"
     assert scores(entries) == expected_totals(events)

@@ -17,10 +17,12 @@ import redis as redis_lib
 from django.db import connection, transaction
 from prometheus_client import REGISTRY
 
-from ingestion.consumer import DecodedBatch, store_batch
+from ingestion.batches import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
+from leaderboards.cache.apply import cache_apply_batch
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import BoardKeys
-from leaderboards.cache.sync import cache_apply_batch, cache_build_board, cache_sync
+from leaderboards.cache.sync import cache_sync
 from leaderboards.models import Aggregation, SortOrder
 from leaderboards.postgres.deltas import offsets_for_topic
 from leaderboards.postgres.standings import standings_page, standings_stream

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leaderboards.cache.sync import cache_build_board
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.models import Aggregation, TieBreak
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window

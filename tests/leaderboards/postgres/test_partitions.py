@@ -231,7 +231,11 @@ def test_ranges_in_dropped_weeks_come_from_the_rollups_on_the_hour_or_are_refuse
     day = WEEKS[1] + timedelta(days=1)
 
     # Whole hours: the rollups hold them, exactly.
-    page = standings_page(Window("score", WEEKS[1], day + timedelta(hours=11)), offset=0, limit=5)
+    page = standings_page(
+        Window(metric="score", starts_at=WEEKS[1], ends_at=day + timedelta(hours=11)),
+        offset=0,
+        limit=5,
+    )
     assert [(s.player_id, s.score) for s in page.standings] == [("ann", 10), ("bob", bob.delta)]
     whole = client.get(
         "/api/v1/standings/",
@@ -242,7 +246,11 @@ def test_ranges_in_dropped_weeks_come_from_the_rollups_on_the_hour_or_are_refuse
 
     # A partial hour there would need single events: refused, never answered short.
     with pytest.raises(DeltasRetired):
-        standings_page(Window("score", day + timedelta(minutes=30), NOW), offset=0, limit=5)
+        standings_page(
+            Window(metric="score", starts_at=day + timedelta(minutes=30), ends_at=NOW),
+            offset=0,
+            limit=5,
+        )
     response = client.get("/api/v1/standings/", {"from": (day + timedelta(minutes=30)).isoformat()})
     assert response.status_code == 400
     (message,) = response.json()["non_field_errors"]

@@ -23,6 +23,7 @@ from leaderboards.postgres import rollups
 from leaderboards.postgres.rollups import SAFETY_MARGIN, rollup_watermark, rollups_advance
 from leaderboards.postgres.standings import standings_page
 from leaderboards.ranking import Window
+from leaderboards.windows import EPOCH
 from tests.factories import PlayerFactory
 
 MS = timedelta(milliseconds=1)
@@ -32,7 +33,6 @@ DAY0 = timezone.now().astimezone(UTC).replace(
     hour=0, minute=0, second=0, microsecond=0
 ) - timedelta(days=10)
 DAY0 -= timedelta(days=DAY0.weekday())
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MONDAY = datetime(1970, 1, 5, tzinfo=UTC)  # where ISO weeks start
 INGESTED = DAY0 + timedelta(days=5)
 
@@ -287,7 +287,9 @@ def test_a_delta_of_a_transaction_still_open_is_not_lost(monkeypatch):
     monkeypatch.setattr(rollups, "SAFETY_MARGIN", timedelta(0))
     ann = PlayerFactory(external_id="ann").pk
     now = timezone.now()
-    window = Window("score", now - timedelta(days=1), now + timedelta(days=1))
+    window = Window(
+        metric="score", starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1)
+    )
     insert_deltas([Delta(ann, "score", 1, now - timedelta(hours=2), now - timedelta(hours=1))])
 
     with psycopg.connect(_dsn()) as writer:

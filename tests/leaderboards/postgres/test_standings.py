@@ -165,7 +165,16 @@ def test_rollup_standings_equal_the_raw_computation(deltas, advances, data):
         for aggregation in Aggregation.values:
             for order in SortOrder.values:
                 for tie_break in TieBreak.values:
-                    same(Window("score", start, end, aggregation, order, tie_break))
+                    same(
+                        Window(
+                            metric="score",
+                            starts_at=start,
+                            ends_at=end,
+                            aggregation=aggregation,
+                            sort_order=order,
+                            tie_break=tie_break,
+                        )
+                    )
 
 
 # -- which grain serves which part --------------------------------------------------------
@@ -181,7 +190,7 @@ def bump(table: str, bucket: datetime, by: int) -> None:
 
 
 def sum_for(start: datetime | None, end: datetime | None) -> int:
-    page = standings_page(Window("score", start, end), offset=0, limit=1)
+    page = standings_page(Window(metric="score", starts_at=start, ends_at=end), offset=0, limit=1)
     return page.standings[0].score
 
 
@@ -241,7 +250,16 @@ def test_deltas_past_the_watermark_are_read_from_the_log():
         for aggregation in Aggregation.values:
             for order in SortOrder.values:
                 for tie_break in TieBreak.values:
-                    same(Window("score", start, end, aggregation, order, tie_break))
+                    same(
+                        Window(
+                            metric="score",
+                            starts_at=start,
+                            ends_at=end,
+                            aggregation=aggregation,
+                            sort_order=order,
+                            tie_break=tie_break,
+                        )
+                    )
 
 
 @pytest.mark.django_db
@@ -268,12 +286,12 @@ def test_the_stream_gives_the_exact_epoch_milliseconds_of_a_last_score(use_rollu
     advance_past(INGESTED)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
 
-    last = Window("score", None, None, Aggregation.LAST)
+    last = Window(metric="score", starts_at=None, ends_at=None, aggregation=Aggregation.LAST)
     assert sorted(standings_stream(last, use_rollups=use_rollups)) == [
         ("ann", 9, (ann_at - epoch) // MS),
         ("bob", 6, -1),
     ]
-    summed = Window("score", None, None, Aggregation.SUM)
+    summed = Window(metric="score", starts_at=None, ends_at=None, aggregation=Aggregation.SUM)
     assert sorted(standings_stream(summed, use_rollups=use_rollups)) == [
         ("ann", 13, None),
         ("bob", 6, None),
@@ -285,7 +303,7 @@ def test_a_page_past_the_end_still_counts_the_players():
     ann = PlayerFactory(external_id="ann").pk
     insert_deltas([Delta(ann, "score", 5, DAY0 + HOUR, INGESTED)])
     advance_past(INGESTED)
-    window = Window("score", DAY0, DAY0 + DAY)
+    window = Window(metric="score", starts_at=DAY0, ends_at=DAY0 + DAY)
 
     page = standings_page(window, offset=5, limit=10)
 
@@ -301,7 +319,7 @@ def test_ties_at_the_page_boundary_are_ranked_and_ordered_as_without_rollups():
         + [Delta(pks[0], "score", 8, DAY0 + 2 * HOUR, INGESTED)]
     )
     advance_past(INGESTED)
-    window = Window("score", DAY0, DAY0 + DAY, Aggregation.MAX)
+    window = Window(metric="score", starts_at=DAY0, ends_at=DAY0 + DAY, aggregation=Aggregation.MAX)
 
     for offset in range(len(pks)):
         assert standings_page(window, offset=offset, limit=2) == standings_page(
@@ -337,6 +355,6 @@ def test_a_tie_on_event_and_arrival_time_goes_to_the_higher_dedupe_key_wherever_
         (rolled_up - timedelta(minutes=1), rolled_up + timedelta(minutes=1), 2),  # the log
         (rolled_up - timedelta(minutes=1), DAY0 + DAY, 4),  # edge, hours and tail
     ]:
-        window = Window("score", start, end, Aggregation.LAST)
+        window = Window(metric="score", starts_at=start, ends_at=end, aggregation=Aggregation.LAST)
         assert standings_page(window, offset=0, limit=1).standings[0].score == last
         same(window)

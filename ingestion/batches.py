@@ -1,0 +1,124 @@
+"""A batch of Kafka messages, as the consumer (ingestion/consumer.py) takes it: decoded
+into events and rejections (step 2), then stored in one transaction (step 3): the scores
+through the leaderboards service that records them (leaderboards/recording.py), the
+rejections beside them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
+from django.db import transaction
+
+from ingestion import metrics
+from ingestion.events import Limits, Reason, Rejection, ScoreEvent, decode_event
+from ingestion.services import RejectedMessage, rejected_events_store
+from leaderboards.recording import RecordedBatch, scores_record_batch
+from leaderboards.windows import EPOCH
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    events: list[tuple[int, ScoreEvent]] = field(default_factory=list)  # (partition, event)
+    rejected: list[RejectedMessage] = field(default_factory=list)
+    next_offsets: dict[int, int] = field(default_factory=dict)
+    first_offsets: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    consumed: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    boards: dict[int, str]
+
+
+def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> DecodedBatch:
+    """Turn raw Kafka messages into events and rejections; track offsets per partition."""
+    batch = DecodedBatch()
+    for message in messages:
+        if message.error() is not None:
+            logger.warning("kafka message error: %s", message.error())
+            continue
+        partition, offset = message.partition(), message.offset()
+        batch.first_offsets.setdefault(partition, offset)
+        batch.next_offsets[partition] = offset + 1
+        raw = message.value()
+        if not raw:
+            result: ScoreEvent | Rejection = Rejection(Reason.EMPTY_MESSAGE, "message has no value")
+        else:
+            result = decode_event(raw, limits=limits, now=now, fallback_time=_broker_time(message))
+        if isinstance(result, Rejection):
+            batch.rejected.append(
+                RejectedMessage(
+                    topic=message.topic(),
+                    partition=partition,
+                    offset=offset,
+                    key=message.key(),
+                    raw=raw or b"",
+                    reason=result.reason,
+                    detail=result.detail,
+                )
+            )
+        else:
+            batch.events.append((partition, result))
+    return batch
+
+
+def _broker_time(message) -> datetime | None:
+    """The message's timestamp, None when there is none. A producer sets it (CreateTime)
+    to any int64: past year 9999 it is as good as none."""
+    kind, millis = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE or millis <= 0:
+        return None
+    try:
+        return EPOCH + timedelta(milliseconds=millis)
+    except OverflowError:
+        return None
+
+
+def poison_batch(message, exc: BaseException, attempts: int) -> DecodedBatch:
+    """A batch that stores `message` as a consumer_error rejected event and moves its
+    partition's offset past it."""
+    partition, offset = message.partition(), message.offset()
+    detail = f"{type(exc).__name__}: {exc} (raised on {attempts} attempts)"
+    # PostgreSQL text takes no NUL, and UTF-8 no lone surrogate an exception might quote.
+    detail = detail.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\x00")
+    return DecodedBatch(
+        rejected=[
+            RejectedMessage(
+                topic=message.topic(),
+                partition=partition,
+                offset=offset,
+                key=message.key(),
+                raw=message.value() or b"",
+                reason=Reason.CONSUMER_ERROR,
+                detail=detail[:2000],
+            )
+        ],
+        next_offsets={partition: offset + 1},
+        first_offsets={partition: offset},
+    )
+
+
+def store_batch(
+    *, topic: str, batch: DecodedBatch, known_players: dict[str, int] | None = None
+) -> RecordedBatch:
+    """Step 3: everything the batch changes in PostgreSQL, in one transaction."""
+    with transaction.atomic():
+        recorded = scores_record_batch(
+            topic=topic,
+            scores=batch.events,
+            next_offsets=batch.next_offsets,
+            known_players=known_players,
+        )
+        rejected_events_store(rejected=batch.rejected)
+    metrics.EVENTS_AFTER_FINALIZATION.inc(recorded.late)
+    metrics.EVENTS_NOT_COUNTED.inc(recorded.uncounted)
+    return recorded
