@@ -25,8 +25,8 @@ import msgspec
 
 from ingestion.fake import EventSource, format_time
 from ingestion.kafka import ensure_topic, make_producer
+from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import get_store
-from leaderboards.cache.sync import cache_build_board
 from leaderboards.models import Board
 from leaderboards.postgres.deltas import offsets_for_topic
 from leaderboards.services import board_create

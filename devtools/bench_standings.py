@@ -189,9 +189,9 @@ def windows() -> dict[str, Window]:
     # A rolling "last 7 days": partial hours at both ends as well.
     rolling = end - timedelta(hours=5, minutes=17, seconds=23, milliseconds=456)
     return {
-        "UTC week": Window(METRIC, end - week, end),
-        "Berlin week": Window(METRIC, hourly - week, hourly),
-        "rolling week": Window(METRIC, rolling - week, rolling),
+        "UTC week": Window(metric=METRIC, starts_at=end - week, ends_at=end),
+        "Berlin week": Window(metric=METRIC, starts_at=hourly - week, ends_at=hourly),
+        "rolling week": Window(metric=METRIC, starts_at=rolling - week, ends_at=rolling),
     }
 
 
@@ -262,7 +262,14 @@ def run_benchmark(
                 continue
             order = SortOrder.ASC if aggregation == Aggregation.MIN else SortOrder.DESC
             timing = time_window(
-                Window(METRIC, window.starts_at, window.ends_at, aggregation, order), repeat=3
+                Window(
+                    metric=METRIC,
+                    starts_at=window.starts_at,
+                    ends_at=window.ends_at,
+                    aggregation=aggregation,
+                    sort_order=order,
+                ),
+                repeat=3,
             )
             report(f"{name}, {aggregation} ({order}): {timing}")
     headline = time_window(measured["UTC week"], repeat=repeat)

@@ -13,8 +13,8 @@ from django.db import connection, transaction
 
 from devtools.bench_reads.errors import BenchFailed
 from devtools.bench_standings import GRAINS, vacuum
+from leaderboards.cache.builds import cache_build_board, cache_drop_board
 from leaderboards.cache.store import BoardKeys, get_store
-from leaderboards.cache.sync import cache_build_board, cache_drop_board
 from leaderboards.models import Board, Period, Series
 from leaderboards.postgres.rollups import SAFETY_MARGIN, rollups_advance
 from leaderboards.services import board_create, series_create, series_current_board

@@ -20,8 +20,8 @@ from devtools.bench_reads.data import (
     store_client,
 )
 from devtools.bench_reads.errors import BenchFailed
+from leaderboards.cache.builds import cache_drop_board
 from leaderboards.cache.store import BoardKeys
-from leaderboards.cache.sync import cache_drop_board
 from leaderboards.models import Board
 
 RANKS_PLAYERS = 100

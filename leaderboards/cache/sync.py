@@ -14,9 +14,8 @@ from django.conf import settings
 from django.utils.timezone import now as timezone_now
 
 from leaderboards import metrics
-from leaderboards.cache.builds import (  # noqa: F401 (cache_drop_board: devtools/ imports it here)
+from leaderboards.cache.builds import (
     cache_build_board,
-    cache_drop_board,
     snapshot,
     unless_redis_fails,
 )
