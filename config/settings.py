@@ -2,7 +2,7 @@
 value that cannot be read stops start-up, naming the variable.
 
 Unset service URLs fall back to the embedded services `make run` starts (see
-`devtools/embedded.py`), so a fresh clone runs with no configuration at all.
+`devtools/embedded/`), so a fresh clone runs with no configuration at all.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from config.spectacular import spectacular_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# The embedded services of `make run`, on devtools/embedded.py's DEFAULT_PORTS: written out,
+# The embedded services of `make run`, on devtools/embedded/'s DEFAULT_PORTS: written out,
 # not imported, so production never imports that module (tests/devtools/test_embedded.py checks
 # that the two agree).
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:55432/leaderboards"
@@ -147,7 +147,7 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
     "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=0)
 )
-# Behind PgBouncer in transaction pooling mode (README, "PgBouncer") each transaction may
+# Behind PgBouncer in transaction pooling mode (docs/production.md, PgBouncer) each transaction may
 # run on another server session. QuerySet.iterator() outside a transaction declares a WITH
 # HOLD cursor in one and fetches from it in the next, which then finds no such cursor (the
 # admin's select widgets do this), so Django's server-side cursors are off everywhere: the
@@ -241,14 +241,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Keep the project's logging (JSON in production) in the worker too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Time limits per task run, so a stuck task (a hung connection, a lock that never comes)
-# frees its worker instead of holding it for ever. The longest task, rollups_advance, takes
-# about 35 s for 10M new deltas; a series rollover or the cache build of a 1M-player board,
-# a few seconds. 300 s leaves room for a long backlog after an outage. At the soft limit
-# the task gets SoftTimeLimitExceeded: its open transaction rolls back, what it committed
-# stays (rollups_advance commits chunk by chunk), and the next scheduled run carries on
-# (every task is safe to repeat). The hard limit, a minute later, kills a run that did not
-# stop. Only the prefork pool (the
-# default, production) enforces them; the threads pool of `make run` does not.
+# frees its worker instead of holding it for ever. The longest task is rollups_advance
+# (timings: docs/benchmarks.md, Periodic tasks). 300 s leaves room for a long backlog after
+# an outage. At the soft limit the task gets SoftTimeLimitExceeded: its open transaction
+# rolls back, what it committed stays (rollups_advance commits chunk by chunk), and the
+# next scheduled run carries on (every task is safe to repeat). The hard limit, a minute
+# later, kills a run that did not stop. Only the prefork pool (the default, production)
+# enforces them; the threads pool of `make run` does not.
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:

@@ -12,12 +12,12 @@ shares them; each process takes them in leases of 1% of the rate (at least 1): o
 call (INCRBY, and EXPIRE on a window's first lease) admits a client for its next several
 requests to that process, and once Redis says the window is spent, the process refuses
 the client without asking again until the window ends. A flood from one address costs a
-Redis call per lease, not per request; a client's first request in a window, one call of
-122 µs on this machine. Leases never admit more than the rate; a client spread over P
+Redis call per lease, not per request; a client's first request in a window, one script
+call (its cost: docs/benchmarks.md). Leases never admit more than the rate; a client spread over P
 processes may be refused up to (P - 1) leases early, at most a few percent of the rate.
 DRF's SimpleRateThrottle keeps the time of every request of the window in one cached list
-that it reads and rewrites whole, two round trips and O(rate) a request: 335 µs on average
-over the first 1,200 requests of a 1200/minute window, growing with the rate. A fixed
+that it reads and rewrites whole, two round trips and O(rate) work a request, growing with
+the rate (docs/benchmarks.md). A fixed
 window lets a client send up to twice its rate across a window's edge, which a limit meant
 against floods can afford. When Redis does not answer, requests pass unthrottled for a few
 seconds and then it is tried again: an outage of the limiter never fails a request.

@@ -3,7 +3,7 @@ port (settings.CONSUMER_METRICS_PORTS, or --metrics-port).
 
 The batch loop calls `record_batch` once per stored batch and `record_lag` at most once a
 second, so the cost per event stays a counter increment per batch plus one histogram
-observation per accepted event (freshness: about 0.8 µs each, measured).
+observation per accepted event (its cost: docs/benchmarks.md).
 """
 
 from __future__ import annotations

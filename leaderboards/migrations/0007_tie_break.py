@@ -3,7 +3,7 @@
 The rollups cannot say when a past bucket's best value was first reached, so they are
 emptied and the watermark removed: standings read the delta log (the same answers,
 slower) until the next `rollups_advance` has rolled the log up again, in chunks of
-CHUNK_DELTAS (about a minute per million deltas of distinct players on a 2-core machine).
+CHUNK_DELTAS (timings: docs/benchmarks.md, Migrations).
 """
 
 import django.utils.timezone

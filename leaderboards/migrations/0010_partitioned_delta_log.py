@@ -5,8 +5,8 @@
 # table is dropped. A DEFAULT partition takes any row no week partition covers.
 #
 # It runs in one transaction holding the old table's lock: stop the consumers and the Celery
-# worker first. About 4 s per million rows on the 2-core machine (README, "Delta log
-# partitions and retention"); `manage.py migrate` prints the figure for the rows it moved.
+# worker first. `manage.py migrate` prints how long it took per million rows (timings:
+# docs/benchmarks.md, Migrations; the steps: docs/production.md, Upgrade notes).
 
 import time
 

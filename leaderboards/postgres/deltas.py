@@ -52,7 +52,7 @@ _COPY_DELTAS_SQL = "COPY delta_stage FROM STDIN (FORMAT BINARY)"
 # The log is partitioned by week of created_at, so its primary key is (dedupe_key,
 # created_at) and ON CONFLICT only sees a copy stamped at the same time. `seen` finds the
 # batch's keys made from an event_id stored at any time: one index scan per partition for
-# the whole array (a lateral probe per row costs more; see README), so its cost grows with
+# the whole array (a lateral probe per row costs more: docs/benchmarks.md), so its cost grows with
 # the partitions. Of a key twice in the batch the earliest created_at is kept.
 _INSERT_DELTAS_SQL = """
 WITH seen AS (

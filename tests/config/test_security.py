@@ -20,7 +20,7 @@ from config.security import CONTENT_SECURITY_POLICY
 from leaderboards.models import Board
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-# What the README's "Security" section tells an operator to set; everything else defaults.
+# What docs/security.md tells an operator to set; everything else defaults.
 PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
     "DJANGO_ALLOWED_HOSTS": "leaderboards.example.com",

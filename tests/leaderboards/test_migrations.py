@@ -69,7 +69,7 @@ def test_rollups_are_emptied_and_rolled_up_again_with_the_times_they_were_reache
 def test_the_delta_log_is_partitioned_by_week_with_its_rows(migrator):
     """Migration 0010 on a populated log: every row kept, each in its week's partition,
     the dedupe across partitions in force. `PARTITION_MIGRATION_ROWS` (default 30,000)
-    sets the rows; the migration prints its time per million (README)."""
+    sets the rows; the migration prints its time per million (docs/benchmarks.md)."""
     old = migrator.apply_initial_migration(("leaderboards", "0009_leagues"))
     Player = old.apps.get_model("players", "Player")
     ann = Player.objects.create(external_id="ann")

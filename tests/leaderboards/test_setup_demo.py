@@ -64,6 +64,7 @@ def test_creates_the_admin_once_and_then_explains_how_to_reset(redis_client):
     assert admin.check_password(password)
     assert "already exists" in second
     assert "manage.py changepassword admin" in second
+    assert 'make manage ARGS="changepassword admin"' in second
 
 
 def test_prints_the_urls_on_the_port_from_the_environment(redis_client, monkeypatch):

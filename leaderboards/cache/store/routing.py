@@ -125,11 +125,11 @@ class Router:
         cluster, to the node that owns the keys' slot), checked out of the node's pool on
         the thread's first read and given back when the thread ends (ThreadConnections).
         redis-py's command path (a pool checkout that polls the socket, the retry wrapper,
-        the script's own NOSCRIPT handling) cost a quarter of a read's round trip (32 of
-        140 us). As there: a script Redis forgot (a restart) is loaded again, a connection
-        found closed (an idle timeout, a restart) is opened again once, a slot that moved
-        (a failover) is followed once, and any other error drops the connection and goes
-        to the caller. A forked child opens its own (sharing the parent's socket would mix
+        the script's own NOSCRIPT handling) cost a large share of a read's round trip
+        (docs/benchmarks.md). As there: a script Redis forgot (a restart) is loaded again,
+        a connection found closed (an idle timeout, a restart) is opened again once, a slot
+        that moved (a failover) is followed once, and any other error drops the connection
+        and goes to the caller. A forked child opens its own (sharing the parent's socket would mix
         the two processes' replies)."""
         for attempt in (1, 2):
             connection = None

@@ -97,7 +97,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write(
                 f"Admin user {ADMIN_USERNAME!r} already exists; to set a new password run "
-                f"`python manage.py changepassword {ADMIN_USERNAME}`"
+                f"`manage.py changepassword {ADMIN_USERNAME}` (in a checkout: "
+                f'`make manage ARGS="changepassword {ADMIN_USERNAME}"`)'
             )
         self.stdout.write(
             f"API key {API_KEY_NAME!r} (send as 'Authorization: Api-Key <key>'): {key}"
