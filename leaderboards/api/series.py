@@ -4,6 +4,8 @@ leaderboards/api/serializers.py's; the examples, leaderboards/api/openapi.py's."
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -49,7 +51,7 @@ class SeriesListApi(APIView):
         name = serializers.CharField(max_length=200)
         metric = serializers.RegexField(METRIC_REGEX, max_length=METRIC_MAX_LENGTH, default="score")
         period = serializers.ChoiceField(choices=Period.choices)
-        reset_time = WallClockTimeField(format="%H:%M", default="00:00")
+        reset_time = WallClockTimeField(format="%H:%M", default=dt.time(0, 0))
         reset_weekday = serializers.IntegerField(
             min_value=0, max_value=6, allow_null=True, default=None
         )

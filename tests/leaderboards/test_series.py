@@ -117,3 +117,18 @@ def test_writes_to_series_need_an_api_key(client):
     )
     assert response.status_code in (401, 403)
     assert client.get("/api/v1/series/nope/current/").status_code == 404
+
+
+def test_a_series_without_a_reset_time_resets_at_midnight(keyed_client, client):
+    """The serializer's default is a time, not the string "00:00": DRF hands a default to
+    the view as it is, without parsing it."""
+    response = keyed_client.post(
+        "/api/v1/series/",
+        {"slug": "daily-cup", "name": "Daily cup", "period": "daily"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["reset_time"] == "00:00"
+    current = client.get("/api/v1/series/daily-cup/current/").json()
+    board = Board.objects.get(slug=current["slug"])
+    assert (board.starts_at.hour, board.starts_at.minute) == (0, 0)
