@@ -447,3 +447,11 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# ---------------------------------------------------------------------------------------
+# Promotions (issue 21): rejected-event retention.
+# Kept in one block at the end so it merges apart from the rest of this module.
+
+# Rejected events keep raw payloads (player ids, names): the periodic `rejected-events-prune`
+# task deletes those received more than this many days ago, in batches. 0 keeps them.
+REJECTED_EVENTS_RETENTION_DAYS = env_int("REJECTED_EVENTS_RETENTION_DAYS", 30, minimum=0)
