@@ -35,6 +35,11 @@ def schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
         "rollups-advance": {"task": "leaderboards.tasks.rollups_advance", "schedule": 60.0},
         # The delta log's weeks ahead exist; weeks past DELTA_RETENTION_DAYS go once rolled up.
         "delta-partitions": {"task": "leaderboards.tasks.delta_partitions", "schedule": 3600.0},
+        # Rejected events (raw payloads: ids, names) go after REJECTED_EVENTS_RETENTION_DAYS.
+        "rejected-events-prune": {
+            "task": "ingestion.tasks.rejected_events_prune",
+            "schedule": 3600.0,
+        },
         # Live boards stay cached, dropped ones come back, finalised ones leave, drift is
         # caught.
         "cache-sync": {

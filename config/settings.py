@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -382,3 +383,32 @@ LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", ("plain", "j
 # The level names logging knows (DEBUG, INFO, WARNING, ...), in any case.
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", tuple(logging.getLevelNamesMapping()))
 LOGGING = logging_settings(log_format=LOG_FORMAT, log_level=LOG_LEVEL)
+
+# ---------------------------------------------------------------------------------------
+# Promotions (issue 21): cross-origin reads of the public API and rejected-event retention.
+# Kept in one block at the end so it merges apart from the rest of this module.
+
+# Origins (scheme://host[:port]) whose pages may read the public API from the browser
+# (config/cors.py): GET and HEAD of boards, standings, players and series only. Empty: off.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+for _origin in CORS_ALLOWED_ORIGINS:
+    if not re.fullmatch(r"https?://[^/?#\s]+", _origin):
+        raise ImproperlyConfigured(
+            f"CORS_ALLOWED_ORIGINS: {_origin!r} is not an origin: use scheme://host[:port], "
+            "e.g. https://promo.example.com, without a path or a trailing slash."
+        )
+CORS_URLS_REGEX = r"^/api/v1/(leaderboards|standings|players|series)/"
+CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS")
+CORS_ALLOW_HEADERS = ("accept", "accept-language", "content-language", "if-none-match")
+CORS_EXPOSE_HEADERS = ("ETag", "Retry-After", "X-Request-ID")
+CORS_ALLOW_CREDENTIALS = False
+INSTALLED_APPS.append("corsheaders")
+# Outside the database-outage answer, so a 503 reaches the promotion page readable.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("config.middleware.RequestIdMiddleware") + 1,
+    "config.cors.PublicReadCorsMiddleware",
+)
+
+# Rejected events keep raw payloads (player ids, names): the periodic `rejected-events-prune`
+# task deletes those received more than this many days ago, in batches. 0 keeps them.
+REJECTED_EVENTS_RETENTION_DAYS = env_int("REJECTED_EVENTS_RETENTION_DAYS", 30, minimum=0)

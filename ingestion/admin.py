@@ -1,6 +1,7 @@
 """Admin for what the consumer keeps: rejected events and offsets, both read-only (they
 are the consumer's record of what happened; editing them would falsify it), and the
-staff-only ingestion dashboard at /admin/ingestion/dashboard/."""
+staff-only ingestion dashboard at /admin/ingestion/dashboard/. Rejected events may be
+deleted (they hold raw payloads; the `rejected-events-prune` task deletes old ones too)."""
 
 import math
 
@@ -20,19 +21,26 @@ from leaderboards.models import ConsumerOffset
 from leaderboards.selectors import board_cache_status
 
 
-class ReadOnlyAdmin(DbDefaultsAdmin):
+class RecordAdmin(DbDefaultsAdmin):
+    """Neither added nor edited here: the consumer writes these."""
+
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+
+class ReadOnlyAdmin(RecordAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
 @admin.register(RejectedEvent)
-class RejectedEventAdmin(ReadOnlyAdmin):
+class RejectedEventAdmin(RecordAdmin):
+    """Deletable by staff with the model's delete permission (superusers have it), one by
+    one or with the "Delete selected" action."""
+
     list_display = ["reason", "topic", "partition", "offset", "received_at"]
     list_filter = ["reason"]
     search_fields = ["detail"]

@@ -1,14 +1,17 @@
-"""Writes of the ingestion room: rejected events, and events sent over HTTP into Kafka."""
+"""Writes of the ingestion room: rejected events (stored, and pruned after their retention
+period), and events sent over HTTP into Kafka."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from confluent_kafka import KafkaException
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from config.exceptions import ServiceUnavailable
 from ingestion import kafka
@@ -51,6 +54,43 @@ def rejected_events_store(*, rejected: Sequence[RejectedMessage]) -> None:
                 [r.detail for r in rejected],
             ],
         )
+
+
+_PRUNE_REJECTED_SQL = """
+DELETE FROM ingestion_rejectedevent
+WHERE id IN (
+    SELECT id FROM ingestion_rejectedevent WHERE received_at < %s ORDER BY received_at LIMIT %s
+)
+"""
+REJECTED_PRUNE_BATCH = 5_000
+
+
+def rejected_events_prune(
+    *,
+    now: datetime | None = None,
+    retention_days: int | None = None,
+    batch_size: int = REJECTED_PRUNE_BATCH,
+) -> int:
+    """Delete rejected events received more than `retention_days` (default
+    REJECTED_EVENTS_RETENTION_DAYS; 0 keeps everything) before `now`. Batches of at most
+    `batch_size` rows, each committed on its own, so a long backlog never holds one long
+    transaction or lock, and a run that is stopped halfway leaves the rest to the next.
+    Returns how many were deleted."""
+    days = settings.REJECTED_EVENTS_RETENTION_DAYS if retention_days is None else retention_days
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(_PRUNE_REJECTED_SQL, [cutoff, batch_size])
+            batch = cursor.rowcount
+        deleted += batch
+        if batch < batch_size:
+            break
+    if deleted:
+        logger.info("pruned rejected events=%d received before=%s", deleted, cutoff.isoformat())
+    return deleted
 
 
 class KafkaUnavailable(ServiceUnavailable):

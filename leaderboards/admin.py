@@ -1,26 +1,43 @@
-"""Admin for operators: series and boards. Saving and deleting a board go through its
-services (leaderboards/services.py), which drop the Redis copy when what it ranks changed."""
+"""Admin for operators: series and boards. Saving, deleting and finalising a board go
+through its services (leaderboards/services.py), which drop the Redis copy when what it
+ranks changed. The forms are leaderboards/admin_forms.py's; a board's change page also
+links to its public page, entries and CSV, finds a player on it, and finalises it (asking
+first while its window is open)."""
 
 import calendar
 
 import redis
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponseBase, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from config.admin import DbDefaultsAdmin
+from leaderboards.admin_forms import BoardAdminForm, SeriesAdminForm
 from leaderboards.api.exports import board_csv_response
 from leaderboards.cache.builds import cache_build_board
 from leaderboards.models import Board, BoardStatus, BucketMember, Participant, Series
-from leaderboards.selectors import board_entries
+from leaderboards.selectors import board_entries, board_ranks
 from leaderboards.services import (
     board_delete,
     board_finalize,
     board_update,
     series_ensure_windows,
 )
+from players.models import PLAYER_ID_MAX_LENGTH, Player
+
+FINALIZE_CONFIRMATION = "admin/leaderboards/board/finalize_confirmation.html"
+
+
+def window_open(board: Board, now) -> bool:
+    """Whether events may still fall in the board's window (it has not ended)."""
+    return board.ends_at is None or board.ends_at > now
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -75,6 +92,8 @@ class BucketMemberInline(admin.TabularInline):
 
 @admin.register(Board)
 class BoardAdmin(DbDefaultsAdmin):
+    form = BoardAdminForm
+    change_form_template = "admin/leaderboards/board/change_form.html"
     list_display = [
         "slug",
         "name",
@@ -91,7 +110,24 @@ class BoardAdmin(DbDefaultsAdmin):
     search_fields = ["slug", "name", "metric", "series__slug"]
     list_filter = [StatusFilter, "series__period", "metric", "aggregation"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["status", "finalized_at", "late_events", "top_10", "created_at"]
+    readonly_fields = [
+        "window_utc",
+        "status",
+        "finalized_at",
+        "late_events",
+        "top_10",
+        "created_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "metric"]}),
+        ("Window", {"fields": ["window_timezone", "starts_at", "ends_at", "window_utc"]}),
+        ("Ranking", {"fields": ["aggregation", "sort_order", "tie_break", "series"]}),
+        (
+            "Tournament and league",
+            {"fields": ["join_required", "max_participants", "max_attempts", "bucket_size"]},
+        ),
+        ("State", {"fields": ["status", "finalized_at", "late_events", "top_10", "created_at"]}),
+    ]
     date_hierarchy = "starts_at"
     list_select_related = ["series"]
     actions = ["rebuild_cache", "finalize_now", "export_csv"]
@@ -102,6 +138,13 @@ class BoardAdmin(DbDefaultsAdmin):
         if board.starts_at is None:  # a board being added
             return "-"
         return BoardStatus(board.status).label
+
+    @admin.display(description="window in UTC")
+    def window_utc(self, board: Board) -> str:
+        if board.starts_at is None:  # a board being added
+            return "-"
+        end = f"{board.ends_at:%Y-%m-%d %H:%M:%S}" if board.ends_at else "open-ended"
+        return f"{board.starts_at:%Y-%m-%d %H:%M:%S} to {end} UTC"
 
     @admin.display(description="top 10")
     def top_10(self, board: Board) -> str:
@@ -134,13 +177,75 @@ class BoardAdmin(DbDefaultsAdmin):
 
     @admin.action(description="Finalise the selected boards now")
     def finalize_now(self, request, queryset):
-        done = [board.slug for board in queryset if board_finalize(board.pk)]
-        skipped = queryset.count() - len(done)
+        """Freeze the boards' standings. A board whose window is still open is frozen early
+        (later events will not count): that needs a confirmation page first, as a delete
+        does."""
+        boards = list(queryset)
+        now = timezone.now()
+        still_open = [b for b in boards if b.finalized_at is None and window_open(b, now)]
+        if still_open and request.POST.get("confirm") != "yes":
+            return self._finalize_confirmation(request, boards, still_open, changelist=True)
+        self._finalize(request, boards)
+        return None
+
+    def _finalize(self, request: HttpRequest, boards: list[Board]) -> None:
+        done = [board.slug for board in boards if board_finalize(board.pk)]
+        skipped = len(boards) - len(done)
         self.message_user(
             request,
             f"Finalised {len(done)} board(s)" + (f"; {skipped} already final." if skipped else "."),
             messages.SUCCESS,
         )
+
+    def _finalize_confirmation(
+        self,
+        request: HttpRequest,
+        boards: list[Board],
+        still_open: list[Board],
+        *,
+        changelist: bool,
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Finalise now?",
+            "opts": self.model._meta,
+            "boards": boards,
+            "still_open": still_open,
+            "changelist": changelist,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, FINALIZE_CONFIRMATION, context)
+
+    def finalize_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        """The change page's "Finalise now": a confirmation page, then the finalisation."""
+        board = self.get_object(request, unquote(object_id))
+        if board is None:
+            raise Http404(f"No board with id {object_id!r}.")
+        if not self.has_change_permission(request, board):
+            raise PermissionDenied
+        change_url = reverse("admin:leaderboards_board_change", args=[board.pk])
+        if board.finalized_at is not None:
+            self.message_user(request, f"{board.slug} is already final.", messages.INFO)
+            return HttpResponseRedirect(change_url)
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            self._finalize(request, [board])
+            return HttpResponseRedirect(change_url)
+        still_open = [board] if window_open(board, timezone.now()) else []
+        return self._finalize_confirmation(request, [board], still_open, changelist=False)
+
+    def get_urls(self):
+        finalize = self.admin_site.admin_view(self.finalize_view)
+        return [
+            path("<path:object_id>/finalize/", finalize, name="leaderboards_board_finalize"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        board = self.get_object(request, unquote(object_id))
+        extra = dict(extra_context or {})
+        if board is not None:
+            extra.update(board_player_lookup(board, request.GET.get("find_player")))
+        return super().change_view(request, object_id, form_url, extra)
 
     @admin.action(description="Export the standings as CSV (one board)")
     def export_csv(self, request, queryset):
@@ -154,9 +259,12 @@ class BoardAdmin(DbDefaultsAdmin):
             super().save_model(request, obj, form, change)
             return
         # The form has set the new values on `obj`; the service compares them with the
-        # stored board to know whether its cached copy must go.
+        # stored board to know whether its cached copy must go. Every field the form holds
+        # is handed over, not only form.changed_data: a window typed in another zone may
+        # show the same wall-clock time and still be another instant.
         stored = Board.objects.get(pk=obj.pk)
-        board_update(board=stored, data={field: getattr(obj, field) for field in form.changed_data})
+        fields = [f.name for f in Board._meta.concrete_fields if f.name in form.cleaned_data]
+        board_update(board=stored, data={field: getattr(obj, field) for field in fields})
 
     def delete_model(self, request, obj):
         board_delete(board=obj)
@@ -166,8 +274,27 @@ class BoardAdmin(DbDefaultsAdmin):
             board_delete(board=board)
 
 
+def board_player_lookup(board: Board, player_id: str | None) -> dict:
+    """The change page's "find a player": their rank and score on the board (live or
+    final, read like any board read), or why there is none."""
+    if player_id is None:
+        return {"find_player": None}
+    player_id = player_id.strip()
+    context: dict = {"find_player": player_id, "found": None, "find_error": None}
+    if not player_id or len(player_id) > PLAYER_ID_MAX_LENGTH:
+        context["find_error"] = f"A player id has 1 to {PLAYER_ID_MAX_LENGTH} characters."
+        return context
+    entries = board_ranks(board, player_ids=[player_id])
+    context["found"] = entries[0] if entries else None
+    player = Player.objects.filter(external_id=player_id).only("pk").first()
+    if player is not None:
+        context["player_url"] = reverse("admin:players_player_change", args=[player.pk])
+    return context
+
+
 @admin.register(Series)
 class SeriesAdmin(DbDefaultsAdmin):
+    form = SeriesAdminForm
     list_display = [
         "slug",
         "name",
@@ -183,13 +310,23 @@ class SeriesAdmin(DbDefaultsAdmin):
     search_fields = ["slug", "name", "metric"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "metric"]}),
+        ("Window", {"fields": ["period", "timezone", "reset_time", "reset_weekday"]}),
+        ("Ranking", {"fields": ["aggregation", "sort_order", "tie_break"]}),
+        (
+            "Tournament and league",
+            {"fields": ["join_required", "max_participants", "max_attempts", "bucket_size"]},
+        ),
+        (None, {"fields": ["created_at"]}),
+    ]
 
     @admin.display(description="reset")
     def reset(self, series: Series) -> str:
         day = ""
         if series.reset_weekday is not None:
             day = calendar.day_abbr[series.reset_weekday] + " "
-        return f"{day}{series.reset_time:%H:%M}"
+        return f"{day}{series.reset_time:%H:%M} {series.timezone}"
 
     @admin.display(description="current window")
     def current_board(self, series: Series) -> str:

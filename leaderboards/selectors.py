@@ -51,7 +51,21 @@ class Entry:
 def boards_live(*, now: datetime | None = None) -> list[Board]:
     """Boards whose window is open now, the ones ending soonest first (open-ended last)."""
     now = now or timezone.now()
-    return list(Board.objects.live(now).order_by(F("ends_at").asc(nulls_last=True), "slug"))
+    boards = Board.objects.live(now).select_related("series")
+    return list(boards.order_by(F("ends_at").asc(nulls_last=True), "slug"))
+
+
+def boards_upcoming(*, now: datetime | None = None, limit: int = 20) -> list[Board]:
+    """Boards whose window has not started yet, the soonest first."""
+    now = now or timezone.now()
+    boards = Board.objects.upcoming(now).select_related("series")
+    return list(boards.order_by("starts_at", "slug")[:limit])
+
+
+def boards_finalized_recently(*, limit: int = 10) -> list[Board]:
+    """The boards finalised last, newest first: their final results."""
+    boards = Board.objects.finalized().select_related("series")
+    return list(boards.order_by("-finalized_at", "slug")[:limit])
 
 
 def series_board_now(series: Series, *, now: datetime | None = None) -> Board | None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import factory
 
-from leaderboards.models import Board, ScoreDelta
+from leaderboards.models import Board, ScoreDelta, Series
 from players.models import Player
 
 
@@ -18,6 +18,17 @@ class PlayerFactory(factory.django.DjangoModelFactory):
 
     external_id = factory.Sequence(lambda n: f"player-{n}")
     display_name = factory.LazyAttribute(lambda o: o.external_id.replace("-", " ").title())
+
+
+class SeriesFactory(factory.django.DjangoModelFactory):
+    """A daily series, without its windows (BoardFactory(series=...) makes those)."""
+
+    class Meta:
+        model = Series
+
+    slug = factory.Sequence(lambda n: f"series-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").title())
+    period = "daily"
 
 
 class BoardFactory(factory.django.DjangoModelFactory):

@@ -1,5 +1,6 @@
-"""Public pages: the live boards and one board's standings, with the HTML fragments the
-board page polls (static/js/live.js) to update itself without a reload.
+"""Public pages: the boards (live, upcoming, final results) and one board's standings, with
+the HTML fragments the board page polls (static/js/live.js) to update itself without a
+reload. Times are shown in the board's series' time zone (UTC for a board of no series).
 
 Every query parameter is optional and forgiving: a page link someone mangled shows the
 first page rather than an error.
@@ -17,7 +18,14 @@ from config.throttling import rate_limited
 from leaderboards.cache.catalog import catalog
 from leaderboards.leagues import bucket_count, bucket_of
 from leaderboards.models import Board
-from leaderboards.selectors import board_around, board_bucket_entries, board_entries, boards_live
+from leaderboards.selectors import (
+    board_around,
+    board_bucket_entries,
+    board_entries,
+    boards_finalized_recently,
+    boards_live,
+    boards_upcoming,
+)
 from players.models import PLAYER_ID_MAX_LENGTH
 
 PAGE_SIZE = 25
@@ -95,7 +103,12 @@ def _player_context(request, board: Board) -> dict:
 @content_security_policy
 @rate_limited
 def board_list(request):
-    return render(request, "leaderboards/board_list.html", {"boards": boards_live()})
+    context = {
+        "boards": boards_live(),
+        "upcoming": boards_upcoming(),
+        "finals": boards_finalized_recently(),
+    }
+    return render(request, "leaderboards/board_list.html", context)
 
 
 @require_safe

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from access.models import ApiKey
@@ -113,15 +114,50 @@ def test_rejected_event_page_shows_raw_bytes_as_text_and_cannot_be_edited(admin_
 
 
 @pytest.mark.parametrize("model", ["ingestion_rejectedevent", "leaderboards_consumeroffset"])
-def test_consumer_records_cannot_be_added_or_deleted(admin_client, rows, model):
-    obj = rows["rejected"] if model == "ingestion_rejectedevent" else rows["offset"]
+def test_consumer_records_cannot_be_added(admin_client, rows, model):
+    assert admin_client.get(reverse(f"admin:{model}_add")).status_code == 403
 
-    add = admin_client.get(reverse(f"admin:{model}_add"))
-    delete = admin_client.post(reverse(f"admin:{model}_delete", args=[obj.pk]), {"post": "yes"})
 
-    assert add.status_code == 403
-    assert delete.status_code == 403
-    assert type(obj).objects.filter(pk=obj.pk).exists()
+def test_consumer_offsets_cannot_be_deleted(admin_client, rows):
+    url = reverse("admin:leaderboards_consumeroffset_delete", args=[rows["offset"].pk])
+
+    assert admin_client.post(url, {"post": "yes"}).status_code == 403
+    assert ConsumerOffset.objects.filter(pk=rows["offset"].pk).exists()
+
+
+def test_staff_delete_rejected_events_one_by_one_or_selected(admin_client, rows):
+    others = [
+        RejectedEvent.objects.create(topic="t", partition=0, offset=n, raw=b"x", reason="too_long")
+        for n in range(3)
+    ]
+    url = reverse("admin:ingestion_rejectedevent_delete", args=[rows["rejected"].pk])
+
+    confirm = admin_client.get(url)
+    deleted = admin_client.post(url, {"post": "yes"})
+    selected = admin_client.post(
+        reverse("admin:ingestion_rejectedevent_changelist"),
+        {
+            "action": "delete_selected",
+            "_selected_action": [e.pk for e in others[:2]],
+            "post": "yes",
+        },
+    )
+
+    assert confirm.status_code == 200
+    assert deleted.status_code == 302
+    assert selected.status_code == 302
+    assert list(RejectedEvent.objects.values_list("pk", flat=True)) == [others[2].pk]
+
+
+def test_staff_without_the_delete_permission_cannot_delete_rejected_events(client, rows):
+    user = User.objects.create_user("marketer", password="x", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_rejectedevent"))
+    client.force_login(user)
+    url = reverse("admin:ingestion_rejectedevent_delete", args=[rows["rejected"].pk])
+
+    assert client.get(reverse("admin:ingestion_rejectedevent_changelist")).status_code == 200
+    assert client.post(url, {"post": "yes"}).status_code == 403
+    assert RejectedEvent.objects.filter(pk=rows["rejected"].pk).exists()
 
 
 def test_rejected_events_filter_by_reason(admin_client, rows):

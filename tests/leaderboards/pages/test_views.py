@@ -11,7 +11,7 @@ from django.contrib.staticfiles import finders
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
+from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory, SeriesFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -46,10 +46,10 @@ def board_url(board, **params) -> str:
     return reverse("board-detail", args=[board.slug]) + (f"?{query}" if query else "")
 
 
-# The list of live boards
+# The list of boards: live, upcoming, final results
 
 
-def test_index_lists_live_boards_only(client):
+def test_index_lists_live_boards_then_upcoming_and_final_results(client):
     now = timezone.now()
     ending = BoardFactory(
         name="Ending Soon",
@@ -59,15 +59,30 @@ def test_index_lists_live_boards_only(client):
     BoardFactory(name="Forever", starts_at=now - timedelta(days=30), ends_at=None)
     BoardFactory(name="Last Week", starts_at=now - timedelta(days=14), ends_at=now - timedelta(7))
     BoardFactory(name="Next Week", starts_at=now + timedelta(days=7), ends_at=None)
+    BoardFactory(name="Tomorrow", starts_at=now + timedelta(days=1), ends_at=None)
+    BoardFactory(
+        name="Spring Cup",
+        starts_at=now - timedelta(days=60),
+        ends_at=now - timedelta(days=30),
+        finalized_at=now - timedelta(days=29),
+    )
 
     response = client.get("/")
 
     assert response.status_code == 200
     html = response.content.decode()
     assert [board.name for board in response.context["boards"]] == ["Ending Soon", "Forever"]
+    assert [board.name for board in response.context["upcoming"]] == ["Tomorrow", "Next Week"]
+    assert [board.name for board in response.context["finals"]] == ["Spring Cup"]
     assert f'href="{board_url(ending)}"' in html
-    assert "Last Week" not in html
-    assert "Next Week" not in html
+    assert "Last Week" not in html  # ended, its results not frozen yet
+    live, rest = html.split('<h2 id="upcoming-heading">Upcoming</h2>')
+    upcoming, finals = rest.split('<h2 id="finals-heading">Final results</h2>')
+    assert live.count('<span class="badge badge-live">Live</span>') == 2
+    assert upcoming.count('<span class="badge badge-upcoming">Upcoming</span>') == 2
+    assert "Starts</dt><dd>in 23\xa0hours" in upcoming
+    assert "Live</span>" not in upcoming + finals
+    assert '<span class="badge badge-finalized">Final results</span>' in finals
     assert "in 3\xa0hours, 4\xa0minutes" in html or "in 3\xa0hours, 5\xa0minutes" in html
     assert "never" in html
 
@@ -76,7 +91,87 @@ def test_index_says_so_when_no_board_is_live(client):
     BoardFactory(starts_at=timezone.now() + timedelta(days=1))
     response = client.get("/")
     assert response.status_code == 200
-    assert "No board is live right now" in response.content.decode()
+    html = response.content.decode()
+    assert "No board is live right now" in html
+    assert "Upcoming</h2>" in html
+    assert "Final results</h2>" not in html
+
+
+def test_windows_are_shown_in_the_series_time_zone_and_labelled(client):
+    tokyo = SeriesFactory(slug="tokyo", timezone="Asia/Tokyo")
+    series_board = BoardFactory(
+        series=tokyo,
+        starts_at=datetime(2026, 3, 1, 15, tzinfo=UTC),  # 1 March 00:00 in Tokyo
+        ends_at=datetime(2026, 3, 2, 15, tzinfo=UTC),
+    )
+    utc_board = BoardFactory(starts_at=datetime(2026, 3, 1, 15, tzinfo=UTC), ends_at=None)
+
+    tokyo_html = client.get(board_url(series_board)).content.decode()
+    utc_html = client.get(board_url(utc_board)).content.decode()
+
+    assert '<dt>Window <span class="zone">(Asia/Tokyo)</span></dt>' in tokyo_html
+    assert re.search(
+        r'<time datetime="2026-03-02T00:00:00\+09:00">2 Mar 2026, 00:00</time>', tokyo_html
+    )
+    assert re.search(
+        r'<time datetime="2026-03-03T00:00:00\+09:00">3 Mar 2026, 00:00</time>', tokyo_html
+    )
+    assert '<dt>Window <span class="zone">(UTC)</span></dt>' in utc_html
+    assert ">1 Mar 2026, 15:00</time>" in utc_html
+
+
+def test_a_board_not_started_yet_says_upcoming_not_live(client):
+    board = BoardFactory(starts_at=timezone.now() + timedelta(hours=5))
+
+    html = client.get(board_url(board)).content.decode()
+
+    assert '<span class="badge badge-upcoming">Upcoming</span></h1>' in html
+    assert "This board has not started yet: it opens in 4\xa0hours" in html
+    assert "data-live-status" not in html
+    assert "badge-live" not in html
+
+
+def test_a_finalised_board_shows_final_results_and_stops_polling(client):
+    now = timezone.now()
+    board = BoardFactory(
+        starts_at=now - timedelta(days=2), ends_at=now - timedelta(days=1), finalized_at=now
+    )
+
+    html = client.get(board_url(board)).content.decode()
+
+    assert '<span class="badge badge-finalized">Final results</span></h1>' in html
+    assert '<h2 id="standings-heading">Final results</h2>' in html
+    assert "data-live-status" not in html
+    assert "entries-fragment" not in html
+
+
+def test_a_live_board_says_live(client):
+    board = BoardFactory(starts_at=timezone.now() - timedelta(hours=1))
+
+    html = client.get(board_url(board)).content.decode()
+
+    assert '<span class="badge badge-live">Live</span></h1>' in html
+    assert '<h2 id="standings-heading">Standings</h2>' in html
+    assert "data-live-status" in html
+
+
+def test_hostile_board_and_player_names_stay_escaped_on_every_page(client):
+    hostile = '<script>alert("x")</script>'
+    series = SeriesFactory(slug="s", name=hostile)
+    board = BoardFactory(name=hostile, series=series, starts_at=timezone.now() - timedelta(1))
+    BoardFactory(name=hostile, starts_at=timezone.now() + timedelta(days=1))
+    PlayerFactory(external_id="p1", display_name=hostile)
+    add_scores({"p1": 5}, at=timezone.now())
+
+    pages = [
+        client.get("/").content.decode(),
+        client.get(board_url(board)).content.decode(),
+        client.get(board_url(board, player="p1")).content.decode(),
+    ]
+
+    for html in pages:
+        assert "<script>alert" not in html
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
 
 
 # A board's standings
@@ -92,7 +187,7 @@ def test_board_page_shows_entries_in_rank_order_with_ties(client):
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<h1>Weekly Cup</h1>" in html
+    assert '<h1>Weekly Cup <span class="badge badge-live">Live</span></h1>' in html
     # Competition ranking; a tie is ordered by player id.
     assert rows(html) == [
         (1, "alice", "50"),
