@@ -453,6 +453,16 @@ LOGGING = {
 
 INSTALLED_APPS += ["webhooks"]
 
+# Shared reads (a board's entries, the board, a series' current entries) may be kept by
+# browsers and CDNs this long (`Cache-Control: public, max-age`), then revalidated with
+# their ETag (config/http_caching.py). What a reader sees is then up to this old, on top of
+# the consumer's apply and the micro-cache (LEADERBOARD_RESPONSE_CACHE_MS): with the
+# defaults, about 1.25 s at worst behind a cache, against the 1 s freshness budget of
+# readers that ask the service; 0 keeps every reader within it. Other API answers are
+# `private, no-store`.
+LEADERBOARD_HTTP_MAX_AGE_SECONDS = env_int("LEADERBOARD_HTTP_MAX_AGE_SECONDS", 1, minimum=0)
+MIDDLEWARE += ["config.http_caching.PrivateApiAnswersMiddleware"]
+
 # Webhooks (webhooks/, docs/webhooks.md). An attempt waits this long to connect and again
 # for the answer; no answer in time is a failure, retried.
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
