@@ -16,6 +16,7 @@ class Scope(models.TextChoices):
     EVENTS_WRITE = "events:write", "events:write: send score events over HTTP"
     BOARDS_WRITE = "boards:write", "boards:write: create and change boards and series"
     REJECTED_READ = "rejected:read", "rejected:read: read rejected events and their payloads"
+    WEBHOOKS_WRITE = "webhooks:write", "webhooks:write: register, list and remove webhooks"
 
 
 class ApiKey(AbstractAPIKey):

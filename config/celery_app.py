@@ -46,6 +46,8 @@ def schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
             "task": "leaderboards.tasks.cache_sync",
             "schedule": cache_sync_interval(),
         },
+        # Webhook deliveries whose task was lost (a worker killed) are sent again.
+        "webhook-deliveries-sweep": {"task": "webhooks.tasks.deliveries_sweep", "schedule": 60.0},
     }
 
 

@@ -412,3 +412,38 @@ MIDDLEWARE.insert(
 # Rejected events keep raw payloads (player ids, names): the periodic `rejected-events-prune`
 # task deletes those received more than this many days ago, in batches. 0 keeps them.
 REJECTED_EVENTS_RETENTION_DAYS = env_int("REJECTED_EVENTS_RETENTION_DAYS", 30, minimum=0)
+
+# ---------------------------------------------------------------------------------------
+# Webhooks and cacheable reads (issue 22). Kept in one block at the end.
+
+INSTALLED_APPS += ["webhooks"]
+
+# Shared reads (a board's entries, the board, a series' current entries) may be kept by
+# browsers and CDNs this long (`Cache-Control: public, max-age`), then revalidated with
+# their ETag (config/http_caching.py). What a reader sees is then up to this old, on top of
+# the consumer's apply and the micro-cache (LEADERBOARD_RESPONSE_CACHE_MS): with the
+# defaults, about 1.25 s at worst behind a cache, against the 1 s freshness budget of
+# readers that ask the service; 0 keeps every reader within it. Other API answers are
+# `private, no-store`.
+LEADERBOARD_HTTP_MAX_AGE_SECONDS = env_int("LEADERBOARD_HTTP_MAX_AGE_SECONDS", 1, minimum=0)
+MIDDLEWARE += ["config.http_caching.PrivateApiAnswersMiddleware"]
+
+# Webhooks (webhooks/, docs/webhooks.md). An attempt waits this long to connect and again
+# for the answer; no answer in time is a failure, retried.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# Retries wait WEBHOOK_RETRY_BASE_SECONDS, then twice as long each time (the first retry
+# within 30 s), at most WEBHOOK_RETRY_MAX_DELAY_SECONDS; a message not delivered within
+# WEBHOOK_RETRY_FOR_SECONDS of its first attempt is marked failed.
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 10, minimum=0)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env_int("WEBHOOK_RETRY_MAX_DELAY_SECONDS", 3600, minimum=0)
+WEBHOOK_RETRY_FOR_SECONDS = env_int("WEBHOOK_RETRY_FOR_SECONDS", 86_400, minimum=0)
+# An endpoint without a 2xx answer for this long is disabled at its next failed attempt.
+WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 86_400, minimum=0)
+# Webhooks go to public addresses only (webhooks/addresses.py); 1 lets them reach loopback
+# and private networks too: tests, and receivers on the service's own network.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+# One name in the OpenAPI schema for the events an endpoint takes and an attempt carried.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],  # type: ignore[dict-item]
+    "WebhookEventEnum": "webhooks.models.Event",
+}

@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("leaderboards.api.urls")),
     path("api/v1/", include("ingestion.urls")),
+    path("api/v1/", include("webhooks.urls")),
     # OpenAPI 3 schema (YAML; ?format=json for JSON) and Swagger UI over it.
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from leaderboards.cache.builds import cache_build_board, cache_drop_board_on_com
 from leaderboards.models import TOURNAMENT_FIELDS, Aggregation, Board, Series, SortOrder, TieBreak
 from leaderboards.postgres.final import final_standings_freeze
 from leaderboards.ranking import RANKING_FIELDS, Window
+from leaderboards.signals import board_finalized, board_started
 
 logger = logging.getLogger(__name__)
 
@@ -169,12 +171,17 @@ def _slug_race_is_a_conflict(model: str) -> Iterator[None]:
 
 def series_rollover(*, now: datetime | None = None) -> list[Board]:
     """For every series, make sure the running and the next window exist, and warm both in
-    Redis so the first reads after a reset are served from the cache."""
+    Redis so the first reads after a reset are served from the cache. The running window
+    is announced (`board_started`) on every run: receivers act once per board."""
     boards = []
     for series in Series.objects.all():
-        for board in series_ensure_windows(series, now=now, ahead=1):
+        running, *ahead = series_ensure_windows(series, now=now, ahead=1)
+        for board in (running, *ahead):
             boards.append(board)
             cache_build_board(board)
+        transaction.on_commit(
+            partial(board_started.send, sender=Board, board_id=running.pk), robust=True
+        )
     return boards
 
 
@@ -193,6 +200,9 @@ def board_finalize(board_id: int, *, now: datetime | None = None) -> bool:
         board.finalized_at = now or timezone_now()
         board.save(update_fields=["finalized_at"])
         cache_drop_board_on_commit(board_id)
+        transaction.on_commit(
+            partial(board_finalized.send, sender=Board, board_id=board_id), robust=True
+        )
     logger.info("finalized board=%s players=%d", board.slug, ranked)
     return True
 

@@ -12,19 +12,31 @@ services, the admin, finalisation. Connected in leaderboards/apps.py.
 Bulk writes (`QuerySet.update`, `bulk_create`) send no signals; none of them touch what
 reads show (`late_events` is not shown; new players have no name yet), except the
 consumer's renames from events, which it sends to Redis itself after its commit.
+
+It also defines the domain signals leaderboards sends for the apps above it (webhooks/),
+which it never imports: `board_started` and `board_finalized`, both sent after the commit
+of what they announce, with `board_id` (services.py says when).
 """
 
 from __future__ import annotations
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from leaderboards.cache.catalog import catalog
 from leaderboards.cache.names import cache_names_set
 from leaderboards.leagues import buckets_assign_existing
 from leaderboards.models import Board, Series
 from players.models import Player
+
+# A board's window is running: sent by the series rollover for each series' current window,
+# once a minute while it runs, so a receiver must act once per board (at least once, not
+# exactly once). Arguments: board_id.
+board_started = Signal()
+# A board's standings are frozen (services.board_finalize): sent once, after the commit.
+# Arguments: board_id.
+board_finalized = Signal()
 
 
 @receiver(post_save, sender=Board)

@@ -37,6 +37,7 @@ def test_a_key_without_scopes_gets_none_and_all_scopes_gets_every_one():
         "events:write",
         "boards:write",
         "rejected:read",
+        "webhooks:write",
     ]
 
 

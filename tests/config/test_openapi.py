@@ -42,6 +42,11 @@ KEYED = {
     ("patch", "/api/v1/players/{player_id}/"),
     ("post", "/api/v1/leaderboards/{slug}/participants/"),
     ("delete", "/api/v1/leaderboards/{slug}/participants/{player_id}/"),
+    ("get", "/api/v1/webhooks/"),
+    ("post", "/api/v1/webhooks/"),
+    ("get", "/api/v1/webhooks/{id}/"),
+    ("delete", "/api/v1/webhooks/{id}/"),
+    ("get", "/api/v1/webhooks/{id}/deliveries/"),
 }
 
 
