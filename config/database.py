@@ -12,7 +12,7 @@ from django.db import connection
 def named_cursor(name: str, chunk: int) -> Iterator:
     """psycopg's own server-side cursor, fetching `chunk` rows at a time, in the caller's
     transaction (open one around it): a stream of millions of rows never sits in memory.
-    Not QuerySet.iterator(), whose server-side cursors are off (config/settings.py,
+    Not QuerySet.iterator(), whose server-side cursors are off (config/settings/base.py,
     DISABLE_SERVER_SIDE_CURSORS: they outlive the transaction, which PgBouncer breaks)."""
     connection.ensure_connection()
     with connection.wrap_database_errors, connection.connection.cursor(name=name) as cursor:

@@ -1,4 +1,4 @@
-"""Settings from the environment, read strictly (config/settings.py uses these).
+"""Settings from the environment, read strictly (config/settings/ uses these).
 
 A value a helper cannot read stops start-up with ImproperlyConfigured naming the variable,
 the value and what would do, rather than quietly meaning something else (`DJANGO_DEBUG=ture`

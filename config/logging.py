@@ -87,7 +87,7 @@ class JsonFormatter(MsgspecFormatter):
 
 
 def logging_settings(*, log_format: str, log_level: str) -> dict:
-    """Django's LOGGING (config/settings.py): one console handler in `log_format` (plain or
+    """Django's LOGGING (config/settings/base.py): one console handler in `log_format` (plain or
     json), every line carrying the fields of this module's context."""
     return {
         "version": 1,

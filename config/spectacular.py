@@ -1,5 +1,5 @@
 """The OpenAPI schema's settings (drf-spectacular's SPECTACULAR_SETTINGS), which
-config/settings.py sets from here: data only, so the settings import nothing of DRF's.
+config/settings/api.py sets from here: data only, so the settings import nothing of DRF's.
 The schema (/api/schema/) and its Swagger UI (/api/docs/) are served from our own static
 files: no CDN at runtime."""
 
@@ -29,6 +29,8 @@ def spectacular_settings(*, static_url: str) -> dict:
         "ENUM_NAME_OVERRIDES": {
             "AggregationEnum": "leaderboards.models.Aggregation",
             "SortOrderEnum": "leaderboards.models.SortOrder",
+            # The events a webhook endpoint takes and an attempt carried: one name.
+            "WebhookEventEnum": "webhooks.models.Event",
         },
         # Writes name it in their `security` (config/openapi.py); reads need nothing.
         "APPEND_COMPONENTS": {

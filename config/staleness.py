@@ -1,5 +1,5 @@
 """How stale each kind of copy of a definition may get before it is read again: the one
-module that reads these settings (config/settings.py sets them from the environment).
+module that reads these settings (config/settings/ sets them from the environment).
 
 An edit of a board or a series (in the admin, or by the API) is seen by the process that
 made it at once (leaderboards/signals.py forgets its copies), and by every other process

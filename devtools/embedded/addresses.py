@@ -9,7 +9,7 @@ import subprocess
 import time
 
 # Ports for `make run`; chosen away from the usual 5432/6379/9092 so a real local
-# service does not collide with the embedded one. config/settings.py's DEFAULT_*_URL name
+# service does not collide with the embedded one. config/settings/base.py's DEFAULT_*_URL name
 # them too, written out so that production never imports this package;
 # tests/devtools/test_embedded.py checks that the two agree.
 DEFAULT_PORTS = {"postgres": 55432, "valkey": 56379, "kafka": 59092}
