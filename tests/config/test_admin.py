@@ -17,6 +17,7 @@ from ingestion.models import RejectedEvent
 from leaderboards.models import ConsumerOffset, Series
 from players.models import Player
 from tests.factories import BoardFactory, PlayerFactory
+from webhooks.models import Delivery, Endpoint, Event, Message
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +40,13 @@ def one_of_each():
     ConsumerOffset.objects.create(topic="score-events", partition=0, next_offset=2)
     ApiKey.objects.create_key(name="game-server")
     Group.objects.create(name="operators")
+    endpoint = Endpoint.objects.create(
+        url="https://hooks.example.com/in", events=[Event.values[0]], secret="whsec_c2VjcmV0"
+    )
+    message = Message.objects.create(id="msg_1", event=Event.values[0], key="k1", body="{}")
+    Delivery.objects.create(
+        endpoint=endpoint, message=message, give_up_at=datetime(2026, 1, 2, tzinfo=UTC)
+    )
 
 
 def test_every_registered_model_is_checked():
