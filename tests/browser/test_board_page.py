@@ -67,7 +67,9 @@ def test_board_page_shows_the_standings(browser, live_server, store):
     open_board(browser, live_server, board)
 
     assert browser.title.startswith("Spring Cup")
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Spring Cup"
+    # The name, then the badge saying where the window stands.
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Spring Cup Live"
+    assert browser.find_element(By.CSS_SELECTOR, "h1 .badge-live").text == "Live"
     assert standings(browser) == [
         ("1", "ben", "50"),
         ("1", "cat", "50"),
