@@ -6,7 +6,8 @@ unknown players created, the deltas inserted (duplicates skipped by their dedupe
 display names that changed, events counted late or not counted by tournament rules,
 league buckets assigned, and the next offset per partition, all in one transaction with
 what the consumer stores of its own (rejected events). `scores_publish_batch` is step 4,
-after the commit: the new deltas onto every cached Redis board, fenced by offsets.
+after the commit: the new deltas onto every cached Redis board, fenced by offsets, and
+one change notice naming the boards that changed (leaderboards/cache/changes.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from uuid import UUID
 
 from django.db import transaction
 
-from leaderboards.cache.apply import cache_apply_batch
+from leaderboards.cache.apply import cache_apply_batch_changes
 from leaderboards.cache.builds import cache_drop_all
+from leaderboards.cache.changes import changes_publish
 from leaderboards.cache.names import cache_names_set
 from leaderboards.leagues import buckets_assign_batch
 from leaderboards.postgres.deltas import (
@@ -117,12 +119,14 @@ def scores_publish_batch(
     """After the commit: a recorded batch's new deltas onto every cached board, fenced by
     `positions` (partition -> [from, to) offsets), and its changed names beside them.
     `offsets_restarted` (a broker that lost its log) drops every cached board first: the
-    fences can no longer tell what a board holds. Returns each board's outcome."""
+    fences can no longer tell what a board holds. Then one change notice names the boards
+    the batch changed, for the streams (it never raises). Returns each board's outcome."""
     if offsets_restarted:
         cache_drop_all()
-    boards = cache_apply_batch(deltas=new, positions=positions)
+    applied = cache_apply_batch_changes(deltas=new, positions=positions)
     cache_names_set(renamed)
-    return boards
+    changes_publish(boards=applied.changed)
+    return applied.outcomes
 
 
 def consumer_offsets(*, topic: str) -> dict[int, int]:

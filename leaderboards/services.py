@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils.timezone import now as timezone_now
 
 from leaderboards.cache.builds import cache_build_board, cache_drop_board_on_commit
+from leaderboards.cache.changes import changes_publish
 from leaderboards.models import TOURNAMENT_FIELDS, Aggregation, Board, Series, SortOrder, TieBreak
 from leaderboards.postgres.final import final_standings_freeze
 from leaderboards.ranking import RANKING_FIELDS, Window
@@ -203,6 +204,8 @@ def board_finalize(board_id: int, *, now: datetime | None = None) -> bool:
         transaction.on_commit(
             partial(board_finalized.send, sender=Board, board_id=board_id), robust=True
         )
+        # Open streams of the board send its final standings and end (never raises).
+        transaction.on_commit(partial(changes_publish, finalized=[board_id]))
     logger.info("finalized board=%s players=%d", board.slug, ranked)
     return True
 

@@ -8,6 +8,7 @@ variables are documented in docs/configuration.md.
 - tasks: Celery, and the timings of boards (finalisation, retention, the cache sync,
   how stale a definition may be, builds, the micro-cache), rejected events' retention;
 - api: request bodies, rate limits, DRF, the OpenAPI schema, HTTP caching, CORS;
+- streams: the stream server's heartbeats, limits and public URL;
 - webhooks: deliveries and their retries.
 
 Unset service URLs fall back to the embedded services `make run` starts (see
@@ -17,5 +18,6 @@ Unset service URLs fall back to the embedded services `make run` starts (see
 from config.settings.api import *  # noqa: F403
 from config.settings.base import *  # noqa: F403
 from config.settings.ingestion import *  # noqa: F403
+from config.settings.streams import *  # noqa: F403
 from config.settings.tasks import *  # noqa: F403
 from config.settings.webhooks import *  # noqa: F403

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from config.staleness import consumer_boards_max_age
 from leaderboards.aggregations import AGGREGATIONS
@@ -39,9 +40,23 @@ class _BoardDefinitions:
 _definitions = _BoardDefinitions()
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedBatch:
+    outcomes: dict[int, str]  # each cached board's outcome (store.apply's words)
+    changed: set[int]  # boards whose set the batch changed: applied, and values for them
+
+
 def cache_apply_batch(
     *, deltas: Sequence[DeltaRow], positions: dict[int, tuple[int, int]]
 ) -> dict[int, str]:
+    """Apply the new deltas of one committed batch to every cached board they belong to;
+    each board's outcome (cache_apply_batch_changes says which boards changed too)."""
+    return cache_apply_batch_changes(deltas=deltas, positions=positions).outcomes
+
+
+def cache_apply_batch_changes(
+    *, deltas: Sequence[DeltaRow], positions: dict[int, tuple[int, int]]
+) -> AppliedBatch:
     """Apply the new deltas of one committed batch to every cached board they belong to.
 
     `positions` maps each partition the batch read to its offsets [from, to), so every
@@ -50,8 +65,9 @@ def cache_apply_batch(
     store = get_store()
     board_ids = store.cached_board_ids()
     if not board_ids or not positions:
-        return {}
-    outcomes = _apply_batch(store, board_ids, deltas, positions)
+        return AppliedBatch({}, set())
+    touched: set[int] = set()
+    outcomes = _apply_batch(store, board_ids, deltas, positions, touched)
     unreachable = sorted(
         board_id for board_id, outcome in outcomes.items() if outcome == "unreachable"
     )
@@ -62,7 +78,8 @@ def cache_apply_batch(
             len(unreachable),
             unreachable[:10],
         )
-    return outcomes
+    changed = {board_id for board_id in touched if outcomes.get(board_id) == "applied"}
+    return AppliedBatch(outcomes, changed)
 
 
 def _apply_batch(
@@ -70,11 +87,15 @@ def _apply_batch(
     board_ids: set[int],
     deltas: Sequence[DeltaRow],
     positions: dict[int, tuple[int, int]],
+    touched: set[int],
 ) -> dict[int, str]:
+    """Apply, and add to `touched` the boards the batch holds values for."""
     by_metric: dict[str, list[DeltaRow]] = {}
     for row in deltas:
         by_metric.setdefault(row.metric, []).append(row)
-    outcomes = store.apply(_units_per_board(_definitions.get(board_ids), by_metric, positions))
+    work = _units_per_board(_definitions.get(board_ids), by_metric, positions)
+    touched.update(board.pk for board, units in work if any(unit.values for unit in units))
+    outcomes = store.apply(work)
     redefined = {board_id for board_id, outcome in outcomes.items() if outcome == "redefined"}
     if redefined:
         # Our copy of those boards is older than the build's, or the build's is older than

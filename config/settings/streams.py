@@ -1,0 +1,21 @@
+"""The stream server (`manage.py serve_streams`, leaderboards/streams/): heartbeats, the
+cap on open streams per client address, the safety re-read, and where pages find it."""
+
+from __future__ import annotations
+
+import os
+
+from config.env import env_int
+
+# A comment line on every open stream at least this often, so proxies that close idle
+# connections (60 s is common) keep them and clients notice a dead server.
+STREAM_HEARTBEAT_SECONDS = env_int("STREAM_HEARTBEAT_SECONDS", 15, minimum=1)
+# Open streams one client address may hold on one stream process (429 beyond).
+STREAM_MAX_PER_CLIENT = env_int("STREAM_MAX_PER_CLIENT", 20, minimum=1)
+# Boards with open streams are read again this often even without a change notice:
+# notices are at most once, and this bounds how long a lost one goes unnoticed.
+STREAM_REFRESH_SECONDS = env_int("STREAM_REFRESH_SECONDS", 10, minimum=1)
+# Where the public pages open streams: empty for the same origin (production routes
+# `.../stream/` paths to the stream server), or a base URL such as http://127.0.0.1:8001
+# (`make run`, where the stream server listens on its own port).
+STREAM_PUBLIC_URL = os.environ.get("STREAM_PUBLIC_URL", "").strip().rstrip("/")
