@@ -15,9 +15,19 @@ class Player(models.Model):
     display_name_at = models.DateTimeField(null=True, blank=True, editable=False)
     metadata = models.JSONField(default=dict, blank=True, db_default={})
     created_at = models.DateTimeField(db_default=Now(), editable=False)
+    # A ban hides the player from every ranking and keeps everything else (issue 21):
+    # set and cleared only by leaderboards/moderation.py, which re-ranks what it changes.
+    banned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    ban_reason = models.TextField(blank=True, db_default="", editable=False)
 
     class Meta:
         ordering = ["external_id"]
+        indexes = [
+            # Rankings read the banned ids on every query: a tiny index, not a table scan.
+            models.Index(
+                fields=["id"], condition=models.Q(banned_at__isnull=False), name="player_banned"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.display_name or self.external_id

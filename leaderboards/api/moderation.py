@@ -4,8 +4,14 @@ players/audit.py."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from django.http import HttpResponse
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,12 +22,17 @@ from config.openapi import (
     API_KEY_AUTH,
     API_KEY_MISSING,
     LIST_PAGE_PARAMETERS,
+    not_found,
     page_example,
     page_of,
+    validation_error,
 )
 from config.pagination import paginated_response
+from config.renderers import json_response
+from leaderboards.api import openapi as docs
+from leaderboards.moderation import BAN_REASON_MAX_LENGTH, player_ban, player_unban
 from players.audit import Actor, audit_entries
-from players.models import AuditEntry
+from players.models import AuditEntry, Player
 
 
 def request_actor(request: Request) -> Actor:
@@ -95,3 +106,83 @@ class AuditLogApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return paginated_response(request, self, audit_entries(), AuditEntrySerializer)
+
+
+@extend_schema_serializer(component_name="PlayerBan")
+class BanOutputSerializer(serializers.Serializer):
+    player_id = serializers.CharField()
+    banned = serializers.BooleanField()
+    reason = serializers.CharField()
+    banned_at = serializers.DateTimeField()
+
+
+def _ban_state(player: Player) -> dict:
+    return {
+        "player_id": player.external_id,
+        "banned": True,
+        "reason": player.ban_reason,
+        "banned_at": player.banned_at
+        and serializers.DateTimeField().to_representation(player.banned_at),
+    }
+
+
+class PlayerBanApi(APIView):
+    """Ban (POST) and unban (DELETE) a player: hidden from every ranking, nothing lost."""
+
+    permission_classes = [HasScopedApiKey]
+    api_key_scope = Scope.PLAYERS_MODERATE
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(
+            max_length=BAN_REASON_MAX_LENGTH,
+            help_text=f"Why, 1 to {BAN_REASON_MAX_LENGTH} characters; kept in the audit log.",
+        )
+
+    @extend_schema(
+        operation_id="players_ban",
+        summary="Ban a player",
+        description=(
+            "The player disappears from every ranking (live and finalised boards, ranks, "
+            "around, standings, CSV, buckets, pages) and everyone else closes up; their "
+            "events are still stored. Idempotent: banning a banned player answers its ban. "
+            "Needs an API key with `players:moderate`."
+        ),
+        auth=API_KEY_AUTH,  # type: ignore[arg-type]  # the stub says names; dicts work
+        parameters=[docs.PLAYER_ID],
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(BanOutputSerializer, description="The player's ban."),
+            400: validation_error({"reason": ["This field may not be blank."]}),
+            403: API_KEY_MISSING,
+            404: not_found("No player 'p404'."),
+        },
+    )
+    def post(self, request: Request, player_id: str) -> HttpResponse:
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        player = player_ban(
+            player_id=player_id,
+            reason=body.validated_data["reason"],
+            actor=request_actor(request),
+        )
+        return json_response(request, _ban_state(player))
+
+    @extend_schema(
+        operation_id="players_unban",
+        summary="Lift a player's ban",
+        description=(
+            "Every board shows the player again with everything they scored, before and "
+            "during the ban, finalised boards included. Idempotent. Needs an API key with "
+            "`players:moderate`."
+        ),
+        auth=API_KEY_AUTH,  # type: ignore[arg-type]  # the stub says names; dicts work
+        parameters=[docs.PLAYER_ID],
+        responses={
+            204: OpenApiResponse(description="Not banned (any more)."),
+            403: API_KEY_MISSING,
+            404: not_found("No player 'p404'."),
+        },
+    )
+    def delete(self, request: Request, player_id: str) -> Response:
+        player_unban(player_id=player_id, actor=request_actor(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

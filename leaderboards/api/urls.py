@@ -50,6 +50,12 @@ urlpatterns = [
         name="api-board-participant",
     ),
     path("standings/", boards.StandingsApi.as_view(), name="api-standings"),
+    # Before the profile's route, whose `path` would swallow "/ban".
+    path(
+        "players/<path:player_id>/ban/",
+        moderation.PlayerBanApi.as_view(),
+        name="api-player-ban",
+    ),
     path("players/<path:player_id>/", players.PlayerProfileApi.as_view(), name="api-player"),
     path("audit-log/", moderation.AuditLogApi.as_view(), name="api-audit-log"),
     path("series/", series.SeriesListApi.as_view(), name="api-series-list"),

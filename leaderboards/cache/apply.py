@@ -16,6 +16,7 @@ from leaderboards.postgres.deltas import DeltaRow
 from leaderboards.postgres.standings import standings_whole_scores
 from leaderboards.ranking import Window
 from leaderboards.windows import epoch_millis
+from players.selectors import players_banned
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +72,14 @@ def _apply_batch(
     deltas: Sequence[DeltaRow],
     positions: dict[int, tuple[int, int]],
 ) -> dict[int, str]:
+    # A banned player's deltas are stored but reach no board (leaderboards/moderation.py).
+    # Read after the batch's commit: a ban committed before it is seen here, and one
+    # committed later drops the boards, whose rebuild's fences cover this batch.
+    banned = players_banned(pks={row.player_pk for row in deltas})
     by_metric: dict[str, list[DeltaRow]] = {}
     for row in deltas:
-        by_metric.setdefault(row.metric, []).append(row)
+        if row.player_pk not in banned:
+            by_metric.setdefault(row.metric, []).append(row)
     outcomes = store.apply(_units_per_board(_definitions.get(board_ids), by_metric, positions))
     redefined = {board_id for board_id, outcome in outcomes.items() if outcome == "redefined"}
     if redefined:

@@ -79,3 +79,79 @@ def test_the_admin_shows_the_audit_log_read_only(admin_client):
     assert admin_client.get("/admin/players/auditentry/add/").status_code == 403
     assert admin_client.post(f"/admin/players/auditentry/{entry.pk}/delete/").status_code == 403
     assert AuditEntry.objects.count() == 1
+
+
+# -- ban and unban -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def player():
+    from players.models import Player
+
+    return Player.objects.create(external_id="p1/x")  # ids may hold a slash
+
+
+def test_a_ban_answers_its_state_and_is_audited_with_the_keys_name(moderator, player):
+    response = moderator.post("/api/v1/players/p1/x/ban/", {"reason": "aimbot"}, format="json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["player_id"] == "p1/x"
+    assert body["banned"] is True
+    assert body["reason"] == "aimbot"
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.actor, entry.player_id, entry.reason) == (
+        "ban",
+        "moderator",
+        "p1/x",
+        "aimbot",
+    )
+
+
+def test_ban_and_unban_are_idempotent(moderator, player):
+    for _ in range(2):
+        assert (
+            moderator.post("/api/v1/players/p1/x/ban/", {"reason": "r"}, format="json").status_code
+            == 200
+        )
+    for _ in range(2):
+        assert moderator.delete("/api/v1/players/p1/x/ban/").status_code == 204
+    player.refresh_from_db()
+    assert player.banned_at is None
+    assert list(AuditEntry.objects.values_list("action", flat=True)) == ["unban", "ban"]
+
+
+@pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "   "}, {"reason": "x" * 501}])
+def test_a_ban_needs_a_reason_of_1_to_500_characters(moderator, player, body):
+    response = moderator.post("/api/v1/players/p1/x/ban/", body, format="json")
+
+    assert response.status_code == 400
+    assert "reason" in response.json()
+    assert not AuditEntry.objects.exists()
+
+
+def test_a_reason_of_500_characters_is_enough(moderator, player):
+    response = moderator.post("/api/v1/players/p1/x/ban/", {"reason": "x" * 500}, format="json")
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("method", ["post", "delete"])
+def test_banning_an_unknown_player_is_a_404(moderator, method):
+    response = getattr(moderator, method)(
+        "/api/v1/players/nobody/ban/", {"reason": "r"}, format="json"
+    )
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("method", ["post", "delete"])
+def test_a_ban_needs_a_key_with_the_scope(player, method):
+    wrong = client_with(Scope.BOARDS_WRITE, Scope.EVENTS_WRITE)
+    for client, codes in ((APIClient(), (401, 403)), (wrong, (403,))):
+        response = getattr(client, method)(
+            "/api/v1/players/p1/x/ban/", {"reason": "r"}, format="json"
+        )
+        assert response.status_code in codes
+    player.refresh_from_db()
+    assert player.banned_at is None
