@@ -151,11 +151,26 @@ class PlayerBanApi(APIView):
         parameters=[docs.PLAYER_ID],
         request=InputSerializer,
         responses={
-            200: OpenApiResponse(BanOutputSerializer, description="The player's ban."),
+            200: OpenApiResponse(
+                BanOutputSerializer,
+                description="The player's ban.",
+                examples=[
+                    OpenApiExample(
+                        "Banned",
+                        value={
+                            "player_id": "p123",
+                            "banned": True,
+                            "reason": "speed hack",
+                            "banned_at": "2026-11-23T12:00:01.234567Z",
+                        },
+                    )
+                ],
+            ),
             400: validation_error({"reason": ["This field may not be blank."]}),
             403: API_KEY_MISSING,
             404: not_found("No player 'p404'."),
         },
+        examples=[OpenApiExample("A ban", request_only=True, value={"reason": "speed hack"})],
     )
     def post(self, request: Request, player_id: str) -> HttpResponse:
         body = self.InputSerializer(data=request.data)
