@@ -17,6 +17,10 @@ class Scope(models.TextChoices):
     BOARDS_WRITE = "boards:write", "boards:write: create and change boards and series"
     REJECTED_READ = "rejected:read", "rejected:read: read rejected events and their payloads"
     WEBHOOKS_WRITE = "webhooks:write", "webhooks:write: register, list and remove webhooks"
+    PLAYERS_MODERATE = (
+        "players:moderate",
+        "players:moderate: ban, unban, remove scores and read the audit log",
+    )
 
 
 class ApiKey(AbstractAPIKey):

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 NO_KEY = "This needs an API key: send the header 'Authorization: Api-Key <key>'."
 UNKNOWN_KEY = "This API key is unknown or has been revoked."
 EXPIRED_KEY = "This API key has expired."
+_API_KEY_ATTRIBUTE = "_scoped_api_key"
+
+
+def request_api_key(request: Request) -> ApiKey | None:
+    """The API key a scoped permission accepted for this request, if any."""
+    return getattr(request, _API_KEY_ATTRIBUTE, None)
 
 
 class HasScopedApiKey(BasePermission):
@@ -57,6 +63,8 @@ class HasScopedApiKey(BasePermission):
         if not api_key.has_scope(scope):
             self.message = f"This API key lacks the scope '{scope}'."
             return False
+        # The view may name who acted (the moderation audit log): keep the key it checked.
+        setattr(request, _API_KEY_ATTRIBUTE, api_key)
         return True
 
 

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from config.admin import CountedDeletionAdmin, DbDefaultsAdmin
-from players.models import Player
+from players.models import AuditEntry, Player
 from players.profiles import display_name_problem, metadata_problem
 
 
@@ -46,3 +46,23 @@ class PlayerAdmin(CountedDeletionAdmin, DbDefaultsAdmin):
         if "display_name" in form.changed_data:
             obj.display_name_at = timezone.now()
         super().save_model(request, obj, form, change)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The moderation audit log, read-only: entries are written by the actions themselves."""
+
+    list_display = ["created_at", "action", "player_id", "player_hash", "board", "actor", "reason"]
+    list_filter = ["action", "actor_kind"]
+    search_fields = ["player_id", "player_hash", "actor", "reason"]
+    readonly_fields = [field.name for field in AuditEntry._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False

@@ -15,9 +15,19 @@ class Player(models.Model):
     display_name_at = models.DateTimeField(null=True, blank=True, editable=False)
     metadata = models.JSONField(default=dict, blank=True, db_default={})
     created_at = models.DateTimeField(db_default=Now(), editable=False)
+    # A ban hides the player from every ranking and keeps everything else (issue 21):
+    # set and cleared only by leaderboards/moderation.py, which re-ranks what it changes.
+    banned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    ban_reason = models.TextField(blank=True, db_default="", editable=False)
 
     class Meta:
         ordering = ["external_id"]
+        indexes = [
+            # Rankings read the banned ids on every query: a tiny index, not a table scan.
+            models.Index(
+                fields=["id"], condition=models.Q(banned_at__isnull=False), name="player_banned"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.display_name or self.external_id
@@ -25,3 +35,34 @@ class Player(models.Model):
     @property
     def name(self) -> str:
         return self.display_name or self.external_id
+
+
+class AuditAction(models.TextChoices):
+    BAN = "ban", "ban"
+    UNBAN = "unban", "unban"
+    REMOVE_SCORE = "remove_score", "remove score"
+    ERASE = "erase", "erase"
+
+
+class AuditEntry(models.Model):
+    """One moderation action, kept for ever and never edited. An erasure names its player
+    by `player_hash` only (players/audit.py), never by id or name."""
+
+    action = models.CharField(max_length=16, choices=AuditAction.choices)
+    reason = models.TextField(blank=True, default="")
+    # Who did it: the API key's name (`actor_kind` api_key) or the admin user's username.
+    actor = models.CharField(max_length=150)
+    actor_kind = models.CharField(max_length=16)
+    # The player's external id (not a foreign key: an erased player's entries outlive it).
+    player_id = models.CharField(max_length=PLAYER_ID_MAX_LENGTH, blank=True, default="")
+    player_hash = models.CharField(max_length=64, blank=True, default="")
+    board = models.SlugField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(db_default=Now(), editable=False, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.player_id or self.player_hash} by {self.actor}"

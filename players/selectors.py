@@ -26,3 +26,13 @@ def player_names_stream(chunk: int = 5_000) -> Iterator[tuple[str, str]]:
     with named_cursor("names", chunk) as cursor:
         cursor.execute(_NAMES_SQL)
         yield from cursor
+
+
+def players_banned(*, pks: Iterable[int]) -> set[int]:
+    """Which of these players (by pk) are banned: one query over the partial index."""
+    wanted = list(set(pks))
+    if not wanted:
+        return set()
+    return set(
+        Player.objects.filter(pk__in=wanted, banned_at__isnull=False).values_list("pk", flat=True)
+    )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leaderboards.api import boards, exports, leagues, participants, players, series
+from leaderboards.api import boards, exports, leagues, moderation, participants, players, series
 
 urlpatterns = [
     path("leaderboards/", boards.BoardListApi.as_view(), name="api-board-list"),
@@ -50,7 +50,14 @@ urlpatterns = [
         name="api-board-participant",
     ),
     path("standings/", boards.StandingsApi.as_view(), name="api-standings"),
+    # Before the profile's route, whose `path` would swallow "/ban".
+    path(
+        "players/<path:player_id>/ban/",
+        moderation.PlayerBanApi.as_view(),
+        name="api-player-ban",
+    ),
     path("players/<path:player_id>/", players.PlayerProfileApi.as_view(), name="api-player"),
+    path("audit-log/", moderation.AuditLogApi.as_view(), name="api-audit-log"),
     path("series/", series.SeriesListApi.as_view(), name="api-series-list"),
     path("series/<slug:slug>/", series.SeriesDetailApi.as_view(), name="api-series-detail"),
     path(

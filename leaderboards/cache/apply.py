@@ -17,6 +17,7 @@ from leaderboards.postgres.deltas import DeltaRow
 from leaderboards.postgres.standings import standings_whole_scores
 from leaderboards.ranking import Window
 from leaderboards.windows import epoch_millis
+from players.selectors import players_banned
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +91,14 @@ def _apply_batch(
     touched: set[int],
 ) -> dict[int, str]:
     """Apply, and add to `touched` the boards the batch holds values for."""
+    # A banned player's deltas are stored but reach no board (leaderboards/moderation.py).
+    # Read after the batch's commit: a ban committed before it is seen here, and one
+    # committed later drops the boards, whose rebuild's fences cover this batch.
+    banned = players_banned(pks={row.player_pk for row in deltas})
     by_metric: dict[str, list[DeltaRow]] = {}
     for row in deltas:
-        by_metric.setdefault(row.metric, []).append(row)
+        if row.player_pk not in banned:
+            by_metric.setdefault(row.metric, []).append(row)
     work = _units_per_board(_definitions.get(board_ids), by_metric, positions)
     touched.update(board.pk for board, units in work if any(unit.values for unit in units))
     outcomes = store.apply(work)

@@ -66,9 +66,13 @@ class FinalStanding(models.Model):
     """A board's ranking frozen once its window ended and the grace period passed."""
 
     board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="final_standings")
-    # 1-based place in board order (rank, then external id); rank is the competition rank.
-    position = models.PositiveIntegerField()
-    rank = models.PositiveIntegerField()
+    # 1-based place in board order among every player who scored, banned ones included,
+    # so a ban or an unban re-ranks the frozen rows without the log (postgres/final.py).
+    place = models.PositiveIntegerField()
+    # 1-based place and rank among the players shown (not banned); both null for a banned
+    # player. rank is the competition rank, or the place for the `earliest` tie-break.
+    position = models.PositiveIntegerField(null=True)
+    rank = models.PositiveIntegerField(null=True)
     player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="+")
     score = models.BigIntegerField()
 

@@ -11,29 +11,60 @@ from collections.abc import Iterator, Sequence
 from django.db import connection
 
 from leaderboards.postgres.scores import window_scores
-from leaderboards.postgres.standings import board_order, rank_sql
+from leaderboards.postgres.standings import board_order
 from leaderboards.ranking import Page, Standing, Window
 
 
 def final_standings_freeze(window: Window, *, board_id: int) -> int:
     """Write the window's ranking as the board's final standings (in the caller's
-    transaction); returns the number of players ranked."""
-    scores = window_scores(window)
+    transaction); returns the number of players ranked. Banned players are frozen too,
+    in their place but hidden (final_standings_rerank), so an unban restores them without
+    the log, which may hold late events the frozen board must not count."""
+    scores = window_scores(window, include_banned=True)
     sql = (
-        "INSERT INTO leaderboards_finalstanding (board_id, position, rank, player_id, score)"
+        "INSERT INTO leaderboards_finalstanding (board_id, place, player_id, score)"
         " SELECT %(board_id)s,"
         f"  ROW_NUMBER() OVER (ORDER BY {board_order(window, 'p.external_id', scores='s.')}),"
-        f"  {rank_sql(window, 'p.external_id', scores='s.')}, s.player_id, s.score"
+        "  s.player_id, s.score"
         f" FROM ({scores.sql}) s JOIN players_player p ON p.id = s.player_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, {**scores.params, "board_id": board_id})
+    return final_standings_rerank(window, board_id=board_id)
+
+
+def final_standings_rerank(window: Window, *, board_id: int) -> int:
+    """Number and rank the board's final standings among the players not banned, in their
+    frozen order (`place`), the banned ones left without: what a ban or an unban changes
+    (in the caller's transaction). Returns how many are ranked."""
+    direction = "DESC" if window.sort_order == "desc" else "ASC"
+    rank = (
+        "ROW_NUMBER() OVER (ORDER BY f.place)"
+        if window.earliest
+        else (f"RANK() OVER (ORDER BY f.score {direction})")
+    )
+    with connection.cursor() as cursor:
+        # Cleared first: (board, position) is unique and positions move both ways.
+        cursor.execute(
+            "UPDATE leaderboards_finalstanding SET position = NULL, rank = NULL"
+            " WHERE board_id = %s AND position IS NOT NULL",
+            [board_id],
+        )
+        cursor.execute(
+            "UPDATE leaderboards_finalstanding t SET position = r.position, rank = r.rank FROM"
+            f" (SELECT f.id, ROW_NUMBER() OVER (ORDER BY f.place) AS position, {rank} AS rank"
+            "  FROM leaderboards_finalstanding f JOIN players_player p ON p.id = f.player_id"
+            "  WHERE f.board_id = %s AND p.banned_at IS NULL) r"
+            " WHERE t.id = r.id",
+            [board_id],
+        )
         return cursor.rowcount
 
 
 _SELECT = (
     "SELECT f.rank, p.external_id, f.score FROM leaderboards_finalstanding f"
     " JOIN players_player p ON p.id = f.player_id WHERE f.board_id = %(board_id)s"
+    " AND f.position IS NOT NULL"  # banned players are frozen, not shown
 )
 
 
@@ -46,7 +77,9 @@ def _standings(sql: str, params: dict) -> list[Standing]:
 def final_count(board_id: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT COUNT(*) FROM leaderboards_finalstanding WHERE board_id = %s", [board_id]
+            "SELECT COUNT(*) FROM leaderboards_finalstanding"
+            " WHERE board_id = %s AND position IS NOT NULL",
+            [board_id],
         )
         return cursor.fetchone()[0]
 

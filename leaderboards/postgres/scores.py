@@ -333,14 +333,32 @@ def _raw_scores(window: Window, *, times: bool, players: Sequence[int] | None = 
     return Scores(sql, params, rollups=False)
 
 
-def window_scores(window: Window, *, use_rollups: bool = True) -> Scores:
+# Banned players are in no ranking (issue 21): every ranking query starts from these
+# scores, so they leave here, and the rest close up. The subquery runs once per query
+# (an InitPlan over the partial index player_banned); with nobody banned it is empty.
+_UNBANNED = (
+    "SELECT * FROM ({sql}) unbanned WHERE unbanned.player_id <> ALL(ARRAY("
+    "SELECT id FROM players_player WHERE banned_at IS NOT NULL))"
+)
+
+
+def _unbanned(scores: Scores, include_banned: bool) -> Scores:
+    if include_banned:
+        return scores
+    return Scores(_UNBANNED.format(sql=scores.sql), scores.params, rollups=scores.rollups)
+
+
+def window_scores(
+    window: Window, *, use_rollups: bool = True, include_banned: bool = False
+) -> Scores:
     """SQL (and its parameters) giving (player_id, score) for every player of the window,
     and for the `earliest` tie-break at_ms, the epoch milliseconds at which the score was
-    reached: the base of every ranking query. Reads the rollup watermark, so build it right
-    before running it. A tournament's window is read from the log: its rules are per board,
-    the rollups per metric."""
+    reached: the base of every ranking query. Banned players are left out unless
+    `include_banned` (final standings keep them, hidden). Reads the rollup watermark, so
+    build it right before running it. A tournament's window is read from the log: its
+    rules are per board, the rollups per metric."""
     rollup = _rollup_scores(window, times=False) if use_rollups and not window.tournament else None
-    return rollup or _raw_scores(window, times=False)
+    return _unbanned(rollup or _raw_scores(window, times=False), include_banned)
 
 
 def window_scores_with_times(
@@ -349,7 +367,8 @@ def window_scores_with_times(
     """As window_scores, with a third column `at_ms` for every aggregation: the epoch
     milliseconds of the event behind the score where the Redis store needs it (a `last`
     score's event, which orders later events; when an `earliest` score was reached),
-    else NULL. With `players` (pks), only theirs, from the log."""
+    else NULL. With `players` (pks), only theirs, from the log. Banned players are left
+    out: a board built from these has none."""
     use_rollups = use_rollups and not window.tournament and players is None
     scores = _rollup_scores(window, times=True) if use_rollups else None
-    return scores or _raw_scores(window, times=True, players=players)
+    return _unbanned(scores or _raw_scores(window, times=True, players=players), False)

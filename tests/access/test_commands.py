@@ -38,6 +38,7 @@ def test_a_key_without_scopes_gets_none_and_all_scopes_gets_every_one():
         "boards:write",
         "rejected:read",
         "webhooks:write",
+        "players:moderate",
     ]
 
 

@@ -34,6 +34,9 @@ from tests.factories import PlayerFactory, ScoreDeltaFactory
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 # Operations a client needs an API key for; every other one is public.
 KEYED = {
+    ("get", "/api/v1/audit-log/"),
+    ("post", "/api/v1/players/{player_id}/ban/"),
+    ("delete", "/api/v1/players/{player_id}/ban/"),
     ("post", "/api/v1/leaderboards/"),
     ("post", "/api/v1/series/"),
     ("post", "/api/v1/events/"),
