@@ -15,7 +15,7 @@ from access.models import ApiKey
 from config.admin import DbDefaultsAdmin
 from ingestion.models import RejectedEvent
 from leaderboards.models import ConsumerOffset, Series
-from players.models import Player
+from players.models import AuditAction, AuditEntry, Player
 from tests.factories import BoardFactory, PlayerFactory
 from webhooks.models import Delivery, Endpoint, Event, Message
 
@@ -46,6 +46,9 @@ def one_of_each():
     message = Message.objects.create(id="msg_1", event=Event.values[0], key="k1", body="{}")
     Delivery.objects.create(
         endpoint=endpoint, message=message, give_up_at=datetime(2026, 1, 2, tzinfo=UTC)
+    )
+    AuditEntry.objects.create(
+        action=AuditAction.BAN, reason="cheating", actor="ops", actor_kind="api_key", player_id="p1"
     )
 
 
