@@ -114,7 +114,7 @@ def test_a_board_stream_sends_the_top_n_then_each_change_then_the_end(stream_por
     board = BoardFactory()
     send(consumer, ("a", 30), ("b", 20), ("c", 10))
     cache_build_board(board)
-    wait_for(lambda: _top(stream_port, board.slug) == ["a", "b", "c"], timeout=30)
+    wait_for(lambda: _top(stream_port, board.slug) == ["a", "b", "c"], timeout=90)
 
     stream = Stream(stream_port, f"/api/v1/leaderboards/{board.slug}/stream/?limit=2")
     assert stream.response.status == 200
@@ -173,7 +173,7 @@ def test_a_player_stream_says_when_the_player_is_overtaken(stream_port, consumer
     board = BoardFactory()
     send(consumer, ("me", 50), ("above", 80), ("below", 10))
     cache_build_board(board)
-    wait_for(lambda: len(_top(stream_port, board.slug)) == 3, timeout=30)
+    wait_for(lambda: len(_top(stream_port, board.slug)) == 3, timeout=90)
 
     stream = Stream(stream_port, f"/api/v1/leaderboards/{board.slug}/players/me/stream/")
     first = stream.next()
@@ -197,7 +197,7 @@ def test_hundreds_of_streams_share_one_subscription_and_one_read_a_change(
     board = BoardFactory()
     send(consumer, ("a", 5))
     cache_build_board(board)
-    wait_for(lambda: _top(stream_port, board.slug) == ["a"], timeout=30)
+    wait_for(lambda: _top(stream_port, board.slug) == ["a"], timeout=90)
 
     streams = [
         Stream(stream_port, f"/api/v1/leaderboards/{board.slug}/stream/") for _ in range(300)
