@@ -20,7 +20,7 @@ from uuid import UUID
 
 from django.db import transaction
 
-from leaderboards.cache.apply import cache_apply_batch_changes
+from leaderboards.cache.apply import cache_apply_batch
 from leaderboards.cache.builds import cache_drop_all
 from leaderboards.cache.changes import changes_publish
 from leaderboards.cache.names import cache_names_set
@@ -123,7 +123,7 @@ def scores_publish_batch(
     the batch changed, for the streams (it never raises). Returns each board's outcome."""
     if offsets_restarted:
         cache_drop_all()
-    applied = cache_apply_batch_changes(deltas=new, positions=positions)
+    applied = cache_apply_batch(deltas=new, positions=positions)
     cache_names_set(renamed)
     changes_publish(boards=applied.changed)
     return applied.outcomes

@@ -49,19 +49,12 @@ class AppliedBatch:
 
 def cache_apply_batch(
     *, deltas: Sequence[DeltaRow], positions: dict[int, tuple[int, int]]
-) -> dict[int, str]:
-    """Apply the new deltas of one committed batch to every cached board they belong to;
-    each board's outcome (cache_apply_batch_changes says which boards changed too)."""
-    return cache_apply_batch_changes(deltas=deltas, positions=positions).outcomes
-
-
-def cache_apply_batch_changes(
-    *, deltas: Sequence[DeltaRow], positions: dict[int, tuple[int, int]]
 ) -> AppliedBatch:
     """Apply the new deltas of one committed batch to every cached board they belong to.
 
     `positions` maps each partition the batch read to its offsets [from, to), so every
-    cached board advances its fences even when the batch holds nothing for it.
+    cached board advances its fences even when the batch holds nothing for it. Returns each
+    board's outcome and the boards whose set the batch changed (for the change notice).
     """
     store = get_store()
     board_ids = store.cached_board_ids()

@@ -66,7 +66,7 @@ class Feed:
 
     def apply(self, stored):
         new, positions = stored
-        return cache_apply_batch(deltas=new, positions=positions)
+        return cache_apply_batch(deltas=new, positions=positions).outcomes
 
     def ingest(self, partition: int, scores: list[tuple[str, int]], at: datetime = T0):
         return self.apply(self.store(partition, scores, at))
