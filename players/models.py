@@ -42,6 +42,8 @@ class AuditAction(models.TextChoices):
     UNBAN = "unban", "unban"
     REMOVE_SCORE = "remove_score", "remove score"
     ERASE = "erase", "erase"
+    EXPORT = "export", "export"
+    REOPEN = "reopen", "reopen a finalised board"
 
 
 class AuditEntry(models.Model):
