@@ -17,6 +17,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connection
 
+from devtools.embedded.processes import child_setup
 from ingestion.consumer import BatchResult, ScoreConsumer
 from ingestion.kafka import ensure_topic, make_producer
 
@@ -92,7 +93,8 @@ def consumer_process(
     topic: str, group: str, *args: str, env: dict[str, str] | None = None, **popen
 ) -> subprocess.Popen:
     """`manage.py consume_scores` in a child process against the test database; `args` go
-    on its command line, `env` over its environment."""
+    on its command line, `env` over its environment. It is stopped (SIGINT) when the test's
+    process dies: a pytest killed, or timed out by its parent, must not leave it running."""
     db = settings.DATABASES["default"]
     credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
     env = {
@@ -119,14 +121,21 @@ def consumer_process(
         ],
         cwd=BASE_DIR,
         env=env,
-        **popen,
+        **{"preexec_fn": child_setup("consumer", None), **popen},
     )
 
 
 def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> int:
+    """Its exit code once `sig` has stopped it; killed (and the test failed) if it has not
+    within `timeout`."""
     if process.poll() is None:
         process.send_signal(sig)
-    return process.wait(timeout)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
 
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.2, message: str = "") -> None:
