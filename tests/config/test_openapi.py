@@ -37,6 +37,7 @@ KEYED = {
     ("get", "/api/v1/audit-log/"),
     ("post", "/api/v1/players/{player_id}/ban/"),
     ("delete", "/api/v1/players/{player_id}/ban/"),
+    ("delete", "/api/v1/players/{player_id}/"),
     ("post", "/api/v1/leaderboards/"),
     ("post", "/api/v1/series/"),
     ("post", "/api/v1/events/"),
