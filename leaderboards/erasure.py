@@ -61,6 +61,11 @@ see its commit. The checks of the deleted row's foreign keys (a read of the whol
 which has no index on the player) run before those table locks are taken, not at commit,
 so the tables are held only for a moment.
 
+One interleaving deadlocks, and PostgreSQL breaks it: a batch that holds the player's old
+key and also stores a rejection has taken the rejected events' lock and waits, at its
+commit, for the player's row, while the erasure waits for that lock. Whichever is picked
+is rolled back and tried again (the consumer's database retry; the API's 503).
+
 Left to chance: a consumer that committed a rename of the player before the erasure took
 the lock, and stalls between that commit and its Redis step for longer than the whole
 erasure, puts the name back in the names hash; erasing again clears it.
