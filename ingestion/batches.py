@@ -5,17 +5,31 @@ rejections beside them."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+import msgspec
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
 from django.db import transaction
 
 from ingestion import metrics
-from ingestion.events import Limits, Reason, Rejection, ScoreEvent, decode_event
-from ingestion.services import RejectedMessage, rejected_events_store
+from ingestion.events import (
+    FIELD_ALIASES,
+    MAX_EVENT_BYTES,
+    Limits,
+    Reason,
+    Rejection,
+    ScoreEvent,
+    decode_event,
+)
+from ingestion.services import (
+    RejectedMessage,
+    rejected_events_store,
+    rejected_without_replays,
+)
 from leaderboards.recording import RecordedBatch, scores_record_batch
 from leaderboards.windows import EPOCH
 
@@ -37,6 +51,7 @@ class BatchResult:
     duplicates: int
     rejected: int
     boards: dict[int, str]
+    erased: int = 0  # messages dropped as replays of an erased player's
 
 
 def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> DecodedBatch:
@@ -64,6 +79,8 @@ def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> Decode
                     raw=raw or b"",
                     reason=result.reason,
                     detail=result.detail,
+                    sent_at=_broker_time(message),
+                    player_ids=named_players(message.key(), raw),
                 )
             )
         else:
@@ -83,6 +100,28 @@ def _broker_time(message) -> datetime | None:
         return None
 
 
+_payload = msgspec.json.Decoder()
+
+
+def named_players(key: bytes | None, raw: bytes | None) -> tuple[str, ...]:
+    """The player ids a rejected message names: its key (producers key by player), and the
+    payload's player_id when it is a JSON object that has one. Rejections are rare, so the
+    payload is decoded again here rather than carried out of decode_event."""
+    ids = []
+    if key:
+        with contextlib.suppress(UnicodeDecodeError):
+            ids.append(key.decode())
+    if raw and len(raw) <= MAX_EVENT_BYTES:
+        try:
+            payload = _payload.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            payload = None
+        if isinstance(payload, dict):
+            named = (payload.get(name) for name in FIELD_ALIASES["player_id"])
+            ids += [player_id for player_id in named if isinstance(player_id, str)]
+    return tuple(dict.fromkeys(ids))
+
+
 def poison_batch(message, exc: BaseException, attempts: int) -> DecodedBatch:
     """A batch that stores `message` as a consumer_error rejected event and moves its
     partition's offset past it."""
@@ -100,6 +139,8 @@ def poison_batch(message, exc: BaseException, attempts: int) -> DecodedBatch:
                 raw=message.value() or b"",
                 reason=Reason.CONSUMER_ERROR,
                 detail=detail[:2000],
+                sent_at=_broker_time(message),
+                player_ids=named_players(message.key(), message.value()),
             )
         ],
         next_offsets={partition: offset + 1},
@@ -110,7 +151,10 @@ def poison_batch(message, exc: BaseException, attempts: int) -> DecodedBatch:
 def store_batch(
     *, topic: str, batch: DecodedBatch, known_players: dict[str, int] | None = None
 ) -> RecordedBatch:
-    """Step 3: everything the batch changes in PostgreSQL, in one transaction."""
+    """Step 3: everything the batch changes in PostgreSQL, in one transaction. Messages that
+    replay an erased player's are dropped (leaderboards/erasure.py): events by
+    scores_record_batch, rejections here, which then leaves in `batch.rejected` only the
+    ones stored. The result's `erased` counts both."""
     with transaction.atomic():
         recorded = scores_record_batch(
             topic=topic,
@@ -118,7 +162,14 @@ def store_batch(
             next_offsets=batch.next_offsets,
             known_players=known_players,
         )
-        rejected_events_store(rejected=batch.rejected)
+        rejected = rejected_without_replays(rejected=batch.rejected)
+        rejected_events_store(rejected=rejected)
+    erased = recorded.erased + len(batch.rejected) - len(rejected)
+    batch.rejected = rejected
+    if erased:
+        # Never the ids: they are what the erasure took away.
+        logger.info("dropped %d messages replaying erased players", erased)
+        metrics.EVENTS_ERASED.inc(erased)
     metrics.EVENTS_AFTER_FINALIZATION.inc(recorded.late)
     metrics.EVENTS_NOT_COUNTED.inc(recorded.uncounted)
-    return recorded
+    return replace(recorded, erased=erased)

@@ -246,9 +246,10 @@ class ScoreConsumer:
         result = BatchResult(
             consumed=consumed,
             accepted=len(new),
-            duplicates=len(batch.events) - len(new),
+            duplicates=len(batch.events) - len(new) - stored.erased,
             rejected=len(batch.rejected),
             boards=boards,
+            erased=stored.erased,
         )
         metrics.record_batch(
             consumed=result.consumed,
@@ -305,6 +306,7 @@ class ScoreConsumer:
         return position
 
     def _store_with_retry(self, batch: DecodedBatch) -> RecordedBatch | None:
+        retried = False
         while True:
             try:
                 stored = self._with_database(
@@ -314,9 +316,13 @@ class ScoreConsumer:
                     doing="storing a batch",
                 )
             except IntegrityError:
-                # A cached player was deleted meanwhile: forget the cache and look them up.
-                if not self.player_pks:
+                # A player the batch names was erased meanwhile (leaderboards/erasure.py):
+                # its key, cached or looked up before the erasure committed, is gone. Forget
+                # the cache and look them up again, once; a second failure is the batch's.
+                if retried:
                     raise
+                logger.info("a player of the batch was erased meanwhile: storing it again")
+                retried = True
                 self.player_pks = {}
                 continue
             if stored is None:

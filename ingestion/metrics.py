@@ -42,6 +42,11 @@ EVENTS_NOT_COUNTED = Counter(
     "New events in a live tournament board's window that do not count on it (the player "
     "has not joined, or has used their attempts): stored, not in its results; once per board.",
 )
+EVENTS_ERASED = Counter(
+    "leaderboards_events_erased",
+    "Messages dropped because they replay an erased player's (stamped, or sent, at or before "
+    "the erasure): neither stored nor rejected (leaderboards/erasure.py).",
+)
 EVENTS_REJECTED = Counter(
     "leaderboards_events_rejected",
     "Messages stored as rejected events, by reason.",

@@ -1,10 +1,11 @@
-"""Writes of the ingestion room: rejected events (stored, and pruned after their retention
-period), and events sent over HTTP into Kafka."""
+"""Writes of the ingestion room: rejected events (stored, pruned after their retention
+period, and forgotten with an erased player), and events sent over HTTP into Kafka."""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from config.exceptions import ServiceUnavailable
 from ingestion import kafka
+from players.erasure import tombstones_of
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,10 @@ class RejectedMessage:
     raw: bytes
     reason: str
     detail: str
+    # When the producer sent it (the broker's timestamp), and the player ids it names (its
+    # key, the payload's player_id): what tells a replay of an erased player's message.
+    sent_at: datetime | None = None
+    player_ids: tuple[str, ...] = ()
 
 
 def rejected_events_store(*, rejected: Sequence[RejectedMessage]) -> None:
@@ -54,6 +60,69 @@ def rejected_events_store(*, rejected: Sequence[RejectedMessage]) -> None:
                 [r.detail for r in rejected],
             ],
         )
+
+
+def rejected_without_replays(*, rejected: Sequence[RejectedMessage]) -> list[RejectedMessage]:
+    """The rejections that do not replay an erased player's messages: one naming an erased
+    id and sent at or before its erasure (or at no known time) goes, neither stored nor
+    rejected. In the caller's transaction, before the rejections are stored: the table's
+    ROW EXCLUSIVE lock is taken before the tombstones are read, so an erasure, which
+    deletes rejected events under a SHARE lock, either waits for this transaction and sees
+    what it stores, or committed before and left a tombstone this reads."""
+    ids = {player_id for message in rejected for player_id in message.player_ids}
+    if not ids:
+        return list(rejected)
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE ingestion_rejectedevent IN ROW EXCLUSIVE MODE")
+    erased = tombstones_of(ids)
+    if not erased:
+        return list(rejected)
+
+    def replays(message: RejectedMessage) -> bool:
+        sent = message.sent_at
+        return any(
+            player_id in erased and (sent is None or sent <= erased[player_id])
+            for player_id in message.player_ids
+        )
+
+    return [message for message in rejected if not replays(message)]
+
+
+_FORGET_REJECTED_SQL = """
+DELETE FROM ingestion_rejectedevent
+ WHERE key = ANY(%(keys)s::bytea[])
+    OR EXISTS (SELECT FROM unnest(%(needles)s::bytea[]) n
+                WHERE position(n IN raw) > 0 OR position(n IN coalesce(key, ''::bytea)) > 0)
+    OR EXISTS (SELECT FROM unnest(%(texts)s::text[]) t WHERE strpos(detail, t) > 0)
+"""
+
+
+def rejected_events_forget(*, texts: Iterable[str]) -> int:
+    """Delete every rejected event that holds one of these texts (an erased player's id and
+    display name) in its key, its raw bytes (as they are, or escaped as JSON escapes them)
+    or its detail, under a SHARE lock on the table (see rejected_without_replays). A
+    dead letter of another player that happens to hold the text goes too. In the caller's
+    transaction; returns how many went."""
+    texts = [text for text in dict.fromkeys(texts) if text]
+    if not texts:
+        return 0
+    needles = {
+        form.encode()
+        for text in texts
+        for form in (
+            text,
+            json.dumps(text)[1:-1],
+            json.dumps(text, ensure_ascii=False)[1:-1],
+            text.replace("/", "\\/"),
+        )
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE ingestion_rejectedevent IN SHARE MODE")
+        cursor.execute(
+            _FORGET_REJECTED_SQL,
+            {"keys": [t.encode() for t in texts], "needles": sorted(needles), "texts": texts},
+        )
+        return cursor.rowcount
 
 
 _PRUNE_REJECTED_SQL = """

@@ -2,7 +2,9 @@
 to write what a batch changes in PostgreSQL, and then to publish it to the cached boards.
 
 `scores_record_batch` is step 3 of the consumer's loop, inside the consumer's transaction:
-unknown players created, the deltas inserted (duplicates skipped by their dedupe key),
+unknown players created, replays of erased players' events dropped (leaderboards/erasure.py
+says why they are replays and how the race with an erasure goes), the deltas inserted
+(duplicates skipped by their dedupe key),
 display names that changed, events counted late or not counted by tournament rules,
 league buckets assigned, and the next offset per partition, all in one transaction with
 what the consumer stores of its own (rejected events). `scores_publish_batch` is step 4,
@@ -33,7 +35,7 @@ from leaderboards.postgres.deltas import (
     offsets_save,
 )
 from leaderboards.tournaments import tournaments_uncounted
-from players.services import players_ensure, players_rename
+from players.services import players_discard, players_ensure_checked, players_rename
 
 
 class Score(Protocol):
@@ -51,10 +53,13 @@ class Score(Protocol):
 @dataclass(frozen=True, slots=True)
 class RecordedBatch:
     new: list[DeltaRow]  # the deltas that were not stored before
-    looked_up: dict[str, int]  # players' keys looked up (sure to exist once committed)
+    # Players' keys looked up, sure to exist once committed, which the caller may keep:
+    # not those of an erased player's id (their every batch is checked for replays).
+    looked_up: dict[str, int]
     late: int  # new deltas in windows already finalised
     uncounted: int  # new deltas a tournament's rules leave out
     renamed: dict[str, str] = field(default_factory=dict)  # display names that changed
+    erased: int = 0  # events dropped: replays of an erased player's, stamped before it
 
 
 @transaction.atomic(savepoint=False)
@@ -69,10 +74,19 @@ def scores_record_batch(
     `topic`, in one transaction (the caller's, when it has one). `known_players`
     (external id -> key) saves the lookup of players known to exist."""
     known = known_players or {}
-    looked_up = players_ensure(
+    ensured = players_ensure_checked(
         external_ids=[score.player_id for _, score in scores if score.player_id not in known]
     )
-    player_pks = {**known, **looked_up} if looked_up else known
+    player_pks = {**known, **ensured.pks} if ensured.pks else known
+    erased = 0
+    if ensured.replays_until:
+        kept = without_replays(scores, ensured.replays_until)
+        erased, scores = len(scores) - len(kept), kept
+        # A player this batch created only for replays is no player at all.
+        named = {score.player_id for _, score in scores}
+        players_discard(
+            pks=[player_pks[i] for i in ensured.created & (ensured.replays_until.keys() - named)]
+        )
     rows = [
         DeltaRow(
             dedupe_key=score.dedupe_key,
@@ -92,9 +106,27 @@ def scores_record_batch(
     uncounted = tournaments_uncounted(rows=new)
     buckets_assign_batch(rows=new)
     offsets_save(topic=topic, next_offsets=dict(next_offsets))
+    looked_up = {i: pk for i, pk in ensured.pks.items() if i not in ensured.replays_until}
     return RecordedBatch(
-        new=new, looked_up=looked_up, late=late, uncounted=uncounted, renamed=renamed
+        new=new,
+        looked_up=looked_up,
+        late=late,
+        uncounted=uncounted,
+        renamed=renamed,
+        erased=erased,
     )
+
+
+def without_replays(
+    scores: Sequence[tuple[int, Score]], replays_until: Mapping[str, datetime]
+) -> list[tuple[int, Score]]:
+    """The scores that are not replays of an erased player's events: those of an erased
+    id stamped at or before its erasure go (leaderboards/erasure.py)."""
+    return [
+        (partition, score)
+        for partition, score in scores
+        if score.player_id not in replays_until or score.created_at > replays_until[score.player_id]
+    ]
 
 
 def latest_names(scores: Iterable[Score]) -> dict[str, tuple[str, datetime]]:

@@ -13,9 +13,10 @@ Bulk writes (`QuerySet.update`, `bulk_create`) send no signals; none of them tou
 reads show (`late_events` is not shown; new players have no name yet), except the
 consumer's renames from events, which it sends to Redis itself after its commit.
 
-It also defines the domain signals leaderboards sends for the apps above it (webhooks/),
-which it never imports: `board_started` and `board_finalized`, both sent after the commit
-of what they announce, with `board_id` (services.py says when).
+It also defines the domain signals leaderboards sends for the apps above it (webhooks/,
+ingestion/), which it never imports: `board_started` and `board_finalized`, both sent after
+the commit of what they announce, with `board_id` (services.py says when), and
+`player_erasing`, sent inside an erasure's transaction (erasure.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ board_started = Signal()
 # A board's standings are frozen (services.board_finalize): sent once, after the commit.
 # Arguments: board_id.
 board_finalized = Signal()
+# A player is being erased (erasure.py): sent inside the erasure's transaction, so what a
+# receiver deletes or redacts commits or rolls back with the rest. Arguments: player_id,
+# names (the display names to forget with the id). A receiver must not raise but for a
+# database error (which rolls the erasure back, to be tried again).
+player_erasing = Signal()
 
 
 @receiver(post_save, sender=Board)

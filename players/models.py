@@ -19,6 +19,13 @@ class Player(models.Model):
     # set and cleared only by leaderboards/moderation.py, which re-ranks what it changes.
     banned_at = models.DateTimeField(null=True, blank=True, editable=False)
     ban_reason = models.TextField(blank=True, db_default="", editable=False)
+    # Erasure (leaderboards/erasure.py): whether this row's id was looked up among the
+    # tombstones, and if a player of that id was erased, when. Events of the id stamped at
+    # or before `replays_until` replay the erased player's and are dropped. The consumer
+    # checks the rows it creates as it creates them; a row made any other way (the profile
+    # API, a join, the admin) starts unchecked and is checked on its first event.
+    tombstone_checked = models.BooleanField(db_default=False, editable=False)
+    replays_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["external_id"]
@@ -68,3 +75,15 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.player_id or self.player_hash} by {self.actor}"
+
+
+class Tombstone(models.Model):
+    """An erased player, known by the keyed hash of its external id only (players/audit.py):
+    an event of that id stamped at or before `erased_at` is a replay of what was erased,
+    and is dropped (players/erasure.py)."""
+
+    player_hash = models.CharField(max_length=64, primary_key=True)
+    erased_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.player_hash[:12]}… erased at {self.erased_at:%Y-%m-%d %H:%M:%S}"

@@ -3,46 +3,115 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from players.erasure import tombstones_of
 from players.models import Player
 
+# Created rows are marked checked: the caller checks them against the tombstones in the
+# same transaction (players_ensure_checked), before anyone else can see them.
 _ENSURE_SQL = """
 WITH input AS (SELECT DISTINCT unnest(%(ids)s::text[]) AS external_id ORDER BY 1),
 inserted AS (
-    INSERT INTO players_player (external_id) SELECT external_id FROM input
+    INSERT INTO players_player (external_id, tombstone_checked)
+    SELECT external_id, TRUE FROM input
     ON CONFLICT (external_id) DO NOTHING
     RETURNING id, external_id
 )
-SELECT id, external_id FROM inserted
+SELECT id, external_id, TRUE, TRUE, NULL::timestamptz FROM inserted
 UNION ALL
-SELECT p.id, p.external_id FROM players_player p JOIN input USING (external_id)
+SELECT p.id, p.external_id, FALSE, p.tombstone_checked, p.replays_until
+  FROM players_player p JOIN input USING (external_id)
 """
 
 
-_LOOKUP_SQL = "SELECT id, external_id FROM players_player WHERE external_id = ANY(%(ids)s)"
+_LOOKUP_SQL = """
+SELECT id, external_id, FALSE, tombstone_checked, replays_until
+  FROM players_player WHERE external_id = ANY(%(ids)s)
+"""
+
+_MARK_SQL = """
+UPDATE players_player p SET tombstone_checked = TRUE, replays_until = v.until
+  FROM unnest(%(pks)s::bigint[], %(untils)s::timestamptz[]) AS v(pk, until)
+ WHERE p.id = v.pk
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class EnsuredPlayers:
+    pks: dict[str, int]  # every id asked for -> the player's key
+    # Ids whose events stamped at or before this time replay an erased player's.
+    replays_until: dict[str, datetime]
+    created: frozenset[str]  # ids this call created
 
 
 def players_ensure(*, external_ids: Iterable[str]) -> dict[str, int]:
+    """Primary keys for these external ids, creating the players that are new (see
+    players_ensure_checked). Runs in the caller's transaction."""
+    return players_ensure_checked(external_ids=external_ids).pks
+
+
+def players_ensure_checked(*, external_ids: Iterable[str]) -> EnsuredPlayers:
     """Primary keys for these external ids, creating the players that are new, in one
-    statement. Runs in the caller's transaction."""
+    statement; and for ids of erased players, until when their events are replays. Runs
+    in the caller's transaction.
+
+    Only the ids that need it are hashed and looked up among the tombstones (a second
+    query): the players this call created, and rows made elsewhere not checked yet. A row
+    already checked carries its answer (`replays_until`). The tombstones are read by a
+    statement after the one that created the rows, which matters for a race with an
+    erasure (leaderboards/erasure.py, the module docstring)."""
     ids = sorted(set(external_ids))
     if not ids:
-        return {}
+        return EnsuredPlayers({}, {}, frozenset())
     with connection.cursor() as cursor:
         cursor.execute(_ENSURE_SQL, {"ids": ids})
-        pks = {external_id: pk for pk, external_id in cursor.fetchall()}
-        if len(pks) < len(ids):
+        rows = cursor.fetchall()
+        seen = {row[1] for row in rows}
+        if len(seen) < len(ids):
             # Another transaction inserted some of them while ours waited on their rows:
             # the insert skipped them and the statement's snapshot predates them. A new
             # statement sees them (READ COMMITTED).
-            cursor.execute(_LOOKUP_SQL, {"ids": [i for i in ids if i not in pks]})
-            pks.update({external_id: pk for pk, external_id in cursor.fetchall()})
-        return pks
+            cursor.execute(_LOOKUP_SQL, {"ids": [i for i in ids if i not in seen]})
+            rows += cursor.fetchall()
+    # A row deleted by a transaction that committed while the insert waited on it (an
+    # erasure) is still in the statement's snapshot, beside the row the insert made: the
+    # new row is the player.
+    created = {external_id: pk for pk, external_id, new, _, _ in rows if new}
+    existing = {
+        external_id: (pk, checked, until)
+        for pk, external_id, new, checked, until in rows
+        if not new and external_id not in created
+    }
+    pks = {external_id: pk for external_id, (pk, _, _) in existing.items()} | created
+    until = {i: at for i, (_, _, at) in existing.items() if at is not None}
+    unchecked = {i for i, (_, checked, _) in existing.items() if not checked}
+    check = created.keys() | unchecked
+    if check:
+        erased = tombstones_of(check)
+        until.update(erased)
+        marks = {pks[i]: erased.get(i) for i in check if i in erased or i in unchecked}
+        if marks:
+            with connection.cursor() as cursor:
+                cursor.execute(_MARK_SQL, {"pks": list(marks), "untils": list(marks.values())})
+    return EnsuredPlayers(pks, until, frozenset(created))
+
+
+_DISCARD_SQL = "DELETE FROM players_player WHERE id = ANY(%s)"
+
+
+def players_discard(*, pks: Iterable[int]) -> None:
+    """Delete players this transaction created and nothing refers to (an erased player's id
+    whose every event in the batch was a replay). In the caller's transaction."""
+    wanted = list(pks)
+    if wanted:
+        with connection.cursor() as cursor:
+            cursor.execute(_DISCARD_SQL, [wanted])
 
 
 _RENAME_SQL = """

@@ -14,14 +14,18 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
+import msgspec
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.timezone import now as timezone_now
 from standardwebhooks.webhooks import Webhook
 
+from config.renderers import JSONRenderer
 from leaderboards.models import Board
+from players.erasure import REDACTED
 from webhooks.addresses import UnsafeUrl, target_resolve
 from webhooks.models import Attempt, Delivery, Endpoint, Message
 from webhooks.payloads import message_body
@@ -32,6 +36,8 @@ logger = logging.getLogger(__name__)
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # Standard Webhooks: 24 to 64
 USER_AGENT = "Promofy-Webhooks/1"
+
+_encode = msgspec.json.Encoder().encode
 
 
 def endpoint_create(*, url: str, events: Sequence[str]) -> Endpoint:
@@ -67,12 +73,27 @@ def board_event_publish(*, event: str, board_id: int, now: datetime | None = Non
     second call about the same board and event creates nothing and returns []."""
     now = now or timezone_now()
     key = f"{event}:{board_id}"
-    if Message.objects.filter(key=key).exists():
-        return []
-    board = Board.objects.filter(pk=board_id).select_related("series").first()
-    if board is None:
-        return []
-    body = message_body(event=event, board=board, at=now)
+    with transaction.atomic():
+        _message_lock("ROW EXCLUSIVE")
+        if Message.objects.filter(key=key).exists():
+            return []
+        board = Board.objects.filter(pk=board_id).select_related("series").first()
+        if board is None:
+            return []
+        body = message_body(event=event, board=board, at=now)
+        return _message_create(event=event, key=key, body=body, now=now)
+
+
+def _message_lock(mode: str) -> None:
+    """A lock on the messages table till the transaction ends. A publish takes ROW
+    EXCLUSIVE before it reads the standings it sends, an erasure SHARE before it redacts
+    (messages_redact): one waits for the other, so a body read before an erasure commits
+    is stored before the erasure looks, and one read after holds nothing of the player."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE webhooks_message IN {mode} MODE")
+
+
+def _message_create(*, event: str, key: str, body: str, now: datetime) -> list[int]:
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -92,6 +113,40 @@ def board_event_publish(*, event: str, board_id: int, now: datetime | None = Non
     except IntegrityError:  # another process published it at the same time
         return []
     return [delivery.pk for delivery in deliveries]
+
+
+def messages_redact(*, player_id: str, names: Sequence[str]) -> int:
+    """Redact an erased player from the stored message bodies (what a retry sends): in the
+    results, their entry's `player_id` and `display_name` (whatever name it was) become
+    "[erased]", rank and score kept, and any other string equal to the id or a name too.
+    In the caller's transaction (the erasure's); returns how many messages changed."""
+    texts = [text for text in (player_id, *names) if text]
+    forms = {_encode(text)[1:-1].decode() for text in texts}
+    _message_lock("SHARE")
+    holding = Message.objects.none()
+    for form in forms:
+        holding |= Message.objects.filter(body__contains=form)
+    changed = 0
+    for message in holding:
+        body = _redacted(msgspec.json.decode(message.body), player_id, set(texts))
+        text = JSONRenderer().render(body).decode()
+        if text != message.body:
+            Message.objects.filter(pk=message.pk).update(body=text)
+            changed += 1
+    return changed
+
+
+def _redacted(value: Any, player_id: str, texts: set[str]) -> Any:
+    if isinstance(value, str):
+        return REDACTED if value in texts else value
+    if isinstance(value, list):
+        return [_redacted(item, player_id, texts) for item in value]
+    if isinstance(value, dict):
+        entry = {key: _redacted(item, player_id, texts) for key, item in value.items()}
+        if value.get("player_id") == player_id and "display_name" in entry:
+            entry["display_name"] = REDACTED
+        return entry
+    return value
 
 
 def retry_delay(attempts: int) -> float:

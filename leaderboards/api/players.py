@@ -1,6 +1,7 @@
 """Player profiles: `GET /players/{player_id}/` (public) answers the profile and the
 player's rank on every live board; `PUT` (API key, boards:write) creates or replaces the
-display name and metadata, `PATCH` changes what it names. The rules of a name and of
+display name and metadata, `PATCH` changes what it names; `DELETE` (API key,
+players:moderate) erases the player (leaderboards/erasure.py). The rules of a name and of
 metadata are players/profiles.py's, the same as for a score event's `display_name`."""
 
 from __future__ import annotations
@@ -13,12 +14,24 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.models import Scope
-from config.openapi import API_KEY_AUTH, API_KEY_MISSING, not_found, validation_error
+from config.exceptions import ServiceUnavailable
+from config.openapi import (
+    API_KEY_AUTH,
+    API_KEY_MISSING,
+    ErrorSerializer,
+    not_found,
+    validation_error,
+)
 from config.renderers import json_response
 from leaderboards.api import openapi as docs
+from leaderboards.api.moderation import request_actor
+from leaderboards.api.response_cache import response_cache_clear
+from leaderboards.erasure import ERASE_REASON_MAX_LENGTH, player_erase
 from leaderboards.selectors import player_standings
 from players.models import Player
 from players.profiles import (
@@ -79,7 +92,13 @@ def _profile(request, player: Player, status_code: int = 200):
 
 
 class PlayerProfileApi(APIView):
-    api_key_scope = Scope.BOARDS_WRITE
+    @property
+    def api_key_scope(self) -> str:
+        """Writing a profile needs `boards:write`; erasing the player `players:moderate`."""
+        request = getattr(self, "request", None)
+        if request is not None and request.method == "DELETE":
+            return Scope.PLAYERS_MODERATE
+        return Scope.BOARDS_WRITE
 
     @extend_schema_serializer(component_name="PlayerProfileWrite")
     class InputSerializer(serializers.Serializer):
@@ -167,6 +186,65 @@ class PlayerProfileApi(APIView):
         body.is_valid(raise_exception=True)
         player, _ = player_profile_set(external_id=player_id, **body.validated_data)
         return _profile(request, player)
+
+    class EraseInputSerializer(serializers.Serializer):
+        reason = serializers.CharField(
+            max_length=ERASE_REASON_MAX_LENGTH,
+            required=False,
+            allow_blank=True,
+            help_text=f"Why, at most {ERASE_REASON_MAX_LENGTH} characters; kept in the audit "
+            "log (the id and the name redacted from it).",
+        )
+
+    @extend_schema(
+        operation_id="players_erase",
+        summary="Erase a player",
+        description=(
+            "Deletes everything held on the player: the profile, every event, rollup, final "
+            "standing, participation and league place, rejected events holding the id or "
+            "the name, and every Redis entry of them; webhook message bodies and audit "
+            "entries naming them are redacted (the audit log keeps a keyed hash of the id). "
+            "Everyone else closes up, finalised boards included. An event of the player "
+            "stamped before the erasure and sent again later is dropped; one stamped after "
+            "it starts a new player. Erasing an erased player finishes what a failed "
+            "attempt left (204). Needs an API key with `players:moderate`."
+        ),
+        auth=API_KEY_AUTH,  # type: ignore[arg-type]  # the stub says names; dicts work
+        parameters=[docs.PLAYER_ID],
+        request=EraseInputSerializer,
+        responses={
+            204: OpenApiResponse(description="Erased."),
+            400: validation_error(
+                {"reason": ["Ensure this field has no more than 500 characters."]}
+            ),
+            403: API_KEY_MISSING,
+            404: not_found("No player 'p404'."),
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="The database or Redis failed part-way: send the request again.",
+            ),
+        },
+        examples=[
+            OpenApiExample("An erasure", request_only=True, value={"reason": "GDPR request 42"})
+        ],
+    )
+    def delete(self, request: Request, player_id: str) -> Response:
+        body = self.EraseInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        erasure = player_erase(
+            player_id=player_id,
+            actor=request_actor(request),
+            reason=body.validated_data.get("reason", ""),
+        )
+        # This process's kept answers may name the player; other processes' expire within
+        # LEADERBOARD_RESPONSE_CACHE_MS.
+        response_cache_clear()
+        if erasure.redis_cleaned is False:
+            raise ServiceUnavailable(
+                "The player is erased from the database, but Redis could not be cleaned: "
+                "send the request again to finish."
+            )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @staticmethod
     def _check_id(player_id: str) -> None:

@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from leaderboards.api import boards, exports, leagues, moderation, participants, players, series
+from leaderboards.api import (
+    boards,
+    exports,
+    leagues,
+    moderation,
+    participants,
+    players,
+    privacy,
+    series,
+)
 
 urlpatterns = [
     path("leaderboards/", boards.BoardListApi.as_view(), name="api-board-list"),
@@ -50,11 +59,16 @@ urlpatterns = [
         name="api-board-participant",
     ),
     path("standings/", boards.StandingsApi.as_view(), name="api-standings"),
-    # Before the profile's route, whose `path` would swallow "/ban".
+    # Before the profile's route, whose `path` would swallow "/ban" and "/export".
     path(
         "players/<path:player_id>/ban/",
         moderation.PlayerBanApi.as_view(),
         name="api-player-ban",
+    ),
+    path(
+        "players/<path:player_id>/export/",
+        privacy.PlayerExportApi.as_view(),
+        name="api-player-export",
     ),
     path("players/<path:player_id>/", players.PlayerProfileApi.as_view(), name="api-player"),
     path("audit-log/", moderation.AuditLogApi.as_view(), name="api-audit-log"),

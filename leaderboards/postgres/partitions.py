@@ -90,6 +90,22 @@ def partitions_list() -> list[Partition]:
         return [Partition(*row) for row in cursor.fetchall()]
 
 
+_ALL_PARTITIONS_SQL = """
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = %s::regclass ORDER BY c.relname
+"""
+
+
+def partitions_hold() -> list[str]:
+    """Hold off changes to the partitions (weeks made or dropped) until the caller's
+    transaction ends, and return every partition's table, DEFAULT included: what works
+    through the log a partition at a time (an erasure) sees the same ones throughout."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+        cursor.execute(_ALL_PARTITIONS_SQL, [LOG])
+        return [name for (name,) in cursor.fetchall()]
+
+
 def partitions_ensure(*, now: datetime) -> list[str]:
     """Make the partitions of this week and the next WEEKS_AHEAD that are missing; returns
     their names."""

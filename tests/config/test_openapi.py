@@ -37,6 +37,8 @@ KEYED = {
     ("get", "/api/v1/audit-log/"),
     ("post", "/api/v1/players/{player_id}/ban/"),
     ("delete", "/api/v1/players/{player_id}/ban/"),
+    ("delete", "/api/v1/players/{player_id}/"),
+    ("get", "/api/v1/players/{player_id}/export/"),
     ("post", "/api/v1/leaderboards/"),
     ("post", "/api/v1/series/"),
     ("post", "/api/v1/events/"),

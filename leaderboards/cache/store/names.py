@@ -38,3 +38,9 @@ class NamesStorage(Router):
         """Committed display names ('' for none): newer than anything in the hash."""
         if names:
             self.redis.hset(NAMES, mapping=names)
+
+    def names_forget(self, external_ids: Iterable[str]) -> None:
+        """Players gone for good (an erasure): their fields, id and name, out of the hash."""
+        fields = list(external_ids)
+        if fields:
+            self.redis.hdel(NAMES, *fields)
