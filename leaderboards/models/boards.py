@@ -276,6 +276,24 @@ class Board(TournamentRules):
         )
 
 
+class ScoreCut(models.Model):
+    """A player's score removed from one board (issue 21): their deltas stamped at or
+    before `cut_at` no longer count on it, later ones do, from zero. One per (board,
+    player); a second removal moves `cut_at` on (leaderboards/moderation.py)."""
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="score_cuts")
+    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="+")
+    cut_at = models.DateTimeField()
+
+    class Meta:
+        # The consumer asks for the cuts of a batch's players (leaderboards/cache/apply.py)
+        # through the player's index, which a foreign key has.
+        constraints = [models.UniqueConstraint(fields=["board", "player"], name="score_cut_once")]
+
+    def __str__(self) -> str:
+        return f"{self.player_id} on {self.board_id} up to {self.cut_at:%Y-%m-%d %H:%M:%S}"
+
+
 class Participant(models.Model):
     """A player who joined a board. On a board with `join_required`, only participants'
     events stamped at or after `joined_at` count."""
