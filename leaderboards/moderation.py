@@ -1,5 +1,5 @@
-"""Moderation (issue 21): banning and unbanning a player, and removing a player's score
-from one board, audited.
+"""Moderation (issue 21): banning and unbanning a player, removing a player's score from
+one board, and reopening a finalised board, audited.
 
 A ban hides, it does not destroy. The design, and why:
 
@@ -45,12 +45,20 @@ A removal cuts a player's score off on one board; the design, and why:
   fences then skip. Nothing is added to the read path.
 
 The cost: the board's next reads come from PostgreSQL until it is rebuilt.
+
+Reopening a finalised board (staff, with a reason) drops its final standings: it is
+ranked from the log again, late events included, removals still out, its status back to
+what its window says (live, or ended), and it is built in Redis again on the next read.
+A reopened board is left alone by the periodic finalisation: staff reopen a board to
+change something (a removal, late events they mean to count), and one finalised again a
+minute later by the task would freeze it before they are done. They finalise it again
+("Finalise now"), which clears the mark.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 import redis
@@ -63,6 +71,7 @@ from leaderboards.cache.builds import cache_drop_all, cache_drop_board_on_commit
 from leaderboards.cache.changes import changes_publish
 from leaderboards.models import Board, FinalStanding, ScoreCut
 from leaderboards.postgres.final import final_standings_rerank
+from leaderboards.postgres.partitions import deltas_retained, raw_spans
 from leaderboards.postgres.standings import standings_has_score
 from leaderboards.ranking import Window
 from players.audit import Actor, audit_record
@@ -198,3 +207,34 @@ def board_score_remove(
     # Open streams of the board read it again (never raises).
     transaction.on_commit(partial(changes_publish, boards=[board.pk]))
     return cut
+
+
+@transaction.atomic
+def board_reopen(*, board_id: int, reason: str, actor: Actor, now: datetime | None = None) -> Board:
+    """Reopen a finalised board: its final standings go, late events count again, and it
+    waits for staff to finalise it again. Http404 for an unknown board; ValidationError
+    without a reason, for a board not final, or for one the log can no longer rank (the
+    retention dropped deltas its window reads raw). Audited."""
+    reason = reason_checked(reason, required=True)
+    board = Board.objects.select_for_update().filter(pk=board_id).first()
+    if board is None:
+        raise Http404(f"No board with id {board_id!r}.")
+    if board.finalized_at is None:
+        raise ValidationError(f"Board {board.slug!r} is not finalised.")
+    window = Window.of_board(board)
+    hour = timedelta(hours=1)
+    cuts = ScoreCut.objects.filter(board=board).values_list("cut_at", flat=True)
+    # Raises DeltasRetired (a ValidationError) naming what is gone.
+    deltas_retained([(board.starts_at, board.ends_at)] if window.tournament else raw_spans(window))
+    deltas_retained([(cut_at, cut_at + hour) for cut_at in cuts])
+    FinalStanding.objects.filter(board=board).delete()
+    board.finalized_at = None
+    board.late_events = 0
+    board.reopened_at = now or timezone.now()
+    # A league's players who first scored after the finalisation get their places here
+    # (leaderboards/signals.py), and the definitions catalog forgets the board.
+    board.save(update_fields=["finalized_at", "late_events", "reopened_at"])
+    audit_record(action=AuditAction.REOPEN, actor=actor, reason=reason, board=board.slug)
+    cache_drop_board_on_commit(board.pk)
+    transaction.on_commit(partial(changes_publish, boards=[board.pk]))
+    return board

@@ -220,6 +220,9 @@ class Board(TournamentRules):
     finalized_at = models.DateTimeField(null=True, blank=True)
     # Events stored for this window after it was finalised: kept, but not in its results.
     late_events = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    # When staff last reopened the board (leaderboards/moderation.py): a reopened board is
+    # finalised again by hand, never by the periodic task; cleared when it is finalised.
+    reopened_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(db_default=Now(), editable=False)
 
     objects = BoardQuerySet.as_manager()

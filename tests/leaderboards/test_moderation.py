@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from hypothesis import HealthCheck, example, given, settings
@@ -20,14 +21,22 @@ from hypothesis import strategies as st
 
 from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import get_store
-from leaderboards.models import Aggregation, Board, ScoreDelta, SortOrder, TieBreak
-from leaderboards.moderation import board_score_remove, player_ban, player_unban
+from leaderboards.models import (
+    Aggregation,
+    Board,
+    BoardStatus,
+    FinalStanding,
+    ScoreDelta,
+    SortOrder,
+    TieBreak,
+)
+from leaderboards.moderation import board_reopen, board_score_remove, player_ban, player_unban
 from leaderboards.postgres.final import final_page
 from leaderboards.postgres.rollups import rollups_advance
 from leaderboards.postgres.standings import standings_for_players, standings_ranked_stream
 from leaderboards.ranking import Window
 from leaderboards.selectors import board_around, board_ranks, board_standings_csv
-from leaderboards.services import board_finalize
+from leaderboards.services import board_finalize, boards_finalize_due
 from players.audit import Actor
 from players.models import AuditEntry, Player
 from tests.leaderboards.test_tie_breaks import (
@@ -283,6 +292,57 @@ def test_events_a_removal_cut_off_are_no_attempts_on_a_tournament_board(redis_cl
     expected = [(1, "a", 3), (2, "b", 1)]
     assert triples(get_store().top(board, 0, 100).standings) == expected
     assert everywhere(board) == {"redis": expected, "postgres": expected}
+
+
+# -- reopening a finalised board ------------------------------------------------------------
+
+
+def test_a_reopened_board_counts_late_events_keeps_removals_and_waits_for_staff(
+    redis_client, topic
+):
+    clear()
+    board = make_board(TieBreak.PLAYER_ID)  # its window ended a month ago
+    positions: dict[int, int] = {}
+    feed(SCORES, 1, positions)
+    assert board_finalize(board.pk)
+    late = events(("d", 20, 4))
+    feed(late, 1, positions)
+    Board.objects.filter(pk=board.pk).update(late_events=1)  # as the consumer counts it
+    board_score_remove(board_slug="b", player_id="b", actor=ACTOR)
+
+    board_reopen(board_id=board.pk, reason="late results from the venue", actor=ACTOR)
+
+    board.refresh_from_db()
+    assert (board.finalized_at, board.late_events, board.status) == (None, 0, BoardStatus.ENDED)
+    assert not FinalStanding.objects.filter(board=board).exists()
+    counted = reference(
+        [e for e in SCORES + late if e.player != "b"], Aggregation.SUM, SortOrder.DESC, "player_id"
+    )
+    assert counted[0] == (1, "d", 21)
+    assert everywhere(board) == {"redis": counted, "postgres": counted}
+    entry = AuditEntry.objects.filter(action="reopen").get()
+    assert (entry.board, entry.reason, entry.player_id) == ("b", "late results from the venue", "")
+    # Not finalised again behind staff's back; by hand, with what it counts now.
+    assert boards_finalize_due() == []
+    assert board_finalize(board.pk)
+    board.refresh_from_db()
+    assert board.reopened_at is None
+    assert triples(final_page(board.pk, offset=0, limit=100).standings) == counted
+
+
+def test_a_board_is_reopened_only_when_final_and_with_a_reason(db):
+    clear()
+    board = make_board(TieBreak.PLAYER_ID)
+    with pytest.raises(ValidationError, match="not finalised"):
+        board_reopen(board_id=board.pk, reason="r", actor=ACTOR)
+    assert board_finalize(board.pk)
+    with pytest.raises(ValidationError, match="reason"):
+        board_reopen(board_id=board.pk, reason="  ", actor=ACTOR)
+    with pytest.raises(Http404):
+        board_reopen(board_id=board.pk + 1, reason="r", actor=ACTOR)
+    board.refresh_from_db()
+    assert board.finalized_at is not None
+    assert not AuditEntry.objects.exists()
 
 
 # -- one reference for events, bans, unbans and removals in any order ---------------------
