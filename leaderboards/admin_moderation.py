@@ -13,14 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponseBase, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
 
 from leaderboards.models import Board, FinalStanding
@@ -46,7 +53,7 @@ class ReasonForm(forms.Form):
         help_text=f"Kept in the audit log, at most {REASON_MAX_LENGTH} characters.",
     )
 
-    def __init__(self, *args, required: bool, **kwargs) -> None:
+    def __init__(self, *args: Any, required: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["reason"].required = required
 
@@ -184,8 +191,8 @@ class BoardModerationAdmin(admin.ModelAdmin):
     """A board's change page acts on the player found on it (ban, unban, remove their
     score on this board) and reopens the board once final."""
 
-    def moderation_urls(self) -> list:
-        def view(name: str, handler) -> object:
+    def moderation_urls(self) -> list[URLPattern]:
+        def view(name: str, handler: Callable[..., HttpResponseBase]) -> URLPattern:
             return path(
                 f"<path:object_id>/{name}/",
                 self.admin_site.admin_view(handler),
@@ -267,8 +274,8 @@ class ModeratedPlayerAdmin(PlayerAdmin):
 
     change_form_template = "admin/leaderboards/player_change_form.html"
 
-    def get_urls(self) -> list:
-        def view(name: str, handler) -> object:
+    def get_urls(self) -> list[URLPattern]:
+        def view(name: str, handler: Callable[..., HttpResponseBase]) -> URLPattern:
             return path(
                 f"<path:object_id>/{name}/",
                 self.admin_site.admin_view(handler),
@@ -282,7 +289,13 @@ class ModeratedPlayerAdmin(PlayerAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         player = self.get_object(request, unquote(object_id))
         extra = {**(extra_context or {}), **player_moderation(player)}
         return super().change_view(request, object_id, form_url, extra)

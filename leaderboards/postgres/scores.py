@@ -303,7 +303,7 @@ class Scores:
 def _rollup_scores(window: Window, *, times: bool) -> Scores | None:
     plan = _plan(window)
     watermark = rollup_watermark() if plan is not None else None
-    if watermark is None:
+    if plan is None or watermark is None:
         return None
     deltas_retained(plan.edges)  # the rollups hold the dropped weeks, not their edges
     params = _Params()
