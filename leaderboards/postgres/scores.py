@@ -238,11 +238,12 @@ def _cut_rows_sql(
 ) -> list[str]:
     """The rows that stand in for the cut players' buckets left out: for a cut falling in
     a span of whole buckets, what the bucket holding it has after it. That is the player's
-    hourly rows from the next hour to that bucket's end (by index: metric, hour, player),
-    and their deltas after the cut within its hour that the rollups hold (ingested before
-    the watermark; the tail reads the rest)."""
+    hourly rows from the next hour to that bucket's end, and their deltas after the cut
+    within its hour that the rollups hold (ingested before the watermark; the tail reads
+    the rest). Each is looked up per cut (LATERAL, kept from being flattened by OFFSET 0):
+    an index probe per hour by (metric, bucket, player), and a range of the log's (metric,
+    created_at) index under an hour long, never a scan of the window."""
     parts = []
-    hour_end = _HOURS.end_sql("c.cut_at")
     for grain, span in plan.buckets:
         cuts = (
             f" FROM leaderboards_scorecut c WHERE c.board_id = {board}"
@@ -250,18 +251,19 @@ def _cut_rows_sql(
         )
         if grain is not _HOURS:
             parts.append(
-                f"SELECT r.player_id, {_rollup_columns(window)} FROM (SELECT c.player_id,"
-                f" generate_series({hour_end}, {grain.end_sql('c.cut_at')} - interval"
-                f" '1 hour', interval '1 hour') AS hour{cuts}) h"
-                f" JOIN {_HOURS.table} r ON r.metric = {metric} AND r.bucket = h.hour"
-                " AND r.player_id = h.player_id"
+                f"SELECT r.* FROM (SELECT c.player_id, generate_series("
+                f"{_HOURS.end_sql('c.cut_at')}, {grain.end_sql('c.cut_at')} - interval"
+                f" '1 hour', interval '1 hour') AS hour{cuts}) h CROSS JOIN LATERAL"
+                f" (SELECT player_id, {_rollup_columns(window)} FROM {_HOURS.table} r"
+                f" WHERE r.metric = {metric} AND r.bucket = h.hour"
+                " AND r.player_id = h.player_id OFFSET 0) r"
             )
         parts.append(
-            f"SELECT r.player_id, {_delta_columns(window)} FROM (SELECT c.player_id,"
-            f" c.cut_at, {hour_end} AS hour_end{cuts}) h"
-            f" JOIN leaderboards_scoredelta r ON r.player_id = h.player_id"
-            f" AND r.metric = {metric} AND r.created_at > h.cut_at AND r.created_at < h.hour_end"
-            f" AND r.ingested_at < coalesce(({WATERMARK_SQL}), '-infinity')"
+            f"SELECT r.* FROM (SELECT c.player_id, c.cut_at{cuts}) h CROSS JOIN LATERAL"
+            f" (SELECT player_id, {_delta_columns(window)} FROM leaderboards_scoredelta r"
+            f" WHERE r.metric = {metric} AND r.created_at > h.cut_at"
+            f" AND r.created_at < {_HOURS.end_sql('h.cut_at')} AND r.player_id = h.player_id"
+            f" AND r.ingested_at < coalesce(({WATERMARK_SQL}), '-infinity') OFFSET 0) r"
         )
     return parts
 
