@@ -29,6 +29,10 @@ A removal cuts a player's score off on one board; the design, and why:
   cut's bucket finer). Everything ranked from the board's window follows: standings, the
   CSV, buckets, tournaments (cut deltas are no attempts either). Later-stamped events
   count from zero. Nothing is deleted: other boards, and ranges, still count every event.
+  A league keeps the player's place (places never move, or others would change bucket):
+  without a score they are absent from their bucket's ranking until they score again.
+- The removal locks the board row, as a finalisation does: one running at the same time
+  cannot freeze the score being removed.
 - A finalised board loses the player's frozen row for good (not hidden, as a ban hides
   it) and the others are re-ranked in place; the cut is kept all the same, so a reopened
   board still leaves the removed score out.
