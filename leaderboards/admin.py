@@ -2,7 +2,9 @@
 through its services (leaderboards/services.py), which drop the Redis copy when what it
 ranks changed. The forms are leaderboards/admin_forms.py's; a board's change page also
 links to its public page, entries and CSV, finds a player on it, and finalises it (asking
-first while its window is open)."""
+first while its window is open). Moderation (ban, unban, remove a score, reopen) is
+leaderboards/admin_moderation.py's, on the board's page and on the player's, whose admin
+is registered here in place of the players app's."""
 
 import calendar
 
@@ -20,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.admin import DbDefaultsAdmin
 from leaderboards.admin_forms import BoardAdminForm, SeriesAdminForm
+from leaderboards.admin_moderation import BoardModerationAdmin, ModeratedPlayerAdmin
 from leaderboards.api.exports import board_csv_response
 from leaderboards.cache.builds import cache_build_board
 from leaderboards.models import Board, BoardStatus, BucketMember, Participant, Series
@@ -91,7 +94,7 @@ class BucketMemberInline(admin.TabularInline):
 
 
 @admin.register(Board)
-class BoardAdmin(DbDefaultsAdmin):
+class BoardAdmin(BoardModerationAdmin, DbDefaultsAdmin):
     form = BoardAdminForm
     change_form_template = "admin/leaderboards/board/change_form.html"
     list_display = [
@@ -114,6 +117,7 @@ class BoardAdmin(DbDefaultsAdmin):
         "window_utc",
         "status",
         "finalized_at",
+        "reopened_at",
         "late_events",
         "top_10",
         "created_at",
@@ -126,7 +130,19 @@ class BoardAdmin(DbDefaultsAdmin):
             "Tournament and league",
             {"fields": ["join_required", "max_participants", "max_attempts", "bucket_size"]},
         ),
-        ("State", {"fields": ["status", "finalized_at", "late_events", "top_10", "created_at"]}),
+        (
+            "State",
+            {
+                "fields": [
+                    "status",
+                    "finalized_at",
+                    "reopened_at",
+                    "late_events",
+                    "top_10",
+                    "created_at",
+                ]
+            },
+        ),
     ]
     date_hierarchy = "starts_at"
     list_select_related = ["series"]
@@ -237,6 +253,7 @@ class BoardAdmin(DbDefaultsAdmin):
         finalize = self.admin_site.admin_view(self.finalize_view)
         return [
             path("<path:object_id>/finalize/", finalize, name="leaderboards_board_finalize"),
+            *self.moderation_urls(),
             *super().get_urls(),
         ]
 
@@ -245,6 +262,7 @@ class BoardAdmin(DbDefaultsAdmin):
         extra = dict(extra_context or {})
         if board is not None:
             extra.update(board_player_lookup(board, request.GET.get("find_player")))
+            extra["may_moderate"] = request.user.has_perm("players.change_player")
         return super().change_view(request, object_id, form_url, extra)
 
     @admin.action(description="Export the standings as CSV (one board)")
@@ -286,10 +304,17 @@ def board_player_lookup(board: Board, player_id: str | None) -> dict:
         return context
     entries = board_ranks(board, player_ids=[player_id])
     context["found"] = entries[0] if entries else None
-    player = Player.objects.filter(external_id=player_id).only("pk").first()
+    player = Player.objects.filter(external_id=player_id).only("pk", "banned_at").first()
     if player is not None:
         context["player_url"] = reverse("admin:players_player_change", args=[player.pk])
+        # A banned player has no rank to show, but can be unbanned (or their score removed).
+        context["player_banned"] = player.banned_at is not None
     return context
+
+
+# The player's page with its moderation: the players app may not import leaderboards.
+admin.site.unregister(Player)
+admin.site.register(Player, ModeratedPlayerAdmin)
 
 
 @admin.register(Series)

@@ -199,7 +199,8 @@ def board_finalize(board_id: int, *, now: datetime | None = None) -> bool:
             return False
         ranked = final_standings_freeze(Window.of_board(board), board_id=board.pk)
         board.finalized_at = now or timezone_now()
-        board.save(update_fields=["finalized_at"])
+        board.reopened_at = None
+        board.save(update_fields=["finalized_at", "reopened_at"])
         cache_drop_board_on_commit(board_id)
         transaction.on_commit(
             partial(board_finalized.send, sender=Board, board_id=board_id), robust=True
@@ -211,10 +212,11 @@ def board_finalize(board_id: int, *, now: datetime | None = None) -> bool:
 
 
 def boards_finalize_due(*, now: datetime | None = None) -> list[int]:
-    """Finalise every board whose window ended more than the grace period ago."""
+    """Finalise every board whose window ended more than the grace period ago, except
+    those staff reopened (leaderboards/moderation.py): they finalise those by hand."""
     now = now or timezone_now()
     grace = timedelta(seconds=settings.LEADERBOARD_FINALIZE_GRACE_SECONDS)
-    due = Board.objects.ended(now - grace)
+    due = Board.objects.ended(now - grace).filter(reopened_at__isnull=True)
     return [
         board_id
         for board_id in due.values_list("pk", flat=True)

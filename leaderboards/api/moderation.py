@@ -1,6 +1,6 @@
 """The moderation API (issue 21), behind the `players:moderate` scope: the audit log, and
-the actions it records. Views are shells over leaderboards/moderation.py and
-players/audit.py."""
+the actions it records (bans, and removing a player's score from one board). Views are
+shells over leaderboards/moderation.py and players/audit.py."""
 
 from __future__ import annotations
 
@@ -29,8 +29,15 @@ from config.openapi import (
 )
 from config.pagination import paginated_response
 from config.renderers import json_response
+from leaderboards.api import boards
 from leaderboards.api import openapi as docs
-from leaderboards.moderation import BAN_REASON_MAX_LENGTH, player_ban, player_unban
+from leaderboards.moderation import (
+    BAN_REASON_MAX_LENGTH,
+    REASON_MAX_LENGTH,
+    board_score_remove,
+    player_ban,
+    player_unban,
+)
 from players.audit import Actor, audit_entries
 from players.models import AuditEntry, Player
 
@@ -200,4 +207,56 @@ class PlayerBanApi(APIView):
     )
     def delete(self, request: Request, player_id: str) -> Response:
         player_unban(player_id=player_id, actor=request_actor(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BoardPlayerApi(boards.BoardPlayerApi):
+    """A player on a board: GET their rank and score (public: boards.BoardPlayerApi), DELETE
+    removes their score from this board only (`players:moderate`)."""
+
+    api_key_scope = Scope.PLAYERS_MODERATE  # for DELETE; reads need no key
+
+    @extend_schema_serializer(component_name="ScoreRemoval")
+    class RemoveInputSerializer(serializers.Serializer):
+        reason = serializers.CharField(
+            max_length=REASON_MAX_LENGTH,
+            required=False,
+            allow_blank=True,
+            help_text=f"Why, at most {REASON_MAX_LENGTH} characters; kept in the audit log.",
+        )
+
+    @extend_schema(
+        operation_id="boards_players_score_remove",
+        summary="Remove a player's score from one board",
+        description=(
+            "The player's events stamped up to now no longer count on this board; events "
+            "stamped later count from zero. Other boards, and the events themselves, are "
+            "untouched. On a finalised board the player's final row goes and the others "
+            "close up. A second removal moves the cut-off on. Audited. Needs an API key "
+            "with `players:moderate`."
+        ),
+        auth=API_KEY_AUTH,  # type: ignore[arg-type]  # the stub says names; dicts work
+        parameters=[docs.BOARD_SLUG, docs.PLAYER_ID],
+        request=RemoveInputSerializer,
+        responses={
+            204: OpenApiResponse(description="Removed."),
+            400: validation_error(
+                {"reason": ["Ensure this field has no more than 500 characters."]}
+            ),
+            403: API_KEY_MISSING,
+            404: not_found("Player 'p404' has no score on board 'weekly-2026-w48'."),
+        },
+        examples=[
+            OpenApiExample("A removal", request_only=True, value={"reason": "score from a bug"})
+        ],
+    )
+    def delete(self, request: Request, slug: str, player_id: str) -> Response:
+        body = self.RemoveInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        board_score_remove(
+            board_slug=slug,
+            player_id=player_id,
+            reason=body.validated_data.get("reason", ""),
+            actor=request_actor(request),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

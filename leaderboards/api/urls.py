@@ -42,9 +42,10 @@ urlpatterns = [
         leagues.BucketEntriesApi.as_view(),
         name="api-board-bucket-entries",
     ),
+    # GET: the player's standing (public); DELETE: remove their score (moderation).
     path(
         "leaderboards/<slug:slug>/players/<path:player_id>/",
-        boards.BoardPlayerApi.as_view(),
+        moderation.BoardPlayerApi.as_view(),
         name="api-board-player",
     ),
     path("leaderboards/<slug:slug>/ranks/", boards.BoardRanksApi.as_view(), name="api-board-ranks"),

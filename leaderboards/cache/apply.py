@@ -1,6 +1,8 @@
 """The consumer's apply step: each committed batch's new deltas onto every cached board
 they belong to, combined per player as the board's aggregation says
-(leaderboards/aggregations.py) and fenced by the batch's offsets."""
+(leaderboards/aggregations.py) and fenced by the batch's offsets. Deltas that moderation
+keeps off the boards (a banned player's; on one board, those a score removal cut off)
+are left out here: read once per batch, after its commit (leaderboards/moderation.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from config.staleness import consumer_boards_max_age
 from leaderboards.aggregations import AGGREGATIONS
 from leaderboards.cache.store import BoardStore, Unit, get_store
 from leaderboards.models import Board, TieBreak
+from leaderboards.postgres.cuts import score_cuts
 from leaderboards.postgres.deltas import DeltaRow
 from leaderboards.postgres.standings import standings_whole_scores
 from leaderboards.ranking import Window
@@ -39,6 +43,14 @@ class _BoardDefinitions:
 
 
 _definitions = _BoardDefinitions()
+
+
+def _cut(
+    cuts: dict[tuple[int, int], datetime], board_id: int, player_pk: int, at: datetime
+) -> bool:
+    """Whether a removal on the board cut off the player's delta stamped `at`."""
+    cut_at = cuts.get((board_id, player_pk))
+    return cut_at is not None and at <= cut_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +96,18 @@ def _apply_batch(
     touched: set[int],
 ) -> dict[int, str]:
     """Apply, and add to `touched` the boards the batch holds values for."""
-    # A banned player's deltas are stored but reach no board (leaderboards/moderation.py).
-    # Read after the batch's commit: a ban committed before it is seen here, and one
-    # committed later drops the boards, whose rebuild's fences cover this batch.
-    banned = players_banned(pks={row.player_pk for row in deltas})
+    # A banned player's deltas are stored but reach no board, and those a score removal
+    # cut off reach not its board (leaderboards/moderation.py). Both are read after the
+    # batch's commit: an action committed before it is seen here, and one committed later
+    # drops the boards, whose rebuild's fences cover this batch.
+    players = {row.player_pk for row in deltas}
+    banned = players_banned(pks=players)
+    cuts = score_cuts(board_ids=board_ids, player_pks=players - banned)
     by_metric: dict[str, list[DeltaRow]] = {}
     for row in deltas:
         if row.player_pk not in banned:
             by_metric.setdefault(row.metric, []).append(row)
-    work = _units_per_board(_definitions.get(board_ids), by_metric, positions)
+    work = _units_per_board(_definitions.get(board_ids), by_metric, positions, cuts)
     touched.update(board.pk for board, units in work if any(unit.values for unit in units))
     outcomes = store.apply(work)
     redefined = {board_id for board_id, outcome in outcomes.items() if outcome == "redefined"}
@@ -100,7 +115,7 @@ def _apply_batch(
         # Our copy of those boards is older than the build's, or the build's is older than
         # the database: re-read them, try once more, and drop what still disagrees.
         boards = _definitions.get(redefined, reload=True)
-        retried = store.apply(_units_per_board(boards, by_metric, positions))
+        retried = store.apply(_units_per_board(boards, by_metric, positions, cuts))
         for board_id in redefined:
             if retried.get(board_id, "redefined") == "redefined":
                 store.drop(board_id)
@@ -113,6 +128,7 @@ def _units_per_board(
     boards: Sequence[Board],
     by_metric: dict[str, list[DeltaRow]],
     positions: dict[int, tuple[int, int]],
+    cuts: dict[tuple[int, int], datetime],
 ) -> list[tuple[Board, list[Unit]]]:
     work = []
     for board in boards:
@@ -122,6 +138,7 @@ def _units_per_board(
             row
             for row in by_metric.get(board.metric, ())
             if board.covers(row.metric, row.created_at)
+            and not _cut(cuts, board.pk, row.player_pk, row.created_at)
         ]
         if board.is_tournament:
             # Only some events count, and a late one can displace a counted one: the

@@ -220,6 +220,9 @@ class Board(TournamentRules):
     finalized_at = models.DateTimeField(null=True, blank=True)
     # Events stored for this window after it was finalised: kept, but not in its results.
     late_events = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    # When staff last reopened the board (leaderboards/moderation.py): a reopened board is
+    # finalised again by hand, never by the periodic task; cleared when it is finalised.
+    reopened_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(db_default=Now(), editable=False)
 
     objects = BoardQuerySet.as_manager()
@@ -274,6 +277,24 @@ class Board(TournamentRules):
             and at >= self.starts_at
             and (self.ends_at is None or at < self.ends_at)
         )
+
+
+class ScoreCut(models.Model):
+    """A player's score removed from one board (issue 21): their deltas stamped at or
+    before `cut_at` no longer count on it, later ones do, from zero. One per (board,
+    player); a second removal moves `cut_at` on (leaderboards/moderation.py)."""
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="score_cuts")
+    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="+")
+    cut_at = models.DateTimeField()
+
+    class Meta:
+        # The consumer asks for the cuts of a batch's players (leaderboards/cache/apply.py)
+        # through the player's index, which a foreign key has.
+        constraints = [models.UniqueConstraint(fields=["board", "player"], name="score_cut_once")]
+
+    def __str__(self) -> str:
+        return f"{self.player_id} on {self.board_id} up to {self.cut_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Participant(models.Model):

@@ -1,7 +1,7 @@
 """The PostgreSQL side of erasing a player (leaderboards/erasure.py runs it, in one
 transaction): their deltas, a partition of the log at a time, their rollups, final
-standings (the boards they were frozen on re-ranked, others closing up), participations
-and league places.
+standings (the boards they were frozen on re-ranked, others closing up), participations,
+league places and the cut-offs of their removed scores.
 
 The log and the rollups have no index on the player (ingestion pays for every index on
 every event), so each partition and each rollup table is read through once: the cost of
@@ -20,7 +20,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from leaderboards.models import Board, BucketMember, FinalStanding, Participant
+from leaderboards.models import Board, BucketMember, FinalStanding, Participant, ScoreCut
 from leaderboards.postgres.final import final_standings_rerank
 from leaderboards.postgres.partitions import partitions_hold
 from leaderboards.ranking import Window
@@ -98,8 +98,10 @@ def finals_erase(*, player_pk: int) -> int:
 
 
 def places_erase(*, player_pk: int) -> int:
-    """Delete the player's participations and league places (a bucket keeps its other
-    players where they were, one fewer). Returns how many rows went."""
+    """Delete the player's participations, league places (a bucket keeps its other
+    players where they were, one fewer) and score cut-offs (their events are gone with
+    them). Returns how many rows went."""
     participations, _ = Participant.objects.filter(player_id=player_pk).delete()
     places, _ = BucketMember.objects.filter(player_id=player_pk).delete()
-    return participations + places
+    cuts, _ = ScoreCut.objects.filter(player_id=player_pk).delete()
+    return participations + places + cuts

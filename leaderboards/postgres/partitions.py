@@ -12,9 +12,11 @@ more than DELTA_RETENTION_DAYS ago once
 
 - the rollups hold all of it (no delta in it ingested at or after the watermark), and
 - no board that is not finalised needs its raw deltas: a tournament or league board (read
-  from the log) whose window touches it, or any board whose partial hours at either end
-  (or whole window, under an hour) lie in it. Other boards read those weeks from the
-  rollups alone, so an all-time board does not hold every week forever.
+  from the log) whose window touches it, any board whose partial hours at either end
+  (or whole window, under an hour) lie in it, or one with a player's score removed in
+  it (ScoreCut: standings read the rest of the cut's hour from the log). Other boards
+  read those weeks from the rollups alone, so an all-time board does not hold every week
+  forever.
 
 Once weeks are dropped, `DeltaLogHorizon` says from when the log is complete again, and
 `deltas_retained` tells standings whether the raw deltas a window needs are still there:
@@ -33,7 +35,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from leaderboards import metrics
-from leaderboards.models import Board, DeltaLogHorizon
+from leaderboards.models import Board, DeltaLogHorizon, ScoreCut
 from leaderboards.postgres.rollups import rollup_watermark
 from leaderboards.ranking import Window
 from leaderboards.windows import clamp_window_instant
@@ -266,7 +268,18 @@ def _board_needing(starts_at: datetime, ends_at: datetime) -> Board | None:
         for lo, hi in raw_spans(Window.of_board(board)):
             if _overlaps((lo, hi), (starts_at, ends_at)):
                 return board
-    return None
+    # A cut's scores read the rest of its hour from the log: (cut_at, the end of its hour).
+    # (`starts_at` is datetime.min for the DEFAULT partition's prune: nothing before it.)
+    after = starts_at - timedelta(hours=1) if starts_at.year > 1 else starts_at
+    cut = (
+        ScoreCut.objects.filter(
+            board__finalized_at__isnull=True, cut_at__gt=after, cut_at__lt=ends_at
+        )
+        .select_related("board")
+        .order_by("cut_at", "pk")
+        .first()
+    )
+    return None if cut is None else cut.board
 
 
 def _default_prune() -> int:

@@ -12,6 +12,15 @@ everything again. The answer is the same as the plain GROUP BY over the log
 (`use_rollups=False`), only cheaper: a week is one row per player instead of every one of
 their events.
 
+A board's window leaves out what removals cut (ScoreCut, issue 21): a player's deltas
+stamped at or before their cut-off on that board. From the log that is one more condition.
+The rollups are per metric, not per board, so a cut player's rollup rows that may hold
+deltas from before the cut (a bucket starting at or before it) are left out, and the
+rest of the bucket holding the cut is read finer instead: the player's hourly rows after
+the cut's hour up to that bucket's end, and their deltas from the cut to the end of its
+hour (those ingested before the watermark; the tail holds the rest). A handful of index
+probes per cut, and nothing at all for a board without cuts or a range that is no board.
+
 Where the retention has dropped weeks of the log (leaderboards/postgres/partitions.py), a window
 whose raw parts reach into them is refused (DeltasRetired) rather than answered short.
 
@@ -52,6 +61,11 @@ class _Grain:
     table: str
     step: timedelta
     origin: datetime
+    unit: str  # as date_trunc names it
+
+    def end_sql(self, moment: str) -> str:
+        """SQL: the end of the bucket holding `moment` (a timestamptz expression)."""
+        return f"(date_trunc('{self.unit}', {moment}, 'UTC') + interval '1 {self.unit}')"
 
     def floor(self, moment: datetime) -> datetime:
         return self.origin + (_utc(moment) - self.origin) // self.step * self.step
@@ -61,11 +75,13 @@ class _Grain:
         return floor if floor == _utc(moment) else floor + self.step
 
 
-_HOURS = _Grain("leaderboards_hourlyrollup", timedelta(hours=1), EPOCH)
+_HOURS = _Grain("leaderboards_hourlyrollup", timedelta(hours=1), EPOCH, "hour")
 # ISO weeks, as date_trunc('week', ...) in rollups.py: 1970-01-05 was a Monday.
 _GRAINS = (  # the coarsest first
-    _Grain("leaderboards_weeklyrollup", timedelta(weeks=1), datetime(1970, 1, 5, tzinfo=UTC)),
-    _Grain("leaderboards_dailyrollup", timedelta(days=1), EPOCH),
+    _Grain(
+        "leaderboards_weeklyrollup", timedelta(weeks=1), datetime(1970, 1, 5, tzinfo=UTC), "week"
+    ),
+    _Grain("leaderboards_dailyrollup", timedelta(days=1), EPOCH, "day"),
     _HOURS,
 )
 
@@ -152,15 +168,31 @@ def _carries_reached(window: Window) -> bool:
     return window.earliest and not window.rule.picks_latest
 
 
-def _bucket_rows_sql(
-    window: Window, grain: _Grain, span: Span, metric: str, params: _Params
-) -> str:
+def _not_cut(board: str | None, stamped: str) -> str:
+    """A condition keeping rows `r` (deltas, or rollup buckets) that no cut on the board
+    reaches: stamped (their bucket starting) after the player's cut-off, if any."""
+    if board is None:
+        return ""
+    return (
+        " AND NOT EXISTS (SELECT FROM leaderboards_scorecut c WHERE c.board_id = "
+        f"{board} AND c.player_id = r.player_id AND c.cut_at >= r.{stamped})"
+    )
+
+
+def _rollup_columns(window: Window) -> str:
     columns = window.rule.rollup_select
     if _carries_reached(window):
         columns += f", {_epoch_ms(window.rule.reached_column)} AS at_ms"
+    return columns
+
+
+def _bucket_rows_sql(
+    window: Window, grain: _Grain, span: Span, metric: str, params: _Params, board: str | None
+) -> str:
     return (
-        f"SELECT player_id, {columns} FROM {grain.table}"
+        f"SELECT player_id, {_rollup_columns(window)} FROM {grain.table} r"
         f" WHERE metric = {metric}{_span_conditions(params, 'bucket', span)}"
+        f"{_not_cut(board, 'bucket')}"
     )
 
 
@@ -172,26 +204,68 @@ def _delta_columns(window: Window) -> str:
 
 
 def _raw_rows_sql(
-    window: Window, plan: _Plan, watermark: datetime, metric: str, params: _Params
+    window: Window,
+    plan: _Plan,
+    watermark: datetime,
+    metric: str,
+    params: _Params,
+    board: str | None,
 ) -> str:
     """UNION ALL of the deltas the rollups do not hold: the edges, and the tail past the
     watermark."""
     columns = _delta_columns(window)
+    not_cut = _not_cut(board, "created_at")
     parts = [
-        f"SELECT player_id, {columns} FROM leaderboards_scoredelta"
-        f" WHERE metric = {metric}{_span_conditions(params, 'created_at', span)}"
+        f"SELECT player_id, {columns} FROM leaderboards_scoredelta r"
+        f" WHERE metric = {metric}{_span_conditions(params, 'created_at', span)}{not_cut}"
         for span in plan.edges
     ]
     # The tail past the watermark. The watermark read before this statement is for the
     # planner (it makes the ingest-time index the obvious path); the one read inside it,
     # never earlier since the watermark only moves on, is the one the rollups match.
     parts.append(
-        f"SELECT player_id, {columns} FROM leaderboards_scoredelta"
+        f"SELECT player_id, {columns} FROM leaderboards_scoredelta r"
         f" WHERE ingested_at >= {params.add(watermark)}"
         f" AND ingested_at >= coalesce(({WATERMARK_SQL}), '-infinity')"
         f" AND metric = {metric}{_span_conditions(params, 'created_at', plan.covered)}"
+        f"{not_cut}"
     )
     return " UNION ALL ".join(parts)
+
+
+def _cut_rows_sql(
+    window: Window, plan: _Plan, metric: str, params: _Params, board: str
+) -> list[str]:
+    """The rows that stand in for the cut players' buckets left out: for a cut falling in
+    a span of whole buckets, what the bucket holding it has after it. That is the player's
+    hourly rows from the next hour to that bucket's end, and their deltas after the cut
+    within its hour that the rollups hold (ingested before the watermark; the tail reads
+    the rest). Each is looked up per cut (LATERAL, kept from being flattened by OFFSET 0):
+    an index probe per hour by (metric, bucket, player), and a range of the log's (metric,
+    created_at) index under an hour long, never a scan of the window."""
+    parts = []
+    for grain, span in plan.buckets:
+        cuts = (
+            f" FROM leaderboards_scorecut c WHERE c.board_id = {board}"
+            f"{_span_conditions(params, 'c.cut_at', span)}"
+        )
+        if grain is not _HOURS:
+            parts.append(
+                f"SELECT r.* FROM (SELECT c.player_id, generate_series("
+                f"{_HOURS.end_sql('c.cut_at')}, {grain.end_sql('c.cut_at')} - interval"
+                f" '1 hour', interval '1 hour') AS hour{cuts}) h CROSS JOIN LATERAL"
+                f" (SELECT player_id, {_rollup_columns(window)} FROM {_HOURS.table} r"
+                f" WHERE r.metric = {metric} AND r.bucket = h.hour"
+                " AND r.player_id = h.player_id OFFSET 0) r"
+            )
+        parts.append(
+            f"SELECT r.* FROM (SELECT c.player_id, c.cut_at{cuts}) h CROSS JOIN LATERAL"
+            f" (SELECT player_id, {_delta_columns(window)} FROM leaderboards_scoredelta r"
+            f" WHERE r.metric = {metric} AND r.created_at > h.cut_at"
+            f" AND r.created_at < {_HOURS.end_sql('h.cut_at')} AND r.player_id = h.player_id"
+            f" AND r.ingested_at < coalesce(({WATERMARK_SQL}), '-infinity') OFFSET 0) r"
+        )
+    return parts
 
 
 def _grouped_sql(window: Window, rows: str) -> str:
@@ -231,15 +305,18 @@ class Scores:
 def _rollup_scores(window: Window, *, times: bool) -> Scores | None:
     plan = _plan(window)
     watermark = rollup_watermark() if plan is not None else None
-    if watermark is None:
+    if plan is None or watermark is None:
         return None
     deltas_retained(plan.edges)  # the rollups hold the dropped weeks, not their edges
     params = _Params()
     metric = params.add(window.metric)
+    board = None if window.board_id is None else params.add(window.board_id)
     buckets = [
-        _bucket_rows_sql(window, grain, span, metric, params) for grain, span in plan.buckets
+        _bucket_rows_sql(window, grain, span, metric, params, board) for grain, span in plan.buckets
     ]
-    raw = _raw_rows_sql(window, plan, watermark, metric, params)
+    raw = _raw_rows_sql(window, plan, watermark, metric, params, board)
+    if board is not None:
+        raw = " UNION ALL ".join([raw, *_cut_rows_sql(window, plan, metric, params, board)])
     if plan.is_one_bucket():
         # Its rows hold each player once: they are joined with the tail (a minute of deltas)
         # rather than grouped again with it, so no hash table of every player is built.
@@ -278,13 +355,21 @@ def window_conditions(window: Window) -> tuple[list[str], dict]:
 
 def counted_deltas(window: Window, players: Sequence[int] | None) -> tuple[str, dict]:
     """The FROM clause of the window's deltas that count, as `d` (of the given player pks
-    only, when given), and its parameters. On a tournament board that is a participant's
+    only, when given), and its parameters: on a board, those no removal cut off (ScoreCut).
+    On a tournament board that is a participant's
     deltas stamped at or after their join (`join_required`) and each player's first
     `max_attempts` of those by created_at, then dedupe key."""
     conditions, params = window_conditions(window)
     if players is not None:
         conditions.append("d.player_id = ANY(%(players)s)")
         params["players"] = list(players)
+    if window.board_id is not None:
+        # Deltas a removal cut off on this board count nowhere on it, as attempts neither.
+        conditions.append(
+            "NOT EXISTS (SELECT FROM leaderboards_scorecut c WHERE c.board_id = %(cut_board)s"
+            " AND c.player_id = d.player_id AND c.cut_at >= d.created_at)"
+        )
+        params["cut_board"] = window.board_id
     where = " AND ".join(conditions)
     if not window.tournament:
         return f"leaderboards_scoredelta d WHERE {where}", params

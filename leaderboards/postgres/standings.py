@@ -214,6 +214,18 @@ def standings_whole_scores(
         return {pk: (int(score), at_ms) for pk, score, at_ms in cursor.fetchall()}
 
 
+def standings_has_score(window: Window, player_pk: int) -> bool:
+    """Whether the player has a score in the window, banned or not (what a removal of
+    their score needs)."""
+    scores = window_scores(window, include_banned=True)
+    with _cursor(scores) as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT FROM ({scores.sql}) s WHERE s.player_id = %(player_pk)s)",
+            {**scores.params, "player_pk": player_pk},
+        )
+        return cursor.fetchone()[0]
+
+
 def standings_ranked_stream(
     window: Window, chunk: int = 10_000, *, use_rollups: bool = True
 ) -> Iterator[Standing]:

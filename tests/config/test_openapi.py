@@ -47,6 +47,7 @@ KEYED = {
     ("patch", "/api/v1/players/{player_id}/"),
     ("post", "/api/v1/leaderboards/{slug}/participants/"),
     ("delete", "/api/v1/leaderboards/{slug}/participants/{player_id}/"),
+    ("delete", "/api/v1/leaderboards/{slug}/players/{player_id}/"),
     ("get", "/api/v1/webhooks/"),
     ("post", "/api/v1/webhooks/"),
     ("get", "/api/v1/webhooks/{id}/"),

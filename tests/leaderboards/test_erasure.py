@@ -37,6 +37,7 @@ from leaderboards.models import (
     FinalStanding,
     HourlyRollup,
     Participant,
+    ScoreCut,
     ScoreDelta,
     SortOrder,
     TieBreak,
@@ -210,7 +211,7 @@ def test_an_erasure_leaves_the_id_and_the_name_nowhere(store, topic, admin_clien
     """Every table and every Redis key is searched for the id and the name, after the player
     was everywhere: deltas, rollups, live boards in Redis (both tie-breaks), a finalised
     board and its webhook message, a tournament, a league, rejected events, the audit log
-    (a ban naming them), the admin's history, the names hash."""
+    (a ban and a score removal naming them), the admin's history, the names hash."""
     live = Board.objects.create(slug="live", name="Live", starts_at=STARTS)
     earliest = Board.objects.create(
         slug="earliest", name="Earliest", starts_at=STARTS, tie_break=TieBreak.EARLIEST
@@ -244,6 +245,7 @@ def test_an_erasure_leaves_the_id_and_the_name_nowhere(store, topic, admin_clien
     reason = f"cheating, see {ERASED}"
     assert client.post(f"/api/v1/players/{ERASED}/ban/", {"reason": reason}).status_code == 200
     assert client.delete(f"/api/v1/players/{ERASED}/ban/").status_code == 204
+    assert client.delete(f"/api/v1/leaderboards/earliest/players/{ERASED}/").status_code == 204
     assert client.get(f"/api/v1/players/{ERASED}/export/").status_code == 200
     pk = Player.objects.get(external_id=ERASED).pk
     saved = admin_client.post(
@@ -264,8 +266,9 @@ def test_an_erasure_leaves_the_id_and_the_name_nowhere(store, topic, admin_clien
         assert model.objects.filter(player_id=pk).exists(), model
     assert Participant.objects.filter(player_id=pk).exists()
     assert BucketMember.objects.filter(player_id=pk).exists()
+    assert ScoreCut.objects.filter(player_id=pk).exists()
     assert Message.objects.filter(body__contains=ERASED).exists()
-    assert len(holders(ERASED, NAME)) > 15  # the scan sees them
+    assert len(holders(ERASED, NAME)) > 12  # the scan sees them
 
     response = client.delete(
         f"/api/v1/players/{ERASED}/", {"reason": f"GDPR request for {ERASED} ({NAME})"}
@@ -282,7 +285,8 @@ def test_an_erasure_leaves_the_id_and_the_name_nowhere(store, topic, admin_clien
         "GDPR request for [erased] ([erased])",
     )
     assert set(AuditEntry.objects.values_list("action", "player_hash")) == {
-        (action, player_hash(ERASED)) for action in ("ban", "unban", "export", "erase")
+        (action, player_hash(ERASED))
+        for action in ("ban", "unban", "remove_score", "export", "erase")
     }
     assert RejectedEvent.objects.count() == 1  # ann's other dead letter stays
     assert [e.player_id for e in board_entries(live, offset=0, limit=10)[1]] == ["ann", "bob", "cy"]

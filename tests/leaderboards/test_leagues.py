@@ -12,10 +12,13 @@ from rest_framework.test import APIClient
 
 from ingestion.batches import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
+from leaderboards.cache import read_through
 from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import get_store
 from leaderboards.models import Board, BucketMember, TieBreak
+from leaderboards.moderation import board_score_remove
 from leaderboards.services import board_finalize
+from players.audit import Actor
 from tests.leaderboards.pages.test_views import rows
 from tests.leaderboards.test_tie_breaks import ENDS, MOMENTS, STARTS, Event, clear, feed
 
@@ -216,3 +219,33 @@ def test_two_consumers_storing_at_once_give_dense_unique_places(redis_client, to
     assert len(placed) == 120
     assert len({player for player, _ in placed}) == 120
     assert [position for _, position in placed] == list(range(1, 121))
+
+
+def test_a_removed_score_keeps_its_league_place_and_scores_again_there_from_zero(
+    redis_client, topic
+):
+    clear()
+    board = Board.objects.create(
+        slug="league", name="l", starts_at=STARTS, ends_at=ENDS, bucket_size=2
+    )
+    assert cache_build_board(board) == "ready"
+    positions: dict[int, int] = {}
+    feed(
+        [
+            Event("ann", 5, t[0], 0, uuid.uuid4()),
+            Event("bob", 3, t[1], 0, uuid.uuid4()),
+            Event("cy", 4, t[2], 0, uuid.uuid4()),
+        ],
+        1,
+        positions,
+    )
+    client = APIClient()
+
+    board_score_remove(board_slug="league", player_id="ann", actor=Actor.api_key("t"), now=t[2])
+
+    assert places(board) == [("ann", 1), ("bob", 2), ("cy", 3)]
+    assert bucket_of(client, "league", "bob") == (1, 1, [(1, "bob", 3)])
+    read_through.cache_builds_wait()  # the read above built the board again
+    assert board.pk in get_store().cached_board_ids()
+    feed([Event("ann", 1, t[4], 0, uuid.uuid4())], 1, positions)
+    assert bucket_of(client, "league", "bob") == (1, 2, [(1, "bob", 3), (2, "ann", 1)])

@@ -1,13 +1,19 @@
-"""The moderation API: the audit log (issue 21, item 5) and who may read it."""
+"""The moderation API (issue 21): the audit log and who may read it, bans, and removing a
+player's score from one board."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rest_framework.test import APIClient
 
 from access.models import ApiKey, Scope
+from leaderboards.models import FinalStanding, ScoreCut, ScoreDelta
+from leaderboards.services import board_finalize
 from players.audit import Actor, audit_record, player_hash
-from players.models import AuditAction, AuditEntry
+from players.models import AuditAction, AuditEntry, Player
+from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -155,3 +161,119 @@ def test_a_ban_needs_a_key_with_the_scope(player, method):
         assert response.status_code in codes
     player.refresh_from_db()
     assert player.banned_at is None
+
+
+# -- remove a score ----------------------------------------------------------------------
+
+STARTS = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+@pytest.fixture
+def scored():
+    """Boards "cup" and "other" over the same window, where p1/x and p2 have scores."""
+    cup = BoardFactory(slug="cup", starts_at=STARTS)
+    BoardFactory(slug="other", starts_at=STARTS)
+    for external_id, delta in (("p1/x", 5), ("p2", 3)):
+        ScoreDeltaFactory(
+            player__external_id=external_id, delta=delta, created_at=STARTS + timedelta(hours=1)
+        )
+    return cup
+
+
+def standing(client: APIClient, board: str, player: str) -> int:
+    return client.get(f"/api/v1/leaderboards/{board}/players/{player}/").status_code
+
+
+def test_removing_a_score_answers_204_and_is_audited_with_the_board(moderator, scored):
+    response = moderator.delete(
+        "/api/v1/leaderboards/cup/players/p1/x/", {"reason": "bug bounty"}, format="json"
+    )
+
+    assert response.status_code == 204
+    public = APIClient()
+    assert standing(public, "cup", "p1/x") == 404
+    assert standing(public, "other", "p1/x") == 200  # other boards keep it
+    assert standing(public, "cup", "p2") == 200
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.actor, entry.player_id, entry.board, entry.reason) == (
+        "remove_score",
+        "moderator",
+        "p1/x",
+        "cup",
+        "bug bounty",
+    )
+    assert ScoreDelta.objects.count() == 2  # nothing deleted
+
+
+def test_a_removal_needs_no_reason(moderator, scored):
+    assert moderator.delete("/api/v1/leaderboards/cup/players/p2/").status_code == 204
+    assert AuditEntry.objects.get().reason == ""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/leaderboards/nowhere/players/p1/x/",  # no such board
+        "/api/v1/leaderboards/cup/players/nobody/",  # no such player
+        "/api/v1/leaderboards/cup/players/p3/",  # no score there
+    ],
+)
+def test_removing_what_is_not_there_is_a_404(moderator, scored, path):
+    PlayerFactory(external_id="p3")
+
+    assert moderator.delete(path).status_code == 404
+    assert not AuditEntry.objects.exists()
+
+
+def test_a_second_removal_without_a_score_since_is_a_404_and_with_one_moves_the_cut(
+    moderator, scored
+):
+    assert moderator.delete("/api/v1/leaderboards/cup/players/p2/").status_code == 204
+    assert moderator.delete("/api/v1/leaderboards/cup/players/p2/").status_code == 404
+    first = ScoreCut.objects.get().cut_at
+    ScoreDeltaFactory(player=Player.objects.get(external_id="p2"), delta=1, created_at=first)
+    assert moderator.delete("/api/v1/leaderboards/cup/players/p2/").status_code == 404
+    later = first + timedelta(milliseconds=1)
+    ScoreDeltaFactory(player=Player.objects.get(external_id="p2"), delta=1, created_at=later)
+    assert standing(APIClient(), "cup", "p2") == 200  # stamped after the cut: it counts
+
+    assert moderator.delete("/api/v1/leaderboards/cup/players/p2/").status_code == 204
+    assert ScoreCut.objects.get().cut_at > first
+    assert AuditEntry.objects.count() == 2
+
+
+def test_a_removal_reason_has_at_most_500_characters(moderator, scored):
+    response = moderator.delete(
+        "/api/v1/leaderboards/cup/players/p2/", {"reason": "x" * 501}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "reason" in response.json()
+    assert not ScoreCut.objects.exists()
+    assert (
+        moderator.delete(
+            "/api/v1/leaderboards/cup/players/p2/", {"reason": "x" * 500}, format="json"
+        ).status_code
+        == 204
+    )
+
+
+def test_a_removal_needs_a_key_with_the_scope_while_reads_need_none(scored):
+    wrong = client_with(Scope.BOARDS_WRITE, Scope.EVENTS_WRITE)
+    assert APIClient().delete("/api/v1/leaderboards/cup/players/p2/").status_code in (401, 403)
+    response = wrong.delete("/api/v1/leaderboards/cup/players/p2/")
+    assert response.status_code == 403
+    assert "players:moderate" in response.json()["detail"]
+    assert not ScoreCut.objects.exists()
+    assert standing(APIClient(), "cup", "p2") == 200
+
+
+def test_removing_a_score_from_a_finalised_board_drops_its_row_and_closes_up(moderator, scored):
+    assert board_finalize(scored.pk)
+
+    assert moderator.delete("/api/v1/leaderboards/cup/players/p1/x/").status_code == 204
+
+    entries = APIClient().get("/api/v1/leaderboards/cup/entries/").json()
+    assert [(e["rank"], e["player_id"]) for e in entries["results"]] == [(1, "p2")]
+    assert not FinalStanding.objects.filter(player__external_id="p1/x").exists()
+    assert moderator.delete("/api/v1/leaderboards/cup/players/p1/x/").status_code == 404

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, connections, transaction
 
 from config.celery_app import app
-from leaderboards.models import DeltaLogHorizon, ScoreDelta
+from leaderboards.models import DeltaLogHorizon, ScoreCut, ScoreDelta
 from leaderboards.postgres.deltas import DeltaRow, deltas_insert_batch
 from leaderboards.postgres.partitions import (
     DEFAULT,
@@ -181,6 +181,25 @@ def test_rolled_up_weeks_go_unless_an_open_board_needs_their_deltas():
     assert ScoreDelta.objects.count() == 4
     assert DeltaLogHorizon.objects.get().complete_from == WEEKS[2] + timedelta(weeks=1)
     assert partition_name(WEEKS[2]) not in {p.name for p in partitions_list()}
+
+
+def test_a_week_holding_a_removal_on_an_open_board_is_kept_for_the_hour_after_it():
+    ann = old_weeks_with_deltas()
+    rollups_advance()
+    # An all-time board (only whole buckets in the old weeks), whose score of ann was
+    # removed in the second week: the rest of that hour is read from the log.
+    board = BoardFactory(slug="all-time", starts_at=WEEKS[0] - timedelta(weeks=1))
+    ScoreCut.objects.create(
+        board=board, player=ann, cut_at=WEEKS[1] + timedelta(hours=5, minutes=7)
+    )
+    # A finalised board's removal holds nothing back.
+    done = BoardFactory(slug="done", starts_at=WEEKS[0], finalized_at=NOW)
+    ScoreCut.objects.create(board=done, player=ann, cut_at=WEEKS[2] + timedelta(hours=1))
+
+    report = partitions_maintain(now=NOW, retention_days=90)
+
+    assert [d.name for d in report.dropped] == [partition_name(w) for w in (WEEKS[0], WEEKS[2])]
+    assert {k.name: k.reason for k in report.kept} == {partition_name(WEEKS[1]): "board all-time"}
 
 
 def test_late_rows_in_default_before_the_horizon_stay_while_an_open_board_reads_them():

@@ -4,6 +4,7 @@ GROUP BY over the log, which is the definition they must match."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leaderboards.models import Aggregation, SortOrder, TieBreak
+from leaderboards.models import Aggregation, ScoreCut, SortOrder, TieBreak
 from leaderboards.postgres.rollups import SAFETY_MARGIN, rollups_advance
 from leaderboards.postgres.standings import (
     standings_around,
@@ -22,7 +23,7 @@ from leaderboards.postgres.standings import (
     standings_stream,
 )
 from leaderboards.ranking import Window
-from tests.factories import PlayerFactory
+from tests.factories import BoardFactory, PlayerFactory
 from tests.leaderboards.postgres.test_rollups import (
     DAY0,
     INGESTED,
@@ -175,6 +176,102 @@ def test_rollup_standings_equal_the_raw_computation(deltas, advances, data):
                             tie_break=tie_break,
                         )
                     )
+
+
+# -- removed scores (ScoreCut): the rollups agree with the log, and the log with a log
+# that never held the deltas cut ---------------------------------------------------------
+
+CUT_WINDOWS = [
+    (None, None),
+    (DAY0, DAY0 + DAY),  # one daily bucket: its rows joined with the tail
+    (DAY0, DAY0 + WEEK),  # one weekly bucket
+    (DAY0 - 2 * DAY + 30 * timedelta(minutes=1), DAY0 + WEEK + DAY + HOUR),  # every grain
+]
+
+
+def every_read(window: Window) -> tuple:
+    return (
+        standings_page(window, offset=0, limit=100, use_rollups=False),
+        sorted(standings_stream(window, use_rollups=False)),
+        standings_for_players(window, PLAYER_IDS, use_rollups=False),
+    )
+
+
+@pytest.mark.django_db
+@settings(max_examples=15, deadline=None)
+@given(
+    deltas=deltas_strategy,
+    advances=advances_strategy,
+    cuts=st.dictionaries(st.integers(0, len(PLAYER_IDS) - 1), moments(), max_size=3),
+    order=st.sampled_from(SortOrder.values),
+)
+def test_removed_scores_leave_the_rollups_and_the_log_alike(deltas, advances, cuts, order):
+    clear()
+    ScoreCut.objects.all().delete()
+    pks = player_pks()
+    board = BoardFactory()
+    for phase, advance in enumerate(advances):
+        ingested = INGESTED + phase * HOUR
+        insert_deltas(
+            [
+                Delta(pks[p], metric, value, created, ingested + offset * MS, key)
+                for p, metric, value, created, at, offset, key in deltas
+                if at == phase
+            ]
+        )
+        if advance is not None:
+            rollups_advance(now=ingested + advance + SAFETY_MARGIN)
+    for player, cut_at in cuts.items():
+        ScoreCut.objects.create(board=board, player_id=pks[player], cut_at=cut_at)
+    windows = [
+        Window(
+            metric="score",
+            starts_at=start,
+            ends_at=end,
+            aggregation=aggregation,
+            sort_order=order,
+            tie_break=tie_break,
+            board_id=board.pk,
+        )
+        for start, end in CUT_WINDOWS
+        for aggregation in Aggregation.values
+        for tie_break in TieBreak.values
+    ]
+    for window in windows:
+        same(window)
+    cut = [(window, every_read(window)) for window in windows]
+
+    # The same windows read from a log without the deltas cut, as no board's (no cuts).
+    with connection.cursor() as cursor:
+        for player, cut_at in cuts.items():
+            cursor.execute(
+                "DELETE FROM leaderboards_scoredelta WHERE player_id = %s AND created_at <= %s",
+                [pks[player], cut_at],
+            )
+    for window, reads in cut:
+        assert every_read(replace(window, board_id=None)) == reads, (window, cuts)
+
+
+@pytest.mark.django_db
+def test_a_cut_on_one_board_leaves_other_boards_and_ranges_alone():
+    ann, bob = (PlayerFactory(external_id=name).pk for name in ("ann", "bob"))
+    insert_deltas(
+        [
+            Delta(ann, "score", 5, DAY0 + HOUR, INGESTED),
+            Delta(ann, "score", 7, DAY0 + 3 * HOUR, INGESTED),
+            Delta(bob, "score", 3, DAY0 + 2 * HOUR, INGESTED),
+        ]
+    )
+    advance_past(INGESTED)
+    cut, other = BoardFactory(), BoardFactory()
+    ScoreCut.objects.create(board=cut, player_id=ann, cut_at=DAY0 + 2 * HOUR)
+
+    def scores(board_id):
+        window = Window(metric="score", starts_at=DAY0, ends_at=DAY0 + DAY, board_id=board_id)
+        return [(s.player_id, s.score) for s in standings_page(window, offset=0, limit=9).standings]
+
+    assert scores(cut.pk) == [("ann", 7), ("bob", 3)]
+    assert scores(other.pk) == scores(None) == [("ann", 12), ("bob", 3)]
 
 
 # -- which grain serves which part --------------------------------------------------------
