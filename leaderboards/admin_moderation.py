@@ -1,12 +1,13 @@
 """The admin's moderation (issue 21): staff ban, unban and remove a score from a player's
-change page and from a board's (after finding the player on it), and reopen a finalised
-board. Each action is a confirmation page asking for the reason, then the service that
-owns the rule (leaderboards/moderation.py), audited with the staff user as the actor.
+change page and from a board's (after finding the player on it), erase a player from
+their page, and reopen a finalised board. Each action is a confirmation page asking for
+the reason, then the service that owns the rule (leaderboards/moderation.py,
+leaderboards/erasure.py), audited with the staff user as the actor.
 
 The player's page belongs to the players app, which may not import leaderboards: the
 moderated Player admin is a subclass registered in its place from leaderboards/admin.py.
-Other actions on a player (an erasure) join it the same way: a view, a URL in
-`get_urls`, and a button in the template's `player_actions` block.
+Other actions on a player join it the same way: a view, a URL in `get_urls`, and a
+button in the template's `player_actions` block.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
 
+from leaderboards.erasure import player_erase
 from leaderboards.models import Board, FinalStanding
 from leaderboards.moderation import (
     REASON_MAX_LENGTH,
@@ -180,6 +182,31 @@ def _reopen(board: Board) -> Action:
     )
 
 
+def _erase(player_id: str) -> Action:
+    def run(reason: str, actor: Actor) -> str:
+        erasure = player_erase(player_id=player_id, reason=reason, actor=actor)
+        if erasure.redis_cleaned is False:
+            raise ValidationError(
+                "The player is erased from the database, but Redis could not be cleaned: "
+                "erase them again (by id, from the API or `manage.py erase_player`)."
+            )
+        return f"The player is erased; only the hash {erasure.player_hash[:12]}… is kept."
+
+    return Action(
+        title=f"Erase {player_id} for good?",
+        says=[
+            "Everything held on the player goes: the profile, display name and metadata, "
+            "every event, rollup, final standing, participation and league place, rejected "
+            "events naming them, and all Redis holds of them. Everyone else closes up.",
+            "Only a keyed hash of the id is kept, so that events sent again cannot bring "
+            "the player back; the audit log names them by that hash. This cannot be undone.",
+        ],
+        submit="Yes, erase",
+        reason_required=False,
+        run=run,
+    )
+
+
 def _player_id(request: HttpRequest) -> str:
     player_id = (request.GET.get("player") or request.POST.get("player") or "").strip()
     if not player_id:
@@ -270,7 +297,8 @@ def player_moderation(player: Player | None) -> dict:
 
 class ModeratedPlayerAdmin(PlayerAdmin):
     """The player's change page with its moderation: ban, unban, remove a score on a board
-    (from the list of boards where they have one, or any board by slug)."""
+    (from the list of boards where they have one, or any board by slug), erase (staff who
+    may delete players)."""
 
     change_form_template = "admin/leaderboards/player_change_form.html"
 
@@ -286,6 +314,7 @@ class ModeratedPlayerAdmin(PlayerAdmin):
             view("ban", self.ban_view),
             view("unban", self.unban_view),
             view("remove-score", self.remove_score_view),
+            view("erase", self.erase_view),
             *super().get_urls(),
         ]
 
@@ -329,3 +358,11 @@ class ModeratedPlayerAdmin(PlayerAdmin):
             return HttpResponseRedirect(self._back(player))
         action = _remove_score(board, player.external_id)
         return confirm_and_run(self, request, action, back=self._back(player))
+
+    def erase_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        player = self._player(request, object_id)
+        if not request.user.has_perm("players.delete_player"):
+            raise PermissionDenied
+        # Back to the list: the player's page is gone once they are erased.
+        back = reverse("admin:players_player_changelist")
+        return confirm_and_run(self, request, _erase(player.external_id), back=back)

@@ -1,7 +1,7 @@
 """Moderation in the admin (issue 21): staff ban, unban and remove a score from a board's
-page (after finding the player on it) and from the player's page, and reopen a finalised
-board, each after a confirmation page asking for the reason; the audit log names the staff
-user."""
+page (after finding the player on it) and from the player's page, erase a player from
+theirs, and reopen a finalised board, each after a confirmation page asking for the
+reason; the audit log names the staff user."""
 
 from __future__ import annotations
 
@@ -168,6 +168,31 @@ def test_removing_a_score_on_an_unknown_board_says_so(admin_client, board):
     assert not AuditEntry.objects.exists()
 
 
+def test_the_player_page_erases_the_player_after_a_confirmation(admin_client, board):
+    erase = player_url("p1", "erase")
+    assert erase in admin_client.get(player_url("p1")).content.decode()
+    confirmation = admin_client.get(erase).content.decode()
+    assert "Erase p1 for good?" in confirmation
+    assert "cannot be undone" in confirmation
+    assert Player.objects.filter(external_id="p1").exists()  # asking erased nothing
+
+    done = admin_client.post(erase, {"reason": "GDPR request 42"}, follow=True)
+
+    assert done.redirect_chain[-1][0] == reverse("admin:players_player_changelist")
+    assert "The player is erased" in done.content.decode()
+    assert not Player.objects.filter(external_id="p1").exists()
+    assert shown(board) == ["p2"]
+    (entry,) = AuditEntry.objects.all()
+    assert (entry.action, entry.player_id, entry.actor, entry.actor_kind, entry.reason) == (
+        "erase",
+        "",
+        "admin",
+        "admin",
+        "GDPR request 42",
+    )
+    assert entry.player_hash
+
+
 # -- who may ------------------------------------------------------------------------------------
 
 
@@ -188,6 +213,20 @@ def test_staff_without_the_right_to_change_players_cannot_moderate_them(client, 
 
     assert client.post(f"{board_url(board, 'ban')}?player=p1", {"reason": "r"}).status_code == 403
     assert client.post(player_url("p1", "ban"), {"reason": "r"}).status_code == 403
+    assert client.post(player_url("p1", "erase"), {"reason": "r"}).status_code == 403
     page = client.get(board_url(board), {"find_player": "p1"}).content.decode()
     assert board_url(board, "ban") not in page
+    assert not AuditEntry.objects.exists()
+
+
+def test_staff_who_may_change_but_not_delete_players_cannot_erase_them(client, board):
+    staff = User.objects.create_user("moderator", password="pw", is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_player", "change_player"])
+    )
+    client.force_login(staff)
+
+    assert player_url("p1", "erase") not in client.get(player_url("p1")).content.decode()
+    assert client.post(player_url("p1", "erase"), {"reason": "r"}).status_code == 403
+    assert Player.objects.filter(external_id="p1").exists()
     assert not AuditEntry.objects.exists()
