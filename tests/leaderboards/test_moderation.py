@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import get_store
+from leaderboards.erasure import player_erase
 from leaderboards.models import (
     Aggregation,
     Board,
@@ -361,6 +362,8 @@ steps = st.lists(
         st.builds(lambda p: ("unban", p), ACTORS),
         # A removal as if made at that moment: events stamped up to it stop counting.
         st.builds(lambda p, m: ("remove", p, m), ACTORS, st.sampled_from(MOMENTS)),
+        # Every moment lies before today: the erased player's later events are replays.
+        st.builds(lambda p: ("erase", p), ACTORS),
     ),
     min_size=1,
     max_size=14,
@@ -409,7 +412,23 @@ def csv_triples(board: Board) -> list[tuple[int, str, int]]:
     tie_break=TieBreak.EARLIEST,
     finalize_at=5,
 )
-def test_rankings_under_bans_match_the_reference(
+# An erasure after the finalisation, a replay of the erased player's, a ban of them refused.
+@example(
+    script=[
+        ("event", "a", 2, MOMENTS[2]),
+        ("event", "b", 3, MOMENTS[0]),
+        ("event", "B", 1, MOMENTS[4]),
+        ("ban", "B"),
+        ("erase", "b"),
+        ("event", "b", 3, MOMENTS[1]),
+        ("ban", "b"),
+        ("erase", "b"),
+        ("event", "a", 1, MOMENTS[5]),
+    ],
+    tie_break=TieBreak.EARLIEST,
+    finalize_at=4,
+)
+def test_rankings_under_moderation_match_the_reference(
     redis_client, topic, script, tie_break, finalize_at
 ):
     clear()
@@ -422,6 +441,7 @@ def test_rankings_under_bans_match_the_reference(
     cuts: dict[str, datetime] = {}
     frozen: list[Event] | None = None  # what the board counted when it was finalised
     removed_since: set[str] = set()  # whose final row a removal took away
+    erased: set[str] = set()
     for number, step in enumerate(script):
         if number == finalize_at and frozen is None:
             assert board_finalize(board.pk)
@@ -430,13 +450,29 @@ def test_rankings_under_bans_match_the_reference(
         if step[0] == "event":
             event = Event(step[1], step[2], step[3], 0, uuid.uuid4())
             feed([event], 1, positions)
-            stored.append(event)
+            if event.player not in erased:  # else a replay, dropped
+                stored.append(event)
+        elif step[0] in ("ban", "unban") and step[1] in erased:
+            with pytest.raises(Http404):
+                (player_ban if step[0] == "ban" else player_unban)(
+                    player_id=step[1], reason="r", actor=ACTOR
+                )
         elif step[0] == "ban":
             player_ban(player_id=step[1], reason="r", actor=ACTOR)
             banned.add(step[1])
         elif step[0] == "unban":
             player_unban(player_id=step[1], actor=ACTOR)
             banned.discard(step[1])
+        elif step[0] == "erase":
+            # Again on an erased player: done already (the Redis part redone).
+            player_erase(player_id=step[1], actor=ACTOR)
+            erased.add(step[1])
+            stored = [e for e in stored if e.player != step[1]]
+            if frozen is not None:  # their final row goes, and the others close up
+                frozen = [e for e in frozen if e.player != step[1]]
+            banned.discard(step[1])
+            cuts.pop(step[1], None)
+            removed_since.discard(step[1])
         else:
             _, player, moment = step
             if frozen is None:

@@ -128,7 +128,8 @@ def clear() -> None:
         cursor.execute(
             "TRUNCATE leaderboards_finalstanding, leaderboards_board, leaderboards_scoredelta,"
             " leaderboards_consumeroffset, leaderboards_hourlyrollup, leaderboards_dailyrollup,"
-            " leaderboards_weeklyrollup, leaderboards_rollupwatermark, players_player CASCADE"
+            " leaderboards_weeklyrollup, leaderboards_rollupwatermark, players_tombstone,"
+            " players_player CASCADE"
         )
     get_store().redis.flushdb()
 
