@@ -7,25 +7,22 @@ import uuid
 import pytest
 import redis as redis_lib
 from django.conf import settings
-from rest_framework.test import APIClient
 
-from access.models import ApiKey, Scope
+from access.models import Scope
 from config.throttling import throttle_breaker_reset, throttle_leases_clear
 from leaderboards.api.response_cache import response_cache_clear
 from leaderboards.cache import read_through
 from leaderboards.cache.catalog import catalog
 from leaderboards.cache.store import get_store, redis_breaker_reset, reset_store
 from tests import services
+from tests.factories import api_client_with
 
 
 @pytest.fixture
 def keyed_client(db):
     """An API client sending a valid `Authorization: Api-Key <key>` header, the key holding
     every scope."""
-    _, key = ApiKey.objects.create_key(name="tests", scopes=Scope.values)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
+    return api_client_with(*Scope.values)
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import uuid
 from datetime import UTC, datetime
 
 import factory
+from rest_framework.test import APIClient
 
+from access.models import ApiKey
 from leaderboards.models import Board, ScoreDelta, Series
 from players.models import Player
 
@@ -53,3 +55,12 @@ class ScoreDeltaFactory(factory.django.DjangoModelFactory):
     metric = "score"
     delta = 1
     created_at = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+def api_client_with(*scopes: str, name: str = "tests", **fields) -> APIClient:
+    """An API client sending `Authorization: Api-Key <key>`, the key named `name` holding
+    `scopes` (and any other ApiKey `fields`)."""
+    _, key = ApiKey.objects.create_key(name=name, scopes=list(scopes), **fields)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return client

@@ -13,9 +13,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from access.models import ApiKey, Scope
+from access.models import Scope
 from access.permissions import EXPIRED_KEY, NO_KEY, UNKNOWN_KEY, HasScopedApiKey
 from leaderboards.models import Board, Series
+from tests.factories import api_client_with
 
 pytestmark = pytest.mark.django_db
 
@@ -25,10 +26,7 @@ EVENT = {"player_id": "p1", "delta": 5}
 
 
 def client_with(*scopes: str, **fields) -> APIClient:
-    _, key = ApiKey.objects.create_key(name="test", scopes=list(scopes), **fields)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
+    return api_client_with(*scopes, name="test", **fields)
 
 
 def test_a_key_without_scopes_is_refused_every_write_with_the_scope_named(topic):

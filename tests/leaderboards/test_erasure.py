@@ -20,7 +20,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from access.models import ApiKey, Scope
+from access.models import Scope
 from ingestion.batches import DecodedBatch, store_batch
 from ingestion.consumer import ScoreConsumer
 from ingestion.events import ScoreEvent, dedupe_key
@@ -53,6 +53,7 @@ from leaderboards.tournaments import participant_join
 from players.audit import Actor, player_hash
 from players.models import AuditEntry, Player, Tombstone
 from players.services import player_profile_set
+from tests.factories import api_client_with
 from tests.leaderboards.test_moderation import everywhere, make_board
 from tests.leaderboards.test_tie_breaks import MOMENTS, STARTS, Event, feed, reference, triples
 from webhooks.models import Message
@@ -66,10 +67,7 @@ NAME = "Zoë Quillfeather 4e7a"
 
 
 def moderator() -> APIClient:
-    _, key = ApiKey.objects.create_key(name="privacy-desk", scopes=[Scope.PLAYERS_MODERATE])
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
+    return api_client_with(Scope.PLAYERS_MODERATE, name="privacy-desk")
 
 
 def score(

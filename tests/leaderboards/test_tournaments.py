@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
-from access.models import ApiKey, Scope
+from access.models import Scope
 from leaderboards.cache.builds import cache_build_board
 from leaderboards.cache.store import get_store
 from leaderboards.models import (
@@ -32,7 +32,7 @@ from leaderboards.ranking import Window
 from leaderboards.services import board_finalize, series_create
 from leaderboards.tournaments import participant_join, participant_leave
 from players.models import Player
-from tests.factories import BoardFactory
+from tests.factories import BoardFactory, api_client_with
 from tests.leaderboards.test_tie_breaks import (
     ENDS,
     MOMENTS,
@@ -51,10 +51,7 @@ NOW = timezone.now()
 
 
 def keyed(*scopes: str) -> APIClient:
-    _, key = ApiKey.objects.create_key(name="t", scopes=list(scopes))
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
+    return api_client_with(*scopes, name="t")
 
 
 # -- the participants API ------------------------------------------------------------------

@@ -8,21 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from access.models import ApiKey, Scope
+from access.models import Scope
 from leaderboards.models import FinalStanding, ScoreCut, ScoreDelta
 from leaderboards.services import board_finalize
 from players.audit import Actor, audit_record, player_hash
 from players.models import AuditAction, AuditEntry, Player
-from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory
+from tests.factories import BoardFactory, PlayerFactory, ScoreDeltaFactory, api_client_with
 
 pytestmark = pytest.mark.django_db
 
 
 def client_with(*scopes: str, name: str = "moderator") -> APIClient:
-    _, key = ApiKey.objects.create_key(name=name, scopes=list(scopes))
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
+    return api_client_with(*scopes, name=name)
 
 
 @pytest.fixture

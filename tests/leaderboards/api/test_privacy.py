@@ -13,7 +13,7 @@ from django.db import connection
 from django.http import StreamingHttpResponse
 from rest_framework.test import APIClient
 
-from access.models import ApiKey, Scope
+from access.models import Scope
 from ingestion.batches import DecodedBatch, store_batch
 from ingestion.events import ScoreEvent
 from leaderboards.models import Board, BucketMember, Participant, ScoreDelta
@@ -21,6 +21,7 @@ from leaderboards.player_export import EXPORT_CHUNK
 from leaderboards.services import board_finalize
 from players.audit import player_hash
 from players.models import AuditEntry, Player, Tombstone
+from tests.factories import api_client_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,10 +29,7 @@ START = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 def client_with(*scopes: str, name: str = "privacy-desk") -> APIClient:
-    _, key = ApiKey.objects.create_key(name=name, scopes=list(scopes))
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
+    return api_client_with(*scopes, name=name)
 
 
 @pytest.fixture
