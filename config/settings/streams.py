@@ -28,3 +28,14 @@ if STREAM_PUBLIC_URL and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", STR
         f"STREAM_PUBLIC_URL={STREAM_PUBLIC_URL!r} is not an http(s) base URL: use e.g."
         " https://streams.example.com, or leave it empty for the pages' own origin."
     )
+
+# The stream server's middleware (config/asgi.py), in place of MIDDLEWARE: what a stream
+# needs, every one async-capable, so that a connect never hops to Django's one thread for
+# sync code (thousands of clients reconnect at once after a deploy). Request ids and the
+# access line, our pages' cross-origin reads, the 503 for a database outage, HTTPS.
+STREAM_MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",
+    "config.cors.PublicReadCorsMiddleware",
+    "config.middleware.DatabaseUnavailableMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+]

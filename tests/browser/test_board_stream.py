@@ -57,7 +57,7 @@ def newcomer_scores(topic, board, delta: int = 100_000) -> None:
 
 @pytest.fixture
 def streams(settings, redis_client):
-    with stream_server(STREAM_REFRESH_SECONDS="60") as port:
+    with stream_server(STREAM_REFRESH_SECONDS="60") as (port, _):
         settings.STREAM_PUBLIC_URL = f"http://127.0.0.1:{port}"
         yield port
 

@@ -9,6 +9,8 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 
@@ -28,10 +30,20 @@ def answers(port: int, path: str = "/healthz") -> int:
         return 0
 
 
+class StreamServer(NamedTuple):
+    port: int
+    pid: int
+
+    def threads(self) -> int:
+        """The OS threads of the server's process now."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("Threads:"))[8:])
+
+
 @contextlib.contextmanager
-def stream_server(**env: str) -> Iterator[int]:
-    """The stream server with `env` over production's settings; yields its port once
-    /healthz answers, and stops it on the way out."""
+def stream_server(**env: str) -> Iterator[StreamServer]:
+    """The stream server with `env` over production's settings; yields its port and pid
+    once /healthz answers, and stops it on the way out."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "manage.py", "serve_streams", "--bind", f"127.0.0.1:{port}"],
@@ -40,7 +52,7 @@ def stream_server(**env: str) -> Iterator[int]:
     )
     try:
         wait_for(lambda: answers(port) == 200, timeout=60, message="serve_streams /healthz")
-        yield port
+        yield StreamServer(port, process.pid)
     finally:
         with contextlib.suppress(subprocess.TimeoutExpired):
             stop(process, timeout=15)

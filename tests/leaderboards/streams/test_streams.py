@@ -64,11 +64,16 @@ class Stream:
 
 
 @pytest.fixture
-def stream_port(redis_client):
+def server(redis_client):
     with stream_server(
         STREAM_HEARTBEAT_SECONDS="1", STREAM_REFRESH_SECONDS="60", STREAM_MAX_PER_CLIENT="1000"
-    ) as port:
-        yield port
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def stream_port(server):
+    return server.port
 
 
 @pytest.fixture
@@ -168,7 +173,7 @@ def test_a_player_stream_says_when_the_player_is_overtaken(stream_port, consumer
 
 
 def test_hundreds_of_streams_share_one_subscription_and_one_read_a_change(
-    stream_port, consumer, redis_client
+    server, stream_port, consumer, redis_client
 ):
     board = BoardFactory()
     send(consumer, ("a", 5))
@@ -181,6 +186,7 @@ def test_hundreds_of_streams_share_one_subscription_and_one_read_a_change(
     for stream in streams:
         assert stream.next()["json"]["results"][0]["player_id"] == "a"
     assert redis_client.pubsub_numsub("lb:changes") == [(b"lb:changes", 1)]
+    assert server.threads() < 50  # not one a stream (config/asgi.py)
     redis_client.config_resetstat()
 
     send(consumer, ("b", 50))
@@ -212,7 +218,7 @@ def test_a_bad_limit_or_an_unknown_board_is_refused(stream_port):
 
 def test_the_read_rate_limit_refuses_a_connect_with_429(redis_client):
     board = BoardFactory()
-    with stream_server(THROTTLE_READ_RATE="2/minute") as port:
+    with stream_server(THROTTLE_READ_RATE="2/minute") as (port, _):
         path = f"/api/v1/leaderboards/{board.slug}/stream/"
         admitted = [Stream(port, path) for _ in range(2)]
         refused = Stream(port, path)
@@ -227,7 +233,7 @@ def test_the_read_rate_limit_refuses_a_connect_with_429(redis_client):
 
 def test_a_client_may_hold_only_so_many_open_streams(redis_client):
     board = BoardFactory()
-    with stream_server(STREAM_MAX_PER_CLIENT="2", THROTTLE_READ_RATE="off") as port:
+    with stream_server(STREAM_MAX_PER_CLIENT="2", THROTTLE_READ_RATE="off") as (port, _):
         path = f"/api/v1/leaderboards/{board.slug}/players/p1/stream/"
         first, second = Stream(port, path), Stream(port, path)
         assert first.next()["event"] == second.next()["event"] == "rank"
