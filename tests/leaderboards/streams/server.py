@@ -35,9 +35,24 @@ class StreamServer(NamedTuple):
     pid: int
 
     def threads(self) -> int:
-        """The OS threads of the server's process now."""
-        status = Path(f"/proc/{self.pid}/status").read_text()
-        return int(next(line for line in status.splitlines() if line.startswith("Threads:"))[8:])
+        """The OS threads of the server's processes now (granian serves from a child)."""
+        return sum(_threads(pid) for pid in [self.pid, *_children(self.pid)])
+
+
+def _threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Threads:"))[8:])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(stat[1]) == pid:
+                    found.append(int(entry.name))
+    return found
 
 
 @contextlib.contextmanager
