@@ -21,7 +21,8 @@ DEVSTACK_DIR ?= $(CURDIR)/.devstack
 # The uv on PATH, else our own copy in a small tools venv (installed on first use).
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 
-.PHONY: help install run manage test lint mypy-baseline bench bench-standings bench-reads
+.PHONY: help install run manage test lint mypy-baseline bench bench-standings bench-reads \
+	bench-push
 
 help:
 	@echo "make run      start everything (embedded PostgreSQL, Valkey, Kafka; web on PORT=$(PORT),"
@@ -36,6 +37,7 @@ help:
 	@echo "make bench    run manage.py bench_ingest (extra arguments: ARGS=...)"
 	@echo "make bench-standings  run manage.py bench_standings (10M deltas, kept in .devstack/)"
 	@echo "make bench-reads      run manage.py bench_reads (1M players, kept in .devstack/; needs wrk)"
+	@echo "make bench-push       run manage.py bench_push (5,000 stream subscribers; uvicorn and granian)"
 	@echo "make install  install uv if missing and the locked dependencies into .venv"
 
 $(TOOLS)/bin/uv:
@@ -109,3 +111,7 @@ bench-standings: install
 bench-reads: install
 	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" DJANGO_DEVTOOLS=1 \
 	  $(VENV)/bin/python manage.py bench_reads $(ARGS)
+
+bench-push: install
+	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-local-benchmark-key}" DJANGO_DEVTOOLS=1 \
+	  $(VENV)/bin/python manage.py bench_push $(ARGS)

@@ -3,7 +3,9 @@
 `/healthz` answers as long as the process serves requests and touches nothing else, so a
 database outage never gets healthy web processes restarted. `/readyz` checks each service a
 request may need (PostgreSQL, Redis, Kafka) and reports every one, with 503 when any fails,
-so a load balancer stops sending traffic to a process that cannot serve it.
+so a load balancer stops sending traffic to a process that cannot serve it. The stream
+server's `/readyz` (config/urls_streams.py) checks PostgreSQL and Redis only: a stream never
+touches Kafka.
 """
 
 from __future__ import annotations
@@ -77,9 +79,12 @@ def run_check(check: Callable[[], None]) -> dict[str, object]:
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
-def readiness() -> dict[str, object]:
-    """Every check's result, and "ok" overall only when all of them passed."""
-    checks = {name: run_check(check) for name, check in CHECKS.items()}
+STREAM_CHECKS = ("database", "redis")
+
+
+def readiness(names: tuple[str, ...] | None = None) -> dict[str, object]:
+    """The named checks' (default: all) results, and "ok" overall only when all passed."""
+    checks = {name: run_check(CHECKS[name]) for name in names or CHECKS}
     failed = [name for name, result in checks.items() if not result["ok"]]
     if failed:
         logger.warning("not ready: %s failed", ", ".join(failed), extra={"checks": checks})
@@ -96,4 +101,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     report = readiness()
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+
+
+@never_cache
+@require_safe
+def streams_readyz(request: HttpRequest) -> JsonResponse:
+    report = readiness(STREAM_CHECKS)
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

@@ -16,11 +16,13 @@ import re
 import time
 import uuid
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent
 from django.db import InterfaceError, OperationalError
 from django.http import UnreadablePostError
 from django.template.response import TemplateResponse
+from django.utils.deprecation import MiddlewareMixin
 
 from config.exceptions import ServiceUnavailable, bad_request_detail
 from config.logging import log_context
@@ -42,47 +44,68 @@ def request_id_for(incoming: str | None) -> str:
 
 
 class RequestIdMiddleware:
+    """Sync (the web) or async (the stream server, config/asgi.py), so that neither hops
+    threads for it."""
+
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response) -> None:
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
 
     def __call__(self, request):
+        if self.async_mode:
+            return self.__acall__(request)
         request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
         request.request_id = request_id
         started = time.perf_counter()
         with log_context(request_id=request_id):
             response = self.get_response(request)
-            duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            access_logger.log(
-                logging.DEBUG if request.path in QUIET_PATHS else logging.INFO,
-                "%s %s %s %.1fms",
-                request.method,
-                request.get_full_path(),
-                response.status_code,
-                duration_ms,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": duration_ms,
-                },
-            )
+            _log_access(request, response, started)
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+    async def __acall__(self, request):
+        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+        request.request_id = request_id
+        started = time.perf_counter()
+        with log_context(request_id=request_id):
+            response = await self.get_response(request)
+            _log_access(request, response, started)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+def _log_access(request, response, started: float) -> None:
+    """The request's access line (a stream's when its answer starts)."""
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    access_logger.log(
+        logging.DEBUG if request.path in QUIET_PATHS else logging.INFO,
+        "%s %s %s %.1fms",
+        request.method,
+        request.get_full_path(),
+        response.status_code,
+        duration_ms,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+        },
+    )
 
 
 DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
 
 
-class DatabaseUnavailableMiddleware:
+class DatabaseUnavailableMiddleware(MiddlewareMixin):
     """A request that needed PostgreSQL while it was down (a connection refused or lost)
     gets a 503 with `Retry-After`, not a 500: the API's error body under /api/, a page
-    elsewhere. Reads of cached boards need no database and never come here."""
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
+    elsewhere. Reads of cached boards need no database and never come here. (Sync or
+    async: MiddlewareMixin, which costs an async request nothing until a view raises.)"""
 
     def process_exception(self, request, exception):
         if not isinstance(exception, OperationalError | InterfaceError):

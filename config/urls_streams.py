@@ -9,5 +9,6 @@ from config import health
 urlpatterns = [
     path("api/v1/", include("leaderboards.streams.urls")),
     path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
+    # PostgreSQL and Redis: a stream needs no Kafka.
+    path("readyz", health.streams_readyz, name="readyz"),
 ]

@@ -14,6 +14,7 @@ one change notice naming the boards that changed (leaderboards/cache/changes.py)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -156,8 +157,9 @@ def scores_publish_batch(
     if offsets_restarted:
         cache_drop_all()
     applied = cache_apply_batch(deltas=new, positions=positions)
+    applied_at = time.time()
     cache_names_set(renamed)
-    changes_publish(boards=applied.changed)
+    changes_publish(boards=applied.changed, at=applied_at)
     return applied.outcomes
 
 

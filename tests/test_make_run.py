@@ -109,6 +109,15 @@ def _get(url: str) -> int:
         return 0
 
 
+def _stream_type(url: str) -> str:
+    """The Content-Type a stream answers with ("" when it does not answer)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.headers.get_content_type()
+    except OSError:
+        return ""
+
+
 def _summary(log: str) -> list[str]:
     """The lines the `summary` process printed, without honcho's prefix."""
     printed = re.compile(r"^\S+ summary\.1 +\| (.*)$", re.MULTILINE)
@@ -148,6 +157,13 @@ def _check_the_summary(log: str, ports: dict[str, int], env: dict[str, str]) -> 
         url = _field(lines, label).split()[0]
         assert url.startswith(base), (label, url)
         assert _get(url) == 200, (label, url)
+    # The stream server, on the web's port + 100 (Procfile.dev's second line), streams.
+    streams = _field(lines, "Streams").split()[0]
+    assert streams.startswith(f"http://127.0.0.1:{ports['web'] + 100}/api/v1/"), streams
+    deadline = time.monotonic() + 60
+    while _stream_type(streams) != "text/event-stream" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _stream_type(streams) == "text/event-stream", streams
     admin = _field(lines, "Admin")
     password = re.search(r"user admin, password (\S+)$", admin).group(1)
     with psycopg.connect(database_url(ports["postgres"])) as conn:

@@ -20,6 +20,9 @@ from devtools.embedded.serve import STATE_DIR, serve_port
 
 ENV_FILE = STATE_DIR / "env"
 WEB_URL_VAR = "DEVSTACK_WEB_URL"
+# Honcho gives each Procfile.dev line after the first the base port + 100 more than the
+# line before: `streams`, the second, listens on the web's port + 100.
+STREAMS_PORT_OFFSET = 100
 # Settings that, when the shell that started `make run` set them, manage.py should see too.
 PASSED_THROUGH = ("KAFKA_TOPIC", "KAFKA_CONSUMER_GROUP")
 
@@ -34,6 +37,9 @@ def devstack_env(*, web_port: int, environ: Mapping[str, str] = os.environ) -> d
         )
     values.update({name: environ[name] for name in PASSED_THROUGH if environ.get(name)})
     values[WEB_URL_VAR] = f"http://127.0.0.1:{web_port}"
+    # The pages open their streams there (another origin: the pages' CSP and the stream
+    # server's CORS allow it).
+    values["STREAM_PUBLIC_URL"] = f"http://127.0.0.1:{web_port + STREAMS_PORT_OFFSET}"
     return values
 
 

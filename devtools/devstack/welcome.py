@@ -43,6 +43,7 @@ class Welcome:
     """What the summary shows: where the stack answers and how to log in and send."""
 
     web_url: str
+    streams_url: str  # the stream server's base URL
     admin_password: str | None  # None: changed since make run set it
     api_key: str
     kafka_bootstrap: str
@@ -101,6 +102,7 @@ def devstack_bootstrap(*, credentials: Path = CREDENTIALS_FILE) -> Welcome:
     credentials.chmod(0o600)
     return Welcome(
         web_url=web_url(),
+        streams_url=settings.STREAM_PUBLIC_URL or web_url(),
         admin_password=password,
         api_key=key,
         kafka_bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS,
@@ -153,6 +155,8 @@ def summary(welcome: Welcome) -> str:
         f"  Pages      {url}/",
         f"  API        {url}/api/v1/leaderboards/",
         f"  API docs   {url}/api/docs/",
+        f"  Streams    {welcome.streams_url}/api/v1/leaderboards/today/stream/"
+        " (Server-Sent Events: curl -N)",
         f"  Admin      {url}/admin/   user {ADMIN_USERNAME}, {password}",
         f"  API key    {welcome.api_key}",
         "             header 'Authorization: Api-Key <key>'; scopes " + ", ".join(Scope.values),

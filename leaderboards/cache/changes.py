@@ -12,6 +12,7 @@ is logged and the batch goes on.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 import msgspec
@@ -24,10 +25,12 @@ CHANGES_CHANNEL = "lb:changes"
 
 
 class ChangeNotice(msgspec.Struct, frozen=True):
-    """What one notice says: boards whose standings changed, boards now final."""
+    """What one notice says: boards whose standings changed, boards now final, and when
+    (epoch seconds; the push benchmark measures delivery lag from it)."""
 
     boards: list[int] = []
     finalized: list[int] = []
+    at: float = 0.0
 
 
 _encoder = msgspec.json.Encoder()
@@ -42,10 +45,17 @@ def changes_decode(data: bytes) -> ChangeNotice | None:
         return None
 
 
-def changes_publish(*, boards: Iterable[int] = (), finalized: Iterable[int] = ()) -> None:
-    """One PUBLISH saying which boards changed or were finalised; nothing when none did.
-    Never raises: a notice lost is made up by the stream servers' periodic re-read."""
-    notice = ChangeNotice(boards=sorted(set(boards)), finalized=sorted(set(finalized)))
+def changes_publish(
+    *, boards: Iterable[int] = (), finalized: Iterable[int] = (), at: float | None = None
+) -> None:
+    """One PUBLISH saying which boards changed or were finalised (at `at`, default now);
+    nothing when none did. Never raises: a notice lost is made up by the stream servers'
+    periodic re-read."""
+    notice = ChangeNotice(
+        boards=sorted(set(boards)),
+        finalized=sorted(set(finalized)),
+        at=time.time() if at is None else at,
+    )
     if not notice.boards and not notice.finalized:
         return
     try:

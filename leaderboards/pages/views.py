@@ -1,6 +1,7 @@
 """Public pages: the boards (live, upcoming, final results) and one board's standings, with
 the HTML fragments the board page polls (static/js/live.js) to update itself without a
-reload. Times are shown in the board's series' time zone (UTC for a board of no series).
+reload when it cannot follow the board's stream (the stream server, STREAM_PUBLIC_URL).
+Times are shown in the board's series' time zone (UTC for a board of no series).
 
 Every query parameter is optional and forgiving: a page link someone mangled shows the
 first page rather than an error.
@@ -8,8 +9,12 @@ first page rather than an error.
 
 from __future__ import annotations
 
+import contextlib
+
 from django import forms
+from django.conf import settings
 from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_safe
 
 from config.pagination import MAX_OFFSET
@@ -26,10 +31,12 @@ from leaderboards.selectors import (
     boards_live,
     boards_upcoming,
 )
+from leaderboards.streams.views import MAX_LIMIT as STREAM_MAX_LIMIT
 from players.models import PLAYER_ID_MAX_LENGTH
 
 PAGE_SIZE = 25
 NEIGHBOURS = 5
+STREAMS_URLCONF = "config.urls_streams"
 
 
 class FindPlayerForm(forms.Form):
@@ -78,6 +85,32 @@ def _entries_context(request, board: Board) -> dict:
     }
 
 
+def _stream_url(name: str, **kwargs: str) -> str:
+    """A stream's URL on the stream server: STREAM_PUBLIC_URL's, or this origin's."""
+    path = reverse(name, urlconf=STREAMS_URLCONF, kwargs=kwargs)
+    return f"{settings.STREAM_PUBLIC_URL}{path}"
+
+
+def _streams_context(board: Board, context: dict) -> dict:
+    """The streams the board page follows instead of polling: the top of the board down to
+    the page shown (when that is within a stream's top 100 and not a league's bucket), and
+    the player found. A final board streams nothing (nothing changes)."""
+    if board.finalized_at is not None:
+        return {}
+    streams = {}
+    shown_to = context["offset"] + PAGE_SIZE
+    if board.bucket_size is None and shown_to <= STREAM_MAX_LIMIT:
+        url = _stream_url("board-stream", slug=board.slug)
+        streams["entries_stream_url"] = f"{url}?limit={shown_to}"
+    if context.get("searched_id"):
+        # An id no route takes (one with a slash): that region polls.
+        with contextlib.suppress(NoReverseMatch):
+            streams["player_stream_url"] = _stream_url(
+                "player-stream", slug=board.slug, player_id=context["searched_id"]
+            )
+    return streams
+
+
 def _player_context(request, board: Board) -> dict:
     """The find-a-player form and, once a player id was asked for, their neighbourhood."""
     if "player" not in request.GET:
@@ -117,6 +150,7 @@ def board_list(request):
 def board_detail(request, slug: str):
     board = catalog.board(slug)
     context = _entries_context(request, board) | _player_context(request, board)
+    context |= _streams_context(board, context)
     return render(request, "leaderboards/board_detail.html", context)
 
 

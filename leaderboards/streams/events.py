@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -14,18 +14,24 @@ _encoder = msgspec.json.Encoder()
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One event as sent: its id, its type and its data (JSON, one line)."""
+    """One event as sent: its id, its type and its data (JSON, one line), and its bytes on
+    the wire, encoded once for every stream it goes to."""
 
     id: str
     type: str
     data: bytes
+    wire: bytes = field(init=False, repr=False, compare=False)
 
-    def encode(self) -> bytes:
-        return b"id: %s\nevent: %s\ndata: %s\n\n" % (
+    def __post_init__(self) -> None:
+        wire = b"id: %s\nevent: %s\ndata: %s\n\n" % (
             self.id.encode(),
             self.type.encode(),
             self.data,
         )
+        object.__setattr__(self, "wire", wire)
+
+    def encode(self) -> bytes:
+        return self.wire
 
 
 HEARTBEAT = b": heartbeat\n\n"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -30,7 +31,7 @@ from leaderboards.cache.catalog import catalog
 from leaderboards.cache.changes import CHANGES_CHANNEL, changes_decode
 from leaderboards.models import Board
 from leaderboards.selectors import Entry, board_around, board_entries
-from leaderboards.streams.events import Event, entries_data, event_id, rank_data
+from leaderboards.streams.events import HEARTBEAT, Event, entries_data, event_id, rank_data
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +40,32 @@ FINALIZED = b"{}"
 
 
 class Subscriber:
-    """One open stream: the latest event not sent yet, and whether the stream ends."""
+    """One open stream: the latest event not sent yet, whether a heartbeat is due, and
+    whether the stream ends. Its response waits on `wake` alone: the hub sets it for an
+    event, the end, or a heartbeat (one timer for every stream, not one each)."""
+
+    __slots__ = (
+        "_final",
+        "_heartbeat",
+        "_pending",
+        "_sent",
+        "board_id",
+        "last_sent",
+        "limit",
+        "player_id",
+        "wake",
+    )
 
     def __init__(self, board_id: int, *, limit: int = 0, player_id: str | None = None) -> None:
         self.board_id = board_id
         self.limit = limit
         self.player_id = player_id
         self.wake = asyncio.Event()
+        self.last_sent = time.monotonic()
         self._pending: Event | None = None
         self._sent: bytes | None = None
         self._final: list[Event] | None = None
+        self._heartbeat = False
 
     def offer(self, event: Event) -> None:
         self._pending = event
@@ -56,6 +73,10 @@ class Subscriber:
 
     def end(self, events: list[Event]) -> None:
         self._final = events
+        self.wake.set()
+
+    def beat(self) -> None:
+        self._heartbeat = True
         self.wake.set()
 
     @property
@@ -72,6 +93,16 @@ class Subscriber:
             self._sent = self._pending.data
         self._pending = None
         return fresh + (self._final or [])
+
+    def take_bytes(self) -> bytes:
+        """take() as sent, or a heartbeat when one is due and nothing else goes."""
+        sent = b"".join(event.wire for event in self.take())
+        if not sent and self._heartbeat:
+            sent = HEARTBEAT
+        self._heartbeat = False
+        if sent:
+            self.last_sent = time.monotonic()
+        return sent
 
 
 @dataclass
@@ -143,6 +174,7 @@ class Hub:
             self._tasks = [
                 asyncio.create_task(self._listen(), name="streams-listen"),
                 asyncio.create_task(self._refresh_periodically(), name="streams-refresh"),
+                asyncio.create_task(self._heartbeat_periodically(), name="streams-heartbeat"),
             ]
 
     async def subscribe(
@@ -303,6 +335,18 @@ class Hub:
         while True:
             await asyncio.sleep(settings.STREAM_REFRESH_SECONDS)
             self.changed(list(self.watches))
+
+    async def _heartbeat_periodically(self) -> None:
+        """Every half heartbeat, a heartbeat to each stream silent for that long: no stream
+        goes a whole STREAM_HEARTBEAT_SECONDS without a line."""
+        every = settings.STREAM_HEARTBEAT_SECONDS / 2
+        while True:
+            await asyncio.sleep(every)
+            silent_since = time.monotonic() - every
+            for watch in list(self.watches.values()):
+                for subscriber in watch.subscribers():
+                    if subscriber.last_sent <= silent_since:
+                        subscriber.beat()
 
 
 hub = Hub()

@@ -19,7 +19,7 @@ from config.renderers import error_response
 from config.throttling import ReadRateThrottle, client_ip
 from leaderboards.cache.catalog import catalog
 from leaderboards.models import Board
-from leaderboards.streams.events import HEARTBEAT, RETRY
+from leaderboards.streams.events import RETRY
 from leaderboards.streams.hub import Subscriber, hub
 
 DEFAULT_LIMIT = 10
@@ -58,14 +58,20 @@ def _limit(request: HttpRequest) -> int | None:
     return limit if 1 <= limit <= MAX_LIMIT else None
 
 
-async def _open(request: HttpRequest, slug: str) -> tuple[Board | None, HttpResponse | None]:
-    refused = await asyncio.to_thread(_admit, request)
+def _admit_to(request: HttpRequest, slug: str) -> tuple[Board | None, HttpResponse | None]:
+    """The board, or the refusal (429, 404). Sync, and one thread hop for both: under a
+    reconnect storm every hop a connect makes counts."""
+    refused = _admit(request)
     if refused is not None:
         return None, refused
     try:
-        return await asyncio.to_thread(catalog.board, slug), None
+        return catalog.board(slug), None
     except Http404:
         return None, error_response(request, f"No board {slug!r}.", 404)
+
+
+async def _open(request: HttpRequest, slug: str) -> tuple[Board | None, HttpResponse | None]:
+    return await asyncio.to_thread(_admit_to, request, slug)
 
 
 def _stream(request: HttpRequest, subscriber: Subscriber) -> StreamingHttpResponse:
@@ -78,19 +84,15 @@ def _stream(request: HttpRequest, subscriber: Subscriber) -> StreamingHttpRespon
 
 
 async def _events(subscriber: Subscriber, address: str) -> AsyncIterator[bytes]:
-    """The stream: its events as they come, a heartbeat comment when none came for
-    STREAM_HEARTBEAT_SECONDS, until the board is finalised or the client leaves."""
+    """The stream: its events as they come, a heartbeat comment when none came for a
+    while (the hub says when), until the board is finalised or the client leaves."""
     try:
         yield RETRY
         while True:
-            try:
-                await asyncio.wait_for(subscriber.wake.wait(), settings.STREAM_HEARTBEAT_SECONDS)
-            except TimeoutError:
-                yield HEARTBEAT
-                continue
-            events = subscriber.take()
-            if events:
-                yield b"".join(event.encode() for event in events)
+            await subscriber.wake.wait()
+            sent = subscriber.take_bytes()
+            if sent:
+                yield sent
             if subscriber.ended:
                 return
     finally:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from config.security import CONTENT_SECURITY_POLICY
 from leaderboards.models import Board
+from tests.config.test_settings import run_python
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 # What docs/security.md tells an operator to set; everything else defaults.
@@ -161,3 +162,21 @@ def test_public_pages_send_the_content_security_policy(client, redis_client, pat
     assert response.status_code == 200
     assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+
+
+@pytest.mark.django_db
+def test_pages_may_connect_to_the_stream_server_on_its_own_origin(client, redis_client, settings):
+    settings.STREAM_PUBLIC_URL = "https://streams.example.com/base"
+    Board.objects.create(slug="open", name="Open", starts_at=timezone.now())
+
+    policy = client.get("/boards/open/")["Content-Security-Policy"]
+
+    assert "connect-src 'self' https://streams.example.com;" in policy
+    assert policy.replace(" https://streams.example.com", "") == CONTENT_SECURITY_POLICY
+
+
+def test_a_stream_url_that_is_not_http_stops_start_up():
+    result = run_python("import django; django.setup()", STREAM_PUBLIC_URL="javascript:alert(1)")
+
+    assert result.returncode != 0
+    assert "STREAM_PUBLIC_URL='javascript:alert(1)' is not an http(s) base URL" in result.stderr

@@ -2,8 +2,9 @@
 `kubectl kustomize` renders deploy/kubernetes/ (Debian's `docker-compose` and `kubectl`,
 which `.ci/run` installs; each half skips, saying so, without its tool). The tests read what
 the tools print and hold it to the docs: every process, probes and resources on every
-container, one beat, consumers no more than partitions, the image, and only documented
-variables, with the secrets in the Secret."""
+container, one beat, consumers no more than partitions, the image, only documented
+variables, with the secrets in the Secret, and the stream server's own service, probes
+and route for `.../stream/` paths."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -24,7 +26,11 @@ CONFIGURATION = (BASE_DIR / "docs" / "configuration.md").read_text()
 PRODUCTION = (BASE_DIR / "docs" / "production.md").read_text()
 # What must never sit in a ConfigMap (or a compose file in plain text but as a variable).
 SECRETS = {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
-APP_COMPONENTS = ("web", "consumer", "worker", "beat")
+APP_COMPONENTS = ("web", "streams", "consumer", "worker", "beat")
+STREAM_COMMAND = ["python", "manage.py", "serve_streams", "--bind"]
+# What the route must send to the stream server, and what it must not.
+STREAM_PATHS = ["/api/v1/leaderboards/cup/stream/", "/api/v1/leaderboards/cup/players/p-1/stream/"]
+NOT_STREAM_PATHS = ["/api/v1/leaderboards/cup/entries/", "/boards/cup/", "/", "/stream/"]
 URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]+@")
 
 
@@ -92,7 +98,7 @@ def compose():
 def test_compose_runs_every_process_on_the_real_engines(compose):
     assert set(compose) == {
         *("kafka", "postgres", "pgbouncer", "redis"),
-        *("migrate", "web", "consumer", "worker", "beat"),
+        *("migrate", "web", "streams", "consumer", "worker", "beat"),
         *("prometheus", "grafana"),
     }
     kafka = compose["kafka"]
@@ -109,10 +115,26 @@ def test_compose_app_services_run_the_readme_image_with_its_commands(compose):
         assert compose[name]["build"]["context"] == str(BASE_DIR)
     assert commands["web"] is None  # the image's own: gunicorn
     assert 'CMD ["gunicorn", "config.wsgi:application"]' in (BASE_DIR / "Dockerfile").read_text()
+    assert commands["streams"][:4] == STREAM_COMMAND
     assert commands["consumer"] == ["python", "manage.py", "consume_scores"]
     assert commands["worker"][:4] == ["celery", "-A", "config", "worker"]
     assert commands["beat"][:4] == ["celery", "-A", "config", "beat"]
     assert "python manage.py migrate --noinput" in commands["migrate"][-1]
+
+
+def test_compose_pages_find_the_stream_server_on_its_published_port(compose):
+    streams = compose["streams"]
+    [published] = streams["ports"]  # 127.0.0.1:8001:8001/tcp
+    _, host_port, container_port = published.split("/")[0].split(":")
+    public = urlsplit(streams["environment"]["STREAM_PUBLIC_URL"])
+    bind_port = streams["command"][-1].rsplit(":", 1)[1]
+
+    assert (host_port, container_port) == (str(public.port), bind_port)
+    assert public.hostname in streams["environment"]["DJANGO_ALLOWED_HOSTS"].split(",")
+    # The web renders the pages: it must know where the streams are.
+    assert compose["web"]["environment"]["STREAM_PUBLIC_URL"] == public.geturl()
+    assert f"localhost:{bind_port}/healthz" in " ".join(streams["healthcheck"]["test"])
+    assert streams["ulimits"]["nofile"]["soft"] >= 10_000
 
 
 def test_compose_sets_only_documented_variables_and_migrates_past_pgbouncer(compose):
@@ -322,9 +344,74 @@ def test_containers_run_the_readme_image_with_its_commands(manifests):
                 "--migrated",
             ]
     assert commands["web"] is None  # the image's own: gunicorn
+    assert commands["streams"][:4] == STREAM_COMMAND
     assert commands["consumer"] == ["python", "manage.py", "consume_scores"]
     assert commands["worker"][:4] == ["celery", "-A", "config", "worker"]
     assert commands["beat"][:4] == ["celery", "-A", "config", "beat"]
+
+
+def test_the_stream_server_is_probed_without_kafka_under_an_allowed_host(manifests):
+    deployment = _deployments(manifests)["streams"]
+    [streams] = deployment["spec"]["template"]["spec"]["containers"]
+    allowed = _config(manifests)["DJANGO_ALLOWED_HOSTS"].split(",")
+    probes = {
+        kind: streams[kind]["httpGet"]
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe")
+    }
+
+    assert streams["ports"][0]["containerPort"] == int(streams["command"][-1].rsplit(":")[1])
+    # /readyz of the stream server: PostgreSQL and Redis (config/urls_streams.py).
+    assert probes["startupProbe"]["path"] == "/readyz"
+    assert probes["readinessProbe"]["path"] == probes["livenessProbe"]["path"] == "/healthz"
+    for probe in probes.values():
+        assert probe["port"] == streams["ports"][0]["name"]
+        [host] = [h["value"] for h in probe["httpHeaders"] if h["name"] == "Host"]
+        assert host in allowed
+    service = _one(manifests, "Service", "leaderboards-streams")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert deployment["spec"]["replicas"] >= 2
+
+
+def _routes(manifests) -> list[tuple[str, str, str, dict]]:
+    """(host, path, service, the Ingress's annotations) of every Ingress rule."""
+    routes = []
+    for (kind, _), doc in manifests.items():
+        if kind != "Ingress":
+            continue
+        annotations = doc["metadata"].get("annotations", {})
+        for rule in doc["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                service = path["backend"]["service"]["name"]
+                routes.append((rule["host"], path["path"], service, annotations))
+    return routes
+
+
+def _routed_to(manifests, path: str) -> str:
+    """The service ingress-nginx sends `path` to: the longest matching rule's (regular
+    expressions, as use-regex makes every path of the host)."""
+    matches = [
+        (len(rule), service) for _, rule, service, _ in _routes(manifests) if re.match(rule, path)
+    ]
+    return max(matches)[1]
+
+
+def test_the_ingress_routes_stream_paths_to_the_stream_server_unbuffered(manifests):
+    routes = _routes(manifests)
+    hosts = {host for host, _, _, _ in routes}
+    allowed = _config(manifests)["DJANGO_ALLOWED_HOSTS"].split(",")
+
+    for path in STREAM_PATHS:
+        assert _routed_to(manifests, path) == "leaderboards-streams", path
+    for path in NOT_STREAM_PATHS:
+        assert _routed_to(manifests, path) == "leaderboards-web", path
+    assert hosts <= set(allowed)
+    services = {name for kind, name in manifests if kind == "Service"}
+    assert {service for _, _, service, _ in routes} <= services
+    [annotations] = [a for _, _, service, a in routes if service == "leaderboards-streams"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > 60
+    # One origin: the pages open their streams on it.
+    assert not _config(manifests).get("STREAM_PUBLIC_URL")
 
 
 def test_config_and_secret_hold_documented_variables_and_the_secrets_stay_secret(manifests):

@@ -94,6 +94,12 @@ def test_the_file_names_the_embedded_ports_or_what_the_environment_set():
     assert values["REDIS_URL"] == redis_url(41001)
     assert values["KAFKA_BOOTSTRAP_SERVERS"] == "broker:9092" != kafka_bootstrap(59092)
     assert values["DEVSTACK_WEB_URL"] == "http://127.0.0.1:8123"
+    # Procfile.dev's second line, the stream server, gets honcho's base port + 100.
+    assert values["STREAM_PUBLIC_URL"] == "http://127.0.0.1:8223"
+    procfile = (BASE_DIR / "Procfile.dev").read_text()
+    lines = [line for line in procfile.splitlines() if line and not line.startswith("#")]
+    assert [line.split(":")[0] for line in lines[:2]] == ["web", "streams"]
+    assert 'serve_streams --bind "127.0.0.1:$PORT"' in lines[1]
 
 
 def test_a_benchmark_does_not_count_the_stacks_urls_as_named(monkeypatch):

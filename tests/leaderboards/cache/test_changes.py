@@ -50,6 +50,7 @@ def test_an_applied_batch_publishes_the_boards_it_changed_once(topic, store, not
     assert len(seen) == len([r for r in results if r.accepted])
     assert {b for notice in seen for b in notice.boards} == {board.pk}
     assert all(notice.finalized == [] for notice in seen)
+    assert all(notice.at > 0 for notice in seen)  # each stamped with its apply's time
 
 
 def test_a_batch_for_no_cached_board_publishes_nothing(topic, store, notices):
@@ -61,8 +62,11 @@ def test_a_batch_for_no_cached_board_publishes_nothing(topic, store, notices):
 
 def test_finalising_a_board_publishes_it_as_finalized(store, notices):
     board = BoardFactory()
+    before = time.time()
     assert board_finalize(board.pk)
-    assert notices() == [ChangeNotice(boards=[], finalized=[board.pk])]
+    [notice] = notices()
+    assert (notice.boards, notice.finalized) == ([], [board.pk])
+    assert before <= notice.at <= time.time()  # when it happened, for the push benchmark
 
 
 def test_a_failing_publish_never_fails_the_batch(topic, store, monkeypatch):

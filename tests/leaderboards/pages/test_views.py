@@ -293,6 +293,40 @@ def test_board_page_is_responsive_accessible_and_live(client):
     assert finders.find("js/live.js")
 
 
+def test_board_page_follows_the_top_of_the_board_down_to_the_page_shown(client, settings):
+    settings.STREAM_PUBLIC_URL = "https://streams.example.com"
+    board = BoardFactory(slug="cup")
+    add_scores({f"p{i}": i for i in range(60)})
+
+    first = client.get(board_url(board)).content.decode()
+    third = client.get(board_url(board, offset=50, player="p7")).content.decode()
+
+    stream = "https://streams.example.com/api/v1/leaderboards/cup/stream/"
+    assert f'data-stream-url="{stream}?limit=25" data-stream-event="entries"' in first
+    assert 'data-stream-offset="0"' in first
+    assert f'data-stream-url="{stream}?limit=75"' in third
+    assert 'data-stream-offset="50"' in third
+    assert 'data-highlight="p7"' in third
+    player = "https://streams.example.com/api/v1/leaderboards/cup/players/p7/stream/"
+    assert f'data-stream-url="{player}" data-stream-event="rank"' in third
+
+
+def test_pages_past_the_streamed_top_100_and_league_buckets_poll(client):
+    board = BoardFactory(slug="cup")
+    league = BoardFactory(slug="league", bucket_size=10)
+    add_scores({f"p{i}": i for i in range(120)})
+
+    deep = client.get(board_url(board, offset=100)).content.decode()
+    buckets = client.get(board_url(league)).content.decode()
+    same_origin = client.get(board_url(board)).content.decode()
+
+    for html in (deep, buckets):
+        assert "data-live-url=" in html
+        assert "data-stream-url" not in html
+    # STREAM_PUBLIC_URL empty: the stream server behind this same origin.
+    assert 'data-stream-url="/api/v1/leaderboards/cup/stream/?limit=25"' in same_origin
+
+
 # Finding a player
 
 

@@ -1,25 +1,21 @@
 """The stream server end to end: `manage.py serve_streams` in a child process, the real
-consumer feeding the board through Kafka, and plain HTTP clients reading the events."""
+consumer feeding the board through Kafka, and plain HTTP clients reading the events: the
+events, admission (429s), hostile Last-Event-IDs, and finalisation."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
-from django.conf import settings
 
-from devtools.embedded import free_port
-from devtools.web_server import web_environment
-from leaderboards.cache.builds import cache_build_board
+from leaderboards.cache.builds import cache_build_board, cache_drop_board
+from leaderboards.cache.store import get_store
 from leaderboards.services import board_finalize
 from tests.factories import BoardFactory
 from tests.ingestion.kafka_helpers import consumer_process, produce, stop, wait_for
+from tests.leaderboards.streams.server import stream_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,31 +64,16 @@ class Stream:
 
 
 @pytest.fixture
-def stream_port(redis_client):
-    port = free_port()
-    env = {
-        **web_environment(),
-        "STREAM_HEARTBEAT_SECONDS": "1",
-        "STREAM_REFRESH_SECONDS": "60",
-        "STREAM_MAX_PER_CLIENT": "1000",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve_streams", "--bind", f"127.0.0.1:{port}"],
-        cwd=settings.BASE_DIR,
-        env=env,
-    )
+def server(redis_client):
+    with stream_server(
+        STREAM_HEARTBEAT_SECONDS="1", STREAM_REFRESH_SECONDS="60", STREAM_MAX_PER_CLIENT="1000"
+    ) as server:
+        yield server
 
-    def healthy() -> bool:
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r,
-        ):
-            return r.status == 200
-        return False
 
-    wait_for(healthy, timeout=60, message="serve_streams /healthz")
-    yield port
-    stop(process, timeout=15)
+@pytest.fixture
+def stream_port(server):
+    return server.port
 
 
 @pytest.fixture
@@ -192,7 +173,7 @@ def test_a_player_stream_says_when_the_player_is_overtaken(stream_port, consumer
 
 
 def test_hundreds_of_streams_share_one_subscription_and_one_read_a_change(
-    stream_port, consumer, redis_client
+    server, stream_port, consumer, redis_client
 ):
     board = BoardFactory()
     send(consumer, ("a", 5))
@@ -205,6 +186,7 @@ def test_hundreds_of_streams_share_one_subscription_and_one_read_a_change(
     for stream in streams:
         assert stream.next()["json"]["results"][0]["player_id"] == "a"
     assert redis_client.pubsub_numsub("lb:changes") == [(b"lb:changes", 1)]
+    assert server.threads() < 50  # not one a stream (config/asgi.py)
     redis_client.config_resetstat()
 
     send(consumer, ("b", 50))
@@ -229,3 +211,116 @@ def test_a_bad_limit_or_an_unknown_board_is_refused(stream_port):
         stream = Stream(stream_port, path)
         assert stream.response.status == status, path
         stream.close()
+
+
+# -- admission: the read rate limit and the cap on open streams ------------------------------
+
+
+def test_the_read_rate_limit_refuses_a_connect_with_429(redis_client):
+    board = BoardFactory()
+    with stream_server(THROTTLE_READ_RATE="2/minute") as (port, _):
+        path = f"/api/v1/leaderboards/{board.slug}/stream/"
+        admitted = [Stream(port, path) for _ in range(2)]
+        refused = Stream(port, path)
+
+        assert [stream.response.status for stream in admitted] == [200, 200]
+        assert refused.response.status == 429
+        assert 0 < int(refused.response.getheader("Retry-After")) <= 60
+        assert "throttled" in json.loads(refused.response.read())["detail"].lower()
+        for stream in admitted:
+            assert stream.next()["event"] == "entries"  # admitted streams go on
+
+
+def test_a_client_may_hold_only_so_many_open_streams(redis_client):
+    board = BoardFactory()
+    with stream_server(STREAM_MAX_PER_CLIENT="2", THROTTLE_READ_RATE="off") as (port, _):
+        path = f"/api/v1/leaderboards/{board.slug}/players/p1/stream/"
+        first, second = Stream(port, path), Stream(port, path)
+        assert first.next()["event"] == second.next()["event"] == "rank"
+
+        third = Stream(port, path)
+        assert third.response.status == 429
+        assert int(third.response.getheader("Retry-After")) > 0
+        assert "at most 2" in json.loads(third.response.read())["detail"]
+
+        # Closing one frees its place (once the server has seen the client leave).
+        first.close()
+
+        def admitted() -> bool:
+            stream = Stream(port, path)
+            try:
+                return stream.response.status == 200
+            finally:
+                stream.close()
+
+        wait_for(admitted, timeout=10, message="a place freed by a closed stream")
+
+
+def test_streams_from_our_pages_on_another_origin_are_readable_and_others_are_not(stream_port):
+    board = BoardFactory()
+    path = f"/api/v1/leaderboards/{board.slug}/stream/"
+
+    ours = Stream(stream_port, path, headers={"Origin": "http://localhost:8000"})
+    theirs = Stream(stream_port, path, headers={"Origin": "https://elsewhere.example"})
+
+    assert ours.response.getheader("Access-Control-Allow-Origin") == "http://localhost:8000"
+    assert "origin" in ours.response.getheader("Vary").lower()
+    assert theirs.response.getheader("Access-Control-Allow-Origin") is None
+    assert theirs.next()["event"] == "entries"  # the stream itself is the same
+
+
+# -- Last-Event-ID: any value gets the current state --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "last_event_id",
+    [
+        b"garbage",
+        b"-1",
+        b"9" * 4000,  # huge, and an id from the far future
+        "ünïcødé ✓ 順位".encode(),
+        b"\xff\xfe invalid utf-8",
+    ],
+    ids=["garbage", "negative", "huge", "non-ascii", "not-utf-8"],
+)
+def test_a_hostile_last_event_id_gets_the_current_state(stream_port, last_event_id):
+    board = BoardFactory()
+    path = f"/api/v1/leaderboards/{board.slug}/stream/?limit=3"
+
+    stream = Stream(stream_port, path, headers={"Last-Event-ID": last_event_id})
+
+    assert stream.response.status == 200
+    first = stream.next()
+    assert first["event"] == "entries"
+    assert first["json"] == {"count": 0, "results": []}
+    assert int(first["id"]) > 0
+
+
+# -- finalisation while the board is being rebuilt -------------------------------------------
+
+
+def test_a_board_finalised_mid_rebuild_ends_its_streams_with_the_final_standings(
+    stream_port, consumer, redis_client
+):
+    board = BoardFactory()
+    send(consumer, ("a", 30), ("b", 20))
+    cache_build_board(board)
+    wait_for(lambda: _top(stream_port, board.slug) == ["a", "b"], timeout=90)
+    stream = Stream(stream_port, f"/api/v1/leaderboards/{board.slug}/stream/")
+    assert [r["player_id"] for r in stream.next()["json"]["results"]] == ["a", "b"]
+
+    # A rebuild begins (the cached copy dropped, a build owning the board) and has not
+    # finished when the board is finalised: the stream still ends on the final standings.
+    store = get_store()
+    cache_drop_board(board.pk)
+    assert store.begin_build(board, "a-build-that-hangs")
+    assert store.state(board) == "building"
+    try:
+        assert board_finalize(board.pk)
+        final = stream.next(timeout=10)
+        assert final["event"] == "entries"
+        assert [r["player_id"] for r in final["json"]["results"]] == ["a", "b"]
+        assert stream.next()["event"] == "finalized"
+        assert stream.next() is None
+    finally:
+        store.abandon_build(board, "a-build-that-hangs")

@@ -1,0 +1,3 @@
+class BenchFailed(RuntimeError):
+    """The push benchmark could not measure (a server or a client failed, or too few
+    subscribers connected)."""
