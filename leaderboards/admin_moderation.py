@@ -216,7 +216,7 @@ def _player_id(request: HttpRequest) -> str:
 
 class BoardModerationAdmin(admin.ModelAdmin):
     """A board's change page acts on the player found on it (ban, unban, remove their
-    score on this board) and reopens the board once final."""
+    score on this board, erase them) and reopens the board once final."""
 
     def moderation_urls(self) -> list[URLPattern]:
         def view(name: str, handler: Callable[..., HttpResponseBase]) -> URLPattern:
@@ -230,6 +230,7 @@ class BoardModerationAdmin(admin.ModelAdmin):
             view("ban", self.ban_view),
             view("unban", self.unban_view),
             view("remove-score", self.remove_score_view),
+            view("erase", self.erase_view),
             view("reopen", self.reopen_view),
         ]
 
@@ -266,6 +267,13 @@ class BoardModerationAdmin(admin.ModelAdmin):
         board, player_id = self._board(request, object_id), _player_id(request)
         action = _remove_score(board, player_id)
         return confirm_and_run(self, request, action, back=self._player_back(board, player_id))
+
+    def erase_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        if not request.user.has_perm("players.delete_player"):
+            raise PermissionDenied
+        board, player_id = self._board(request, object_id), _player_id(request)
+        back = reverse("admin:leaderboards_board_change", args=[board.pk])
+        return confirm_and_run(self, request, _erase(player_id), back=back)
 
     def reopen_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
         board = self._board(request, object_id)

@@ -109,6 +109,20 @@ def test_staff_remove_a_players_score_from_the_board_page(admin_client, board):
     assert len(audit()) == 1
 
 
+def test_staff_erase_a_player_found_on_the_board_page(admin_client, board):
+    page = admin_client.get(board_url(board), {"find_player": "p2"}).content.decode()
+    erase = f"{board_url(board, 'erase')}?player=p2"
+    assert erase in page
+    assert "Erase p2 for good?" in admin_client.get(erase).content.decode()
+
+    done = admin_client.post(erase, {"reason": "GDPR"})
+
+    assert done["Location"] == board_url(board)
+    assert not Player.objects.filter(external_id="p2").exists()
+    assert shown(board) == ["p1"]
+    assert [row[0] for row in audit()] == ["erase"]
+
+
 def test_a_reason_longer_than_500_characters_is_refused(admin_client, board):
     response = admin_client.post(f"{board_url(board, 'ban')}?player=p1", {"reason": "x" * 501})
 
@@ -228,5 +242,7 @@ def test_staff_who_may_change_but_not_delete_players_cannot_erase_them(client, b
 
     assert player_url("p1", "erase") not in client.get(player_url("p1")).content.decode()
     assert client.post(player_url("p1", "erase"), {"reason": "r"}).status_code == 403
+    erase = f"{board_url(board, 'erase')}?player=p1"
+    assert client.post(erase, {"reason": "r"}).status_code == 403
     assert Player.objects.filter(external_id="p1").exists()
     assert not AuditEntry.objects.exists()
