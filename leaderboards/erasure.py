@@ -92,8 +92,6 @@ from players.models import AuditAction, Player
 
 logger = logging.getLogger(__name__)
 
-ERASE_REASON_MAX_LENGTH = 500
-
 
 @dataclass(frozen=True, slots=True)
 class Erasure:

@@ -83,9 +83,8 @@ from players.models import AuditAction, Player
 
 logger = logging.getLogger(__name__)
 
-# Every moderation reason (ban, removal, reopening), as the audit log keeps it.
+# Every moderation reason (ban, removal, reopening, erasure), as the audit log keeps it.
 REASON_MAX_LENGTH = 500
-BAN_REASON_MAX_LENGTH = REASON_MAX_LENGTH
 
 
 def reason_checked(reason: str, *, required: bool) -> str:

@@ -32,7 +32,6 @@ from config.renderers import json_response
 from leaderboards.api import boards
 from leaderboards.api import openapi as docs
 from leaderboards.moderation import (
-    BAN_REASON_MAX_LENGTH,
     REASON_MAX_LENGTH,
     board_score_remove,
     player_ban,
@@ -141,8 +140,8 @@ class PlayerBanApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(
-            max_length=BAN_REASON_MAX_LENGTH,
-            help_text=f"Why, 1 to {BAN_REASON_MAX_LENGTH} characters; kept in the audit log.",
+            max_length=REASON_MAX_LENGTH,
+            help_text=f"Why, 1 to {REASON_MAX_LENGTH} characters; kept in the audit log.",
         )
 
     @extend_schema(

@@ -31,7 +31,8 @@ from config.renderers import json_response
 from leaderboards.api import openapi as docs
 from leaderboards.api.moderation import request_actor
 from leaderboards.api.response_cache import response_cache_clear
-from leaderboards.erasure import ERASE_REASON_MAX_LENGTH, player_erase
+from leaderboards.erasure import player_erase
+from leaderboards.moderation import REASON_MAX_LENGTH
 from leaderboards.selectors import player_standings
 from players.models import Player
 from players.profiles import (
@@ -189,10 +190,10 @@ class PlayerProfileApi(APIView):
 
     class EraseInputSerializer(serializers.Serializer):
         reason = serializers.CharField(
-            max_length=ERASE_REASON_MAX_LENGTH,
+            max_length=REASON_MAX_LENGTH,
             required=False,
             allow_blank=True,
-            help_text=f"Why, at most {ERASE_REASON_MAX_LENGTH} characters; kept in the audit "
+            help_text=f"Why, at most {REASON_MAX_LENGTH} characters; kept in the audit "
             "log (the id and the name redacted from it).",
         )
 

@@ -10,7 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.http import Http404
 
-from leaderboards.erasure import ERASE_REASON_MAX_LENGTH, player_erase
+from leaderboards.erasure import player_erase
+from leaderboards.moderation import REASON_MAX_LENGTH
 from players.audit import Actor
 
 
@@ -22,8 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--reason", default="", help="kept in the audit log")
 
     def handle(self, *args: Any, player_id: str, reason: str, **options: Any) -> None:
-        if len(reason) > ERASE_REASON_MAX_LENGTH:
-            raise CommandError(f"The reason is at most {ERASE_REASON_MAX_LENGTH} characters.")
+        if len(reason) > REASON_MAX_LENGTH:
+            raise CommandError(f"The reason is at most {REASON_MAX_LENGTH} characters.")
         actor = Actor(name=f"manage.py ({getpass.getuser()})", kind="command")
         try:
             erasure = player_erase(player_id=player_id, actor=actor, reason=reason)
