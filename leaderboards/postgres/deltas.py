@@ -53,19 +53,22 @@ _COPY_DELTAS_SQL = "COPY delta_stage FROM STDIN (FORMAT BINARY)"
 # created_at) and ON CONFLICT only sees a copy stamped at the same time. `seen` finds the
 # batch's keys made from an event_id stored at any time: one index scan per partition for
 # the whole array (a lateral probe per row costs more: docs/benchmarks.md), so its cost grows with
-# the partitions. Of a key twice in the batch the earliest created_at is kept.
+# the partitions. The staged keys are unique (the batch's own duplicates are dropped before
+# COPY), and the statement answers with the keys it did not insert: usually none, where
+# returning the inserted rows cost the consumer more than the insert (docs/benchmarks.md).
 _INSERT_DELTAS_SQL = """
 WITH seen AS (
     SELECT dedupe_key FROM leaderboards_scoredelta
      WHERE dedupe_key = ANY(ARRAY(SELECT dedupe_key FROM delta_stage WHERE by_event_id))
+), inserted AS (
+    INSERT INTO leaderboards_scoredelta (dedupe_key, player_id, metric, delta, created_at)
+    SELECT dedupe_key, player_id, metric, delta, created_at
+      FROM delta_stage
+     WHERE dedupe_key NOT IN (SELECT dedupe_key FROM seen)
+    ON CONFLICT (dedupe_key, created_at) DO NOTHING
+    RETURNING dedupe_key
 )
-INSERT INTO leaderboards_scoredelta (dedupe_key, player_id, metric, delta, created_at)
-SELECT DISTINCT ON (dedupe_key) dedupe_key, player_id, metric, delta, created_at
-  FROM delta_stage
- WHERE dedupe_key NOT IN (SELECT dedupe_key FROM seen)
- ORDER BY dedupe_key, created_at
-ON CONFLICT (dedupe_key, created_at) DO NOTHING
-RETURNING dedupe_key, created_at
+SELECT dedupe_key FROM delta_stage WHERE dedupe_key NOT IN (SELECT dedupe_key FROM inserted)
 """
 _DELTA_TYPES = ["uuid", "int8", "text", "int8", "timestamptz", "bool"]
 # pg_advisory_xact_lock(class, partition): one batch of a Kafka partition at a time. Every
@@ -80,6 +83,7 @@ def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
     each other, are skipped, whatever their created_at). Joins the caller's transaction
     when there is one (the staging table empties at commit, so COPY and INSERT must share
     one, and the partition locks are held until it ends)."""
+    rows = _first_of_each_key(rows)
     if not rows:
         return []
     # The raw psycopg cursor (Django's has no COPY); errors still surface as Django's.
@@ -95,8 +99,9 @@ def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
         cursor.execute(_STAGE_DELTAS_SQL)
         with cursor.copy(_COPY_DELTAS_SQL) as copy:
             copy.set_types(_DELTA_TYPES)
+            write = copy.write_row
             for row in rows:
-                copy.write_row(
+                write(
                     (
                         row.dedupe_key,
                         row.player_pk,
@@ -107,15 +112,23 @@ def deltas_insert_batch(*, rows: Sequence[DeltaRow]) -> list[DeltaRow]:
                     )
                 )
         cursor.execute(_INSERT_DELTAS_SQL)
-        inserted = set(cursor.fetchall())
+        skipped = {key for (key,) in cursor.fetchall()}
         cursor.execute("TRUNCATE delta_stage")
-    new = []
-    for row in rows:
-        stored = (row.dedupe_key, row.created_at)
-        if stored in inserted:
-            new.append(row)
-            inserted.discard(stored)  # a duplicate inside the batch counts once
-    return new
+    return [row for row in rows if row.dedupe_key not in skipped] if skipped else rows
+
+
+def _first_of_each_key(rows: Sequence[DeltaRow]) -> list[DeltaRow]:
+    """The rows in order, each dedupe key once: the copy with the earliest created_at (the
+    first of those on a tie), which is the one the log keeps."""
+    rows = list(rows)
+    first: dict[uuid.UUID, int] = {}
+    for index, row in enumerate(rows):
+        seen = first.setdefault(row.dedupe_key, index)
+        if seen != index and row.created_at < rows[seen].created_at:
+            first[row.dedupe_key] = index
+    if len(first) == len(rows):
+        return rows
+    return [rows[index] for index in sorted(first.values())]
 
 
 class BoardsReread:

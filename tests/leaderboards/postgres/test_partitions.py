@@ -3,6 +3,7 @@ dedupe across them (leaderboards/postgres/deltas.py), on the suite's PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -71,6 +72,18 @@ def test_duplicate_event_at_another_time_counts_once():
     assert [r.created_at for r in stored] == [OLD + timedelta(hours=2)]
     assert ScoreDelta.objects.filter(dedupe_key=key).count() == 1
     assert home_of(twins) == [partition_name(OLD)]
+
+
+def test_copies_in_one_batch_count_once_and_the_others_keep_their_order():
+    """The batch's own duplicates are dropped before the insert: the first copy of a key
+    stays, in its place, and so does every other row."""
+    ann, bob = PlayerFactory(external_id="ann"), PlayerFactory(external_id="bob")
+    key = uuid.uuid4()
+    first = row(ann, NOW, key=key)
+    again = dataclasses.replace(first, delta=7)  # a copy that claims another delta
+    between, last = row(bob, NOW), row(bob, NOW - timedelta(minutes=1))
+    assert deltas_insert_batch(rows=[first, between, again, last]) == [first, between, last]
+    assert deltas_insert_batch(rows=[again, last]) == []
 
 
 @pytest.mark.django_db(transaction=True)
