@@ -37,12 +37,14 @@ replays arriving after it are dropped as well. Rejected messages naming an erase
 sent before the erasure are dropped the same way (ingestion/services.py).
 
 The race with a batch the consumer stores meanwhile. The erasure locks the player's row
-(FOR UPDATE) before it deletes anything. A batch that stores a delta (or a league place)
-for the player needs that row at its commit: the foreign key, deferred, checks it then,
-with a KEY SHARE lock on it. So:
+(FOR UPDATE) before it deletes anything. A batch that stores a delta for the player
+locks that row (KEY SHARE) after its insert, in one statement for all the batch's players
+(players.services.players_hold: the log has no foreign key, whose check per row at commit
+cost more than the insert); one that stores a league place needs the row at its commit,
+where the deferred foreign key checks it with the same lock. So:
 
 - a batch that committed before the lock is seen by every delete after it: its deltas go;
-- a batch that commits later waits for the erasure, then finds the row gone and fails
+- a batch that locks later waits for the erasure, then finds the row gone and fails
   (IntegrityError). The consumer forgets its cached keys and stores the batch again
   (ingestion/consumer.py): the id has no row now, the batch creates one and reads the
   tombstone, which has committed, and drops the replays;
@@ -57,9 +59,9 @@ and run again. `partitions_hold` keeps the log's partitions from changing while 
 worked through. Rejected events and webhook messages have no foreign key: their writers
 take a lock on the table that conflicts with the erasure's (ROW EXCLUSIVE against SHARE)
 before reading what decides their content, so either the erasure sees their rows or they
-see its commit. The checks of the deleted row's foreign keys (a read of the whole log,
-which has no index on the player) run before those table locks are taken, not at commit,
-so the tables are held only for a moment.
+see its commit. The checks of the deleted row's foreign keys (a read of every table that
+refers to players) run before those table locks are taken, not at commit, so the tables
+are held only for a moment.
 
 One interleaving deadlocks, and PostgreSQL breaks it: a batch that holds the player's old
 key and also stores a rejection has taken the rejected events' lock and waits, at its

@@ -36,7 +36,12 @@ from leaderboards.postgres.deltas import (
     offsets_save,
 )
 from leaderboards.tournaments import tournaments_uncounted
-from players.services import players_discard, players_ensure_checked, players_rename
+from players.services import (
+    players_discard,
+    players_ensure_checked,
+    players_hold,
+    players_rename,
+)
 
 
 class Score(Protocol):
@@ -102,6 +107,9 @@ def scores_record_batch(
         for partition, score in scores
     ]
     new = deltas_insert_batch(rows=rows)
+    # The log has no foreign key to the players (a check per row at commit cost the batch
+    # more than its insert): one lock on the players it now refers to stands in for it.
+    players_hold(pks={row.player_pk for row in new})
     renamed = players_rename(names=latest_names(score for _, score in scores))
     late = deltas_count_late(rows=new)
     uncounted = tournaments_uncounted(rows=new)

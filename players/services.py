@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from players.erasure import tombstones_of
@@ -100,6 +100,26 @@ def players_ensure_checked(*, external_ids: Iterable[str]) -> EnsuredPlayers:
             with connection.cursor() as cursor:
                 cursor.execute(_MARK_SQL, {"pks": list(marks), "untils": list(marks.values())})
     return EnsuredPlayers(pks, until, frozenset(created))
+
+
+_HOLD_SQL = """
+SELECT count(*) FROM (SELECT FROM players_player WHERE id = ANY(%s::bigint[]) FOR KEY SHARE) held
+"""
+
+
+def players_hold(*, pks: Iterable[int]) -> None:
+    """Keep these players' rows from being deleted until the caller's transaction ends (a
+    KEY SHARE lock, the one a foreign key check takes), or raise IntegrityError when one
+    is gone already. For rows that refer to players without a foreign key: the delta log
+    (leaderboards/erasure.py says why it has none, and how the race goes)."""
+    wanted = sorted(set(pks))
+    if not wanted:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLD_SQL, [wanted])
+        (held,) = cursor.fetchone()
+    if held < len(wanted):
+        raise IntegrityError(f"{len(wanted) - held} of the players are gone")
 
 
 _DISCARD_SQL = "DELETE FROM players_player WHERE id = ANY(%s)"

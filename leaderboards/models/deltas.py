@@ -22,8 +22,14 @@ class ScoreDelta(models.Model):
 
     pk = models.CompositePrimaryKey("dedupe_key", "created_at")
     dedupe_key = models.UUIDField()
+    # No foreign key in the database: the consumer locks the batch's players instead
+    # (players.services.players_hold; leaderboards/erasure.py says why).
     player = models.ForeignKey(
-        Player, on_delete=models.PROTECT, related_name="deltas", db_index=False
+        Player,
+        on_delete=models.PROTECT,
+        related_name="deltas",
+        db_index=False,
+        db_constraint=False,
     )
     metric = models.CharField(max_length=METRIC_MAX_LENGTH)
     delta = models.BigIntegerField()

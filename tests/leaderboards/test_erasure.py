@@ -486,7 +486,10 @@ def test_known_players_cost_no_tombstone_lookup(topic, django_assert_max_num_que
     with django_assert_max_num_queries(20) as queries:
         store_batch(topic=topic, batch=batch, known_players=known)
 
-    assert not [q for q in queries.captured_queries if "players_" in q["sql"]]
+    # Only the lock that keeps them from being erased under the batch (players_hold).
+    players = [q["sql"] for q in queries.captured_queries if "players_" in q["sql"]]
+    assert len(players) == 1
+    assert "FOR KEY SHARE" in players[0]
     newcomers = feed.batch(*(score(f"new-{n}", 1, MOMENTS[1]) for n in range(50)))
     with django_assert_max_num_queries(20) as queries:
         store_batch(topic=topic, batch=newcomers, known_players=known)
@@ -569,8 +572,8 @@ def test_a_batch_with_the_players_cached_key_committing_during_the_erasure_is_re
     topic, held_erasure
 ):
     """The consumer holds the player's key from an earlier batch and stores replays while
-    the erasure runs: its commit waits for the erasure's, fails on the foreign key, and the
-    consumer's retry looks the player up, finds the tombstone and drops them."""
+    the erasure runs: its lock on the player's row waits for the erasure's commit, fails,
+    and the consumer's retry looks the player up, finds the tombstone and drops them."""
     reached, release = held_erasure
     feed = Feed(topic)
     old = score(ERASED, 40, MOMENTS[1], event_id="e-1")
@@ -583,7 +586,7 @@ def test_a_batch_with_the_players_cached_key_committing_during_the_erasure_is_re
 
     storing, stored = in_thread(lambda: consumer._store_with_retry(batch))
     storing.join(1.5)
-    assert storing.is_alive()  # its commit waits for the erasure's
+    assert storing.is_alive()  # its lock on the row waits for the erasure's commit
     release.set()
     erasing.join(30)
     storing.join(30)
@@ -625,7 +628,7 @@ def test_a_batch_creating_the_player_during_the_erasure_sees_the_tombstone(topic
 
 def test_a_batch_that_looked_the_player_up_before_the_erasure_is_retried(topic, monkeypatch):
     """A consumer with nothing cached looks the player up while the erasure holds the row
-    but has deleted nothing yet: the batch's commit waits, fails on the foreign key, and
+    but has deleted nothing yet: the batch's lock on the row waits, fails, and
     the consumer looks the player up again (once), then drops the replays."""
     from leaderboards import erasure
 
@@ -648,7 +651,7 @@ def test_a_batch_that_looked_the_player_up_before_the_erasure_is_retried(topic, 
 
     storing, stored = in_thread(lambda: consumer._store_with_retry(batch))
     storing.join(1.5)
-    assert storing.is_alive()  # its commit waits for the erasure's lock on the row
+    assert storing.is_alive()  # its lock waits for the erasure's lock on the row
     release.set()
     erasing.join(30)
     storing.join(30)
