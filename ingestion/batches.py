@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 import msgspec
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
@@ -68,7 +69,9 @@ def decode_batch(messages: Sequence, *, limits: Limits, now: datetime) -> Decode
         if not raw:
             result: ScoreEvent | Rejection = Rejection(Reason.EMPTY_MESSAGE, "message has no value")
         else:
-            result = decode_event(raw, limits=limits, now=now, fallback_time=_broker_time(message))
+            result = decode_event(
+                raw, limits=limits, now=now, fallback_time=partial(_broker_time, message)
+            )
         if isinstance(result, Rejection):
             batch.rejected.append(
                 RejectedMessage(

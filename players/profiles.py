@@ -41,6 +41,8 @@ def display_name_problem(name: str) -> str | None:
         return "must not be empty"
     if len(name) > DISPLAY_NAME_MAX_LENGTH:
         return f"is {len(name)} characters, at most {DISPLAY_NAME_MAX_LENGTH}"
+    if name.isprintable():  # no character of a category below (the usual name: fast)
+        return None
     categories = {unicodedata.category(char) for char in name}
     if categories & {"Cc", "Cs"}:
         return "holds control characters or unpaired surrogates"

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils.timezone import now as timezone_now
@@ -22,10 +22,10 @@ from config.staleness import consumer_boards_max_age
 from leaderboards.models import Board, ConsumerOffset
 
 
-@dataclass(frozen=True, slots=True)
-class DeltaRow:
+class DeltaRow(msgspec.Struct, frozen=True, gc=False):
     """An accepted event on its way into the log; `partition` is where it came from, which
-    the Redis fences need."""
+    the Redis fences need. (A Struct: one is made per event, at a tenth of a frozen
+    dataclass's cost.)"""
 
     dedupe_key: uuid.UUID
     player_pk: int

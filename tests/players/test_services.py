@@ -3,11 +3,14 @@ statement, and answers the primary key of every external id it is given."""
 
 from __future__ import annotations
 
+import sys
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from players.models import Player
+from players.profiles import display_name_problem
 from players.services import players_ensure, players_rename
 from tests.factories import PlayerFactory
 
@@ -142,3 +145,13 @@ def test_renames_keep_the_latest_name_and_report_only_changes():
         "p1": "Ada L.",
         "p2": "Bo",
     }
+
+
+def test_a_printable_name_never_holds_a_refused_character():
+    """display_name_problem skips its per-character check for a name str.isprintable()
+    accepts: that holds only if no printable character is of a refused category."""
+    refused = {"Cc", "Cs", "Cf"}
+    printable = (chr(c) for c in range(sys.maxunicode + 1) if chr(c).isprintable())
+    assert not [c for c in printable if unicodedata.category(c) in refused]
+    assert display_name_problem("Ada\u200dLovelace")  # zero-width joiner: Cf, not printable
+    assert display_name_problem("Ada\u00a0Lovelace") is None  # no-break space: not printable

@@ -3,11 +3,11 @@ dedupe across them (leaderboards/postgres/deltas.py), on the suite's PostgreSQL.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from django.db import connection, connections, transaction
 
@@ -80,7 +80,7 @@ def test_copies_in_one_batch_count_once_and_the_others_keep_their_order():
     ann, bob = PlayerFactory(external_id="ann"), PlayerFactory(external_id="bob")
     key = uuid.uuid4()
     first = row(ann, NOW, key=key)
-    again = dataclasses.replace(first, delta=7)  # a copy that claims another delta
+    again = msgspec.structs.replace(first, delta=7)  # a copy that claims another delta
     between, last = row(bob, NOW), row(bob, NOW - timedelta(minutes=1))
     assert deltas_insert_batch(rows=[first, between, again, last]) == [first, between, last]
     assert deltas_insert_batch(rows=[again, last]) == []
