@@ -24,17 +24,28 @@ second did not, while a transient fault (a race with an erasure) passes on the s
 database faults do not count at all. The count lives in memory: a message that kills the
 process outright (out of memory) is not caught by it.
 
+Steps 1 and 2 of the next batch overlap steps 3 to 5 of this one: the next batch is
+consumed before this one is stored, and decoded on a thread of its own while this one
+waits on PostgreSQL and Redis (their waits release the GIL; decoding is a third of the
+consumer's CPU). While a batch waits to be stored, the next consume takes only what is
+already fetched, so a quiet topic's batch is stored at once rather than after a poll's
+timeout. A rebalance stores the batch in hand before it gives partitions up, and SIGTERM
+stores it before leaving: nothing consumed is left half-done.
+
 Each batch logs under an id of its own (`batch_id`, `<consumer>-<n>`), and its counts and
 stage timings go to the Prometheus metrics in `ingestion/metrics.py`.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import secrets
 import signal
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -74,6 +85,15 @@ PLAYER_CACHE_SIZE = 1_000_000
 LAG_REPORT_SECONDS = 1.0
 
 
+@dataclass(slots=True)
+class _Ahead:
+    """A batch consumed and decoding on the decoder thread while the one before is stored."""
+
+    number: int
+    messages: list
+    decoded: Future[tuple[DecodedBatch, float]]
+
+
 class ScoreConsumer:
     """The batch loop behind `manage.py consume_scores`."""
 
@@ -105,6 +125,8 @@ class ScoreConsumer:
         self.tag = secrets.token_hex(3)
         self.batches = 0
         self.lag_reported_at = 0.0
+        self.ahead: _Ahead | None = None
+        self.decoder: ThreadPoolExecutor | None = None
 
     def stop(self, *_args) -> None:
         self.stopping = True
@@ -118,36 +140,63 @@ class ScoreConsumer:
         ensure_topic(topic=self.topic)
         self.consumer = Consumer(consumer_config(group=self.group))
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
         idle_since = time.monotonic()
         try:
             while not self.stopping:
                 self._report_lag()
-                messages = self.consumer.consume(self.batch_size, self.batch_timeout)
-                if not messages:
-                    if not self.assigned:  # joining the group takes a few seconds
-                        idle_since = time.monotonic()
-                    elif max_idle_seconds is not None and (
-                        time.monotonic() - idle_since > max_idle_seconds
-                    ):
-                        break
-                    continue
-                idle_since = time.monotonic()
-                self.batches += 1
-                with log_context(batch_id=f"{self.tag}-{self.batches}"):
-                    results = self.process_isolating(messages)
-                if self.on_batch:
-                    for result in results:
-                        self.on_batch(result)
+                # With a batch in hand, take only what is fetched already (module docstring).
+                timeout = 0 if self.ahead else self.batch_timeout
+                messages = self.consumer.consume(self.batch_size, timeout)
+                ahead = self._decode_ahead(messages) if messages else None
+                self._finish_ahead()
+                self.ahead = ahead
+                if messages or not self.assigned:
+                    idle_since = time.monotonic()
+                elif max_idle_seconds is not None and (
+                    time.monotonic() - idle_since > max_idle_seconds
+                ):
+                    break
+            self._finish_ahead()
         finally:
+            self.ahead = None  # stored above, unless an exception is on its way out
+            self.decoder.shutdown(cancel_futures=True)
             self.consumer.close()
             logger.info("consumer left group %s", self.group)
 
-    def process_isolating(self, messages: Sequence) -> list[BatchResult]:
+    def _decode_ahead(self, messages: list) -> _Ahead:
+        """Start decoding a batch on the decoder thread, under its own batch id."""
+        self.batches += 1
+        with log_context(batch_id=f"{self.tag}-{self.batches}"):
+            context = contextvars.copy_context()
+        assert self.decoder is not None
+        decoded = self.decoder.submit(context.run, self._decode, messages)
+        return _Ahead(self.batches, messages, decoded)
+
+    def _decode(self, messages: Sequence) -> tuple[DecodedBatch, float]:
+        started = time.perf_counter()
+        batch = decode_batch(messages, limits=self.limits, now=datetime.now(UTC))
+        return batch, time.perf_counter() - started
+
+    def _finish_ahead(self) -> None:
+        """Steps 3 to 5 for the batch in hand, if any."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is None:
+            return
+        with log_context(batch_id=f"{self.tag}-{ahead.number}"):
+            results = self.process_isolating(ahead.messages, decoded=ahead.decoded)
+        if self.on_batch:
+            for result in results:
+                self.on_batch(result)
+
+    def process_isolating(
+        self, messages: Sequence, *, decoded: Future[tuple[DecodedBatch, float]] | None = None
+    ) -> list[BatchResult]:
         """`process()`, and when it raises, the halves of the batch in order until the
         message that raises is alone; that one is tried again, then rejected (see the
         module's docstring). Stops (leaving the rest uncommitted) when told to stop."""
         try:
-            result = self.process(messages)
+            result = self.process(messages, decoded=decoded)
         except Exception as exc:
             if len(messages) == 1:
                 result = self._retry_alone(messages[0], exc)
@@ -187,10 +236,17 @@ class ScoreConsumer:
             except Exception as again:
                 exc = again
 
-    def process(self, messages: Sequence) -> BatchResult | None:
+    def process(
+        self, messages: Sequence, *, decoded: Future[tuple[DecodedBatch, float]] | None = None
+    ) -> BatchResult | None:
+        """Steps 2 to 5 for a batch; step 2 may have run on the decoder thread (`decoded`)."""
         clock = metrics.StageClock()
-        batch = decode_batch(messages, limits=self.limits, now=datetime.now(UTC))
-        clock.lap("decode")
+        if decoded is None:
+            batch = decode_batch(messages, limits=self.limits, now=datetime.now(UTC))
+            clock.lap("decode")
+        else:
+            batch, seconds = decoded.result()
+            clock.ran("decode", seconds)
         return self._store_and_apply(batch, consumed=len(messages), clock=clock)
 
     def _store_and_apply(
@@ -386,6 +442,7 @@ class ScoreConsumer:
         self.assigned = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._finish_ahead()  # stored while the partitions are still ours
         for tp in partitions:
             self.positions.pop(tp.partition, None)
         metrics.forget_lag(topic=self.topic, partitions=[tp.partition for tp in partitions])

@@ -148,6 +148,11 @@ class StageClock:
         self.stages[stage] = now - self.last
         self.last = now
 
+    def ran(self, stage: str, seconds: float) -> None:
+        """A stage that ran elsewhere (the decoder thread), and the clock starts now."""
+        self.stages[stage] = seconds
+        self.started = self.last = time.perf_counter()
+
     def total(self) -> dict[str, float]:
         self.stages["total"] = self.last - self.started
         return self.stages
