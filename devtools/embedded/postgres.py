@@ -47,6 +47,9 @@ def _demote(ids: tuple[int, int] | None) -> Callable[[], None] | None:
     return switch_user
 
 
+EXTRA_SETTINGS_ENV = "EMBEDDED_POSTGRES_SETTINGS"
+
+
 def postgres_argv(
     data_dir: Path, port: int, *, durable: bool
 ) -> tuple[list[str], Callable[[], None] | None]:
@@ -77,6 +80,8 @@ def postgres_argv(
     ]
     if not durable:
         settings += ["fsync=off", "full_page_writes=off"]
+    # More settings, for a benchmark's profile: "shared_preload_libraries=pg_stat_statements".
+    settings += os.environ.get(EXTRA_SETTINGS_ENV, "").split()
     argv = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(data_dir)]
     for setting in settings:
         argv += ["-c", setting]

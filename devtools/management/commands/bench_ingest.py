@@ -7,13 +7,16 @@ given --i-know-this-is-not-production (devtools/guard.py).
 """
 
 import argparse
+import os
 import sys
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from devtools.bench_ingest import run_benchmark
+from devtools.bench_baseline import BaselineError, command_args, comparison, run_alternating
+from devtools.bench_ingest import Profile, run_benchmark
 from devtools.embedded import SERVICES, run_again_with_embedded
+from devtools.embedded.postgres import EXTRA_SETTINGS_ENV
 from devtools.guard import add_not_production_flag, refuse_services_not_started_here
 
 
@@ -42,10 +45,30 @@ class Command(BaseCommand):
             "after the other (1,2,3)",
         )
         parser.add_argument("--batch-size", type=int, default=5_000)
+        parser.add_argument(
+            "--profile",
+            action="store_true",
+            help="print where PostgreSQL's and Valkey's time went, per event "
+            "(pg_stat_statements, preloaded in the embedded PostgreSQL; INFO commandstats)",
+        )
+        parser.add_argument(
+            "--baseline",
+            metavar="REF",
+            help="measure the commit REF too (a worktree of its own, installed on first use), "
+            "alternating with this checkout, and compare (devtools/bench_baseline.py)",
+        )
+        parser.add_argument(
+            "--rounds", type=int, default=2, help="runs of each side with --baseline"
+        )
         add_not_production_flag(parser)
 
     def handle(self, *args, **options):
+        if options["baseline"]:
+            self._compare(options["baseline"], rounds=options["rounds"])
+            return
         refuse_services_not_started_here(SERVICES, not_production=options["not_production"])
+        if options["profile"]:
+            os.environ[EXTRA_SETTINGS_ENV] = "shared_preload_libraries=pg_stat_statements"
         code = run_again_with_embedded(SERVICES, report=self.stdout.write)
         if code is not None:
             sys.exit(code)
@@ -59,6 +82,7 @@ class Command(BaseCommand):
                 consumers=consumers,
                 batch_size=options["batch_size"],
                 report=lambda line: self.stdout.write(line),
+                profile=Profile() if options["profile"] else None,
             )
             per_minute[consumers] = result.per_minute
             self.stdout.write(
@@ -78,3 +102,15 @@ class Command(BaseCommand):
                     for n, rate in per_minute.items()
                 )
             )
+
+    def _compare(self, ref: str, *, rounds: int) -> None:
+        if rounds < 1:
+            raise CommandError("--rounds must be at least 1")
+        try:
+            baseline, this = run_alternating(
+                ref=ref, args=command_args(), rounds=rounds, report=self.stdout.write
+            )
+        except BaselineError as exc:
+            raise CommandError(str(exc)) from exc
+        for line in comparison(baseline, this):
+            self.stdout.write(line)
