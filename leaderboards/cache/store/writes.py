@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+import msgspec
 from django.conf import settings
 from redis.commands.core import Script
 
@@ -19,6 +20,10 @@ from leaderboards.cache.store.encoding import (
 from leaderboards.cache.store.keys import BoardKeys, definition
 from leaderboards.cache.store.routing import Router, redirected, unreachable
 from leaderboards.models import Board, TieBreak
+
+# The apply payload, compact JSON (a tenth of json.dumps's time for a batch's thousands of
+# members; cjson reads UTF-8 as readily as \u escapes).
+_encode = msgspec.json.Encoder().encode
 
 MAX_PENDING_BATCHES = 10_000
 BUILD_CHUNK = 5_000
@@ -77,7 +82,7 @@ class BoardWrites(Router):
         board_ids = []
         for board, units in boards_units:
             sign, whole = score_sign(board), board.is_tournament
-            payload = json.dumps(
+            payload = _encode(
                 {
                     "op": "set" if whole else redis_op(board),
                     "earliest": board.tie_break == TieBreak.EARLIEST,
@@ -90,8 +95,7 @@ class BoardWrites(Router):
                         ]
                         for unit in units
                     ],
-                },
-                separators=(",", ":"),
+                }
             )
             keys = BoardKeys.of(board.pk)
             script_keys = [keys.meta, keys.zset, keys.pending, keys.times]
