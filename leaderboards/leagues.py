@@ -48,6 +48,8 @@ def buckets_assign_batch(*, rows: Sequence[DeltaRow]) -> int:
             " WHERE bucket_size IS NOT NULL AND finalized_at IS NULL ORDER BY id"
         )
         boards = [Board(pk=pk, metric=m, starts_at=s, ends_at=e) for pk, m, s, e in cursor]
+        if not boards:
+            return 0
         in_order = sorted(rows, key=lambda r: (r.created_at, r.player_id.encode()))
         placed = 0
         for board in boards:

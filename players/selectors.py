@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from django.db import connection
+
 from config.database import named_cursor
 from players.models import Player
 
@@ -33,6 +35,11 @@ def players_banned(*, pks: Iterable[int]) -> set[int]:
     wanted = list(set(pks))
     if not wanted:
         return set()
-    return set(
-        Player.objects.filter(pk__in=wanted, banned_at__isnull=False).values_list("pk", flat=True)
-    )
+    # One array parameter: an ORM `pk__in` of a batch's thousands of players cost the
+    # consumer 7% of its time binding them one by one.
+    with connection.cursor() as cursor:
+        cursor.execute(_BANNED_SQL, [wanted])
+        return {pk for (pk,) in cursor}
+
+
+_BANNED_SQL = "SELECT id FROM players_player WHERE id = ANY(%s::bigint[]) AND banned_at IS NOT NULL"

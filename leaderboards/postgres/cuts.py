@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.db import connection
+
 from leaderboards.models import ScoreCut
 
 
@@ -18,7 +20,14 @@ def score_cuts(
     boards, players = list(set(board_ids)), list(set(player_pks))
     if not boards or not players:
         return {}
-    rows = ScoreCut.objects.filter(player_id__in=players, board_id__in=boards).values_list(
-        "board_id", "player_id", "cut_at"
-    )
-    return {(board_id, player_pk): cut_at for board_id, player_pk, cut_at in rows}
+    # Array parameters: an ORM `player_id__in` of a batch's thousands of players cost the
+    # consumer 7% of its time binding them one by one.
+    with connection.cursor() as cursor:
+        cursor.execute(_CUTS_SQL, [players, boards])
+        return {(board_id, player_pk): cut_at for board_id, player_pk, cut_at in cursor}
+
+
+_CUTS_SQL = f"""
+SELECT board_id, player_id, cut_at FROM {ScoreCut._meta.db_table}
+ WHERE player_id = ANY(%s::bigint[]) AND board_id = ANY(%s::bigint[])
+"""
