@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -16,6 +17,33 @@ from leaderboards.cache.catalog import catalog
 from leaderboards.cache.store import get_store, redis_breaker_reset, reset_store
 from tests import services
 from tests.factories import api_client_with
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Under `make test` (pytest-xdist, `--dist worksteal`), start the slow tests first and
+    spread them evenly: worksteal first hands each of its N workers one contiguous share of
+    the collection, then moves the end of the longest queue to a worker that runs dry. Left
+    in collection order, the two-minute cluster test or a kill -9 scenario could start last
+    and hold the whole run while the other workers idle; put at the head of each share, in
+    turn, the slow tests run while the short ones fill in around them. (Last: after
+    pytest-django's ordering and `-k`/`-m` deselection, so the shares are the ones worksteal
+    cuts.) The order is the same in every worker, as xdist requires."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)  # set in xdist workers
+    if workers < 2:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if not slow:
+        return
+    rest = iter([item for item in items if not item.get_closest_marker("slow")])
+    ordered, remaining = [], len(items)
+    for share in range(workers):
+        size = remaining // (workers - share)  # as worksteal cuts its initial shares
+        remaining -= size
+        heads = slow[share::workers]
+        ordered += heads + [next(rest) for _ in range(max(0, size - len(heads)))]
+    ordered += list(rest)
+    items[:] = ordered
 
 
 @pytest.fixture

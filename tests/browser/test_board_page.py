@@ -81,6 +81,7 @@ def test_board_page_shows_the_standings(browser, live_server, store):
     WebDriverWait(browser, 10).until(EC.url_to_be(f"{live_server.url}/boards/{board.slug}/"))
 
 
+@pytest.mark.slow
 def test_board_page_changes_when_new_events_are_consumed(browser, live_server, topic, store):
     board = BoardFactory()
     events = list(score_events(40, players=8))

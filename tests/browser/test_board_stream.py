@@ -62,6 +62,7 @@ def streams(settings, redis_client):
         yield port
 
 
+@pytest.mark.slow
 def test_the_board_page_updates_from_the_stream_without_polling(
     browser, live_server, topic, store, streams
 ):
@@ -93,6 +94,7 @@ def test_the_board_page_updates_from_the_stream_without_polling(
     assert csp_violations(browser) == []  # the stream's origin is allowed, and CORS lets it
 
 
+@pytest.mark.slow
 def test_without_a_stream_server_the_page_polls(browser, live_server, topic, store, settings):
     settings.STREAM_PUBLIC_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     board = board_with_players(topic)

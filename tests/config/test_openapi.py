@@ -318,6 +318,7 @@ def test_api_never_answers_with_a_server_error(case, api_key):
 APIWorkflow = schema.as_state_machine()
 
 
+@pytest.mark.slow
 def test_api_workflows_never_answer_with_a_server_error(api_key):
     """Sequences of calls: schemathesis's stateful phase infers which answers feed which
     requests (a board created, then read by its slug)."""

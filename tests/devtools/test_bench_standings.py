@@ -20,6 +20,7 @@ def bench(*args: str) -> list[str]:
 
 
 # Not in a test transaction: the benchmark VACUUMs, and its rollups need the load committed.
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_standings_benchmark_checks_every_window_and_ends_with_the_headline():
     small = ("--deltas", "20000", "--players", "500", "--repeat", "1")

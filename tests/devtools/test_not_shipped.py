@@ -11,6 +11,8 @@ import sys
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
@@ -99,6 +101,7 @@ def run_manage(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_production_settings_do_not_install_the_workbench():
     result = run_manage(
         "shell", "-c", "from django.conf import settings; print(settings.INSTALLED_APPS)"

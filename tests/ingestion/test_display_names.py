@@ -37,6 +37,7 @@ def names() -> dict[str, str]:
     return dict(Player.objects.values_list("external_id", "display_name"))
 
 
+@pytest.mark.slow
 def test_the_latest_name_by_created_at_wins_in_any_order(topic, store):
     board = BoardFactory(starts_at=AT - timedelta(days=1), ends_at=None)
     board_entries(board, offset=0, limit=10)  # cached before the names arrive

@@ -238,6 +238,7 @@ def _two_free_ports() -> int:
         return port
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_consumers_on_one_host_each_take_a_port_of_the_range(topic):
     port = _two_free_ports()

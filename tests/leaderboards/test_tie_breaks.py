@@ -200,6 +200,7 @@ events_strategy = st.integers(1, 4).flatmap(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=15,
     deadline=None,

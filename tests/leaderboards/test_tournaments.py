@@ -162,6 +162,7 @@ def test_board_and_series_take_the_tournament_rules():
 RULES = [(True, None), (False, 2), (True, 1)]  # (join_required, max_attempts)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=30,
     deadline=None,

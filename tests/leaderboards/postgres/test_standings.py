@@ -140,6 +140,7 @@ def bounds(deltas) -> st.SearchStrategy:
     return st.one_of(*options)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 @settings(max_examples=15, deadline=None)
 @given(deltas=deltas_strategy, advances=advances_strategy, data=st.data())
@@ -197,6 +198,7 @@ def every_read(window: Window) -> tuple:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 @settings(max_examples=15, deadline=None)
 @given(

@@ -91,6 +91,7 @@ def send(topic: str, *scores: tuple[str, int]) -> None:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_board_stream_sends_the_top_n_then_each_change_then_the_end(stream_port, consumer):
     board = BoardFactory()
     send(consumer, ("a", 30), ("b", 20), ("c", 10))
@@ -150,6 +151,7 @@ def _top(port: int, slug: str) -> list[str]:
         stream.close()
 
 
+@pytest.mark.slow
 def test_a_player_stream_says_when_the_player_is_overtaken(stream_port, consumer):
     board = BoardFactory()
     send(consumer, ("me", 50), ("above", 80), ("below", 10))
@@ -172,6 +174,7 @@ def test_a_player_stream_says_when_the_player_is_overtaken(stream_port, consumer
     assert overtaken["below"] is None
 
 
+@pytest.mark.slow
 def test_hundreds_of_streams_share_one_subscription_and_one_read_a_change(
     server, stream_port, consumer, redis_client
 ):
@@ -299,6 +302,7 @@ def test_a_hostile_last_event_id_gets_the_current_state(stream_port, last_event_
 # -- finalisation while the board is being rebuilt -------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_board_finalised_mid_rebuild_ends_its_streams_with_the_final_standings(
     stream_port, consumer, redis_client
 ):
