@@ -30,7 +30,7 @@ from devtools.bench_reads.data import (
 )
 from devtools.bench_reads.endpoints import HEALTHZ, Endpoint, check_ok, cold_read, endpoints
 from devtools.bench_reads.errors import BenchFailed
-from devtools.bench_reads.timing import Load, run_wrk, time_redis
+from devtools.bench_reads.timing import WARM_UP_SECONDS, Load, run_wrk, time_redis
 from devtools.bench_standings import GRAINS, vacuum
 from devtools.web_server import web_server
 
@@ -71,6 +71,7 @@ def measure(
     seconds: int,
     connections: int,
     wrk_threads: int,
+    warm_up: int,
     report: Callable[[str], None],
 ) -> tuple[dict[str, Load], float]:
     """Every chosen endpoint under wrk, /healthz first and last. Returns the loads (the
@@ -81,7 +82,12 @@ def measure(
     for i, endpoint in enumerate(order):
         check_ok(base, endpoint)
         load = run_wrk(
-            base, endpoint, seconds=seconds, connections=connections, threads=wrk_threads
+            base,
+            endpoint,
+            seconds=seconds,
+            connections=connections,
+            threads=wrk_threads,
+            warm_up=warm_up,
         )
         name = endpoint.name
         if name == HEALTHZ:
@@ -100,6 +106,7 @@ def run_benchmark(
     seconds: int,
     connections: int,
     wrk_threads: int,
+    warm_up: int = WARM_UP_SECONDS,
     workers: int,
     worker_class: str,
     threads: int,
@@ -138,6 +145,7 @@ def run_benchmark(
             seconds=seconds,
             connections=connections,
             wrk_threads=wrk_threads,
+            warm_up=warm_up,
             report=report,
         )
         report(cold_read(base, board))

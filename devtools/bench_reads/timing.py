@@ -80,15 +80,25 @@ def _wrk_script(endpoint: Endpoint, folder: Path) -> Path | None:
     return script
 
 
-def run_wrk(base: str, endpoint: Endpoint, *, seconds: int, connections: int, threads: int) -> Load:
-    """`wrk --latency` on the endpoint for `seconds`, after WARM_UP_SECONDS of the same."""
+def run_wrk(
+    base: str,
+    endpoint: Endpoint,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+    warm_up: int = WARM_UP_SECONDS,
+) -> Load:
+    """`wrk --latency` on the endpoint for `seconds`, after `warm_up` seconds of the same
+    (none when 0)."""
     with tempfile.TemporaryDirectory(prefix="bench-reads-") as folder:
         argv = ["wrk", f"-t{threads}", f"-c{connections}", "--latency"]
         script = _wrk_script(endpoint, Path(folder))
         if script is not None:
             argv += ["-s", str(script)]
         url = base + endpoint.path
-        subprocess.run([*argv, f"-d{WARM_UP_SECONDS}s", url], capture_output=True, check=True)
+        if warm_up > 0:
+            subprocess.run([*argv, f"-d{warm_up}s", url], capture_output=True, check=True)
         done = subprocess.run(
             [*argv, f"-d{seconds}s", url], capture_output=True, text=True, check=True
         )

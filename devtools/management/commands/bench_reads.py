@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devtools import embedded
 from devtools.bench_reads import ENDPOINT_NAMES, HEALTHZ, BenchFailed, run_benchmark
+from devtools.bench_reads.timing import WARM_UP_SECONDS
 from devtools.guard import add_not_production_flag, refuse_services_not_started_here
 from devtools.web_server import WebServerFailed
 
@@ -46,6 +47,12 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
         parser.add_argument("--connections", type=int, default=16, help="wrk's -c")
         parser.add_argument("--wrk-threads", type=int, default=2, help="wrk's -t")
+        parser.add_argument(
+            "--warm-up",
+            type=int,
+            default=WARM_UP_SECONDS,
+            help="seconds of wrk on each endpoint before it is measured (0: none)",
+        )
         parser.add_argument(
             "--workers",
             type=int,
@@ -80,6 +87,7 @@ class Command(BaseCommand):
                 seconds=options["duration"],
                 connections=options["connections"],
                 wrk_threads=options["wrk_threads"],
+                warm_up=options["warm_up"],
                 workers=options["workers"],
                 worker_class=options["worker_class"],
                 threads=options["threads"],
