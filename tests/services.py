@@ -29,8 +29,11 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
     # The suite tests the workbench's commands too (tests/devtools/).
     os.environ.setdefault("DJANGO_DEVTOOLS", "1")
-    # Consumers join (and killed ones are noticed) within seconds rather than tens of them.
-    os.environ.setdefault("KAFKA_SESSION_TIMEOUT_MS", "6000")
+    # Consumers join (and killed ones are noticed) within seconds rather than tens of them:
+    # the embedded broker holds a join for half the session (1 s here, 3 s at 6 s), and
+    # the suite's consumers join a group a hundred-odd times. Heartbeats go every third of
+    # it (ingestion/kafka.py).
+    os.environ.setdefault("KAFKA_SESSION_TIMEOUT_MS", "2000")
     # Test consumers and workers serve no metrics port unless a test asks for one.
     os.environ.setdefault("CONSUMER_METRICS_PORT", "0")
     os.environ.setdefault("WORKER_METRICS_PORT", "0")

@@ -16,8 +16,8 @@ KAFKA_TOPIC_REPLICATION = env_int("KAFKA_TOPIC_REPLICATION", 1, minimum=1)
 # once (ingestion/kafka.py). Off only for a broker without idempotent producers.
 KAFKA_PRODUCER_IDEMPOTENCE = env_bool("KAFKA_PRODUCER_IDEMPOTENCE", True)
 # How long the group waits for a silent consumer before handing its partitions to the
-# others (a killed consumer holds them that long). Joining a group takes about a third of
-# it on the embedded broker.
+# others (a killed consumer holds them that long). Joining a group takes about half of it
+# on the embedded broker. Consumers heartbeat every third of it.
 KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 10_000, minimum=1)
 # How the group shares partitions (librdkafka's partition.assignment.strategy).
 # cooperative-sticky moves only the partitions that change hands on a rebalance; a group
