@@ -8,6 +8,7 @@ import uuid
 import pytest
 import redis as redis_lib
 from django.conf import settings
+from django.test import override_settings
 
 from access.models import Scope
 from config.throttling import throttle_breaker_reset, throttle_leases_clear
@@ -44,6 +45,17 @@ def pytest_collection_modifyitems(items):
         ordered += heads + [next(rest) for _ in range(max(0, size - len(heads)))]
     ordered += list(rest)
     items[:] = ordered
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hasher():
+    """MD5 first among the password hashers: PBKDF2's million rounds cost a third of a
+    second of CPU for every admin user a test creates and every password a test logs in or
+    guesses with. The others stay listed, so a password another process stored (`make run`'s
+    admin) is still checked with the hasher that stored it."""
+    hashers = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+    with override_settings(PASSWORD_HASHERS=hashers):
+        yield
 
 
 @pytest.fixture
