@@ -84,6 +84,10 @@ def consumer_config(*, group: str) -> dict:
             # librdkafka pauses fetching for this long whenever its queue is full; the
             # default second shows up as one-second stalls at high throughput.
             "fetch.queue.backoff.ms": 20,
+            # How long a fetch may wait for data to arrive. Kafka answers as soon as there
+            # is any; a broker that holds every fetch this long (Tansu) adds it to each
+            # batch's freshness, and librdkafka's 500 ms made p99 1.4 s at 1M events/min.
+            "fetch.wait.max.ms": settings.KAFKA_FETCH_WAIT_MAX_MS,
             "fetch.max.bytes": 52_428_800,
             "max.partition.fetch.bytes": 4_194_304,
         }

@@ -19,6 +19,9 @@ KAFKA_PRODUCER_IDEMPOTENCE = env_bool("KAFKA_PRODUCER_IDEMPOTENCE", True)
 # others (a killed consumer holds them that long). Joining a group takes about half of it
 # on the embedded broker. Consumers heartbeat every third of it.
 KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 10_000, minimum=1)
+# How long the consumer's fetches may wait for data (librdkafka's fetch.wait.max.ms):
+# the freshness a broker that holds fetches (the embedded one) costs each batch.
+KAFKA_FETCH_WAIT_MAX_MS = env_int("KAFKA_FETCH_WAIT_MAX_MS", 100, minimum=0)
 # How the group shares partitions (librdkafka's partition.assignment.strategy).
 # cooperative-sticky moves only the partitions that change hands on a rebalance; a group
 # cannot mix it with the eager ones (range, roundrobin), so switching means stopping every
