@@ -8,13 +8,18 @@ observation per accepted event (its cost: docs/benchmarks.md).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
+import threading
 import time
 from collections import Counter as Tally
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 from ingestion.events import Reason
 
@@ -78,7 +83,53 @@ REDIS_APPLY_FAILURES = Counter(
     "leaderboards_redis_apply_failures",
     "Batches Redis could not take (the cached boards are rebuilt from PostgreSQL).",
 )
-FRESHNESS_SECONDS = Histogram(
+
+
+class BatchHistogram:
+    """A histogram fed a batch of values at a time, exposed as any histogram of its name
+    (without `_created`). prometheus_client's `observe` takes a lock and walks the buckets
+    for each value: 2 µs an accepted event, a tenth of the consumer's CPU; this places a
+    batch with bisect and adds it under one lock."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        *,
+        buckets: Sequence[float],
+        registry: CollectorRegistry = REGISTRY,
+    ) -> None:
+        self.name, self.documentation = name, documentation
+        self.bounds = [float(bound) for bound in buckets]
+        self.counts = [0] * (len(self.bounds) + 1)  # the last: above every bound (+Inf)
+        self.sum = 0.0
+        self.lock = threading.Lock()
+        registry.register(self)
+
+    def observe_many(self, values: Iterable[float]) -> None:
+        counts, total = [0] * len(self.counts), 0.0
+        place, bounds = bisect.bisect_left, self.bounds  # le: a value on a bound is in it
+        for value in values:
+            counts[place(bounds, value)] += 1
+            total += value
+        with self.lock:
+            self.counts = [mine + new for mine, new in zip(self.counts, counts, strict=True)]
+            self.sum += total
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self.lock:
+            counts, total = list(self.counts), self.sum
+        cumulative = list(itertools.accumulate(counts))
+        bounds = [*map(floatToGoString, self.bounds), "+Inf"]
+        yield HistogramMetricFamily(
+            self.name,
+            self.documentation,
+            buckets=list(zip(bounds, cumulative, strict=True)),
+            sum_value=total,
+        )
+
+
+FRESHNESS_SECONDS = BatchHistogram(
     "leaderboards_event_freshness_seconds",
     "From an accepted event's created_at to the end of its batch's Redis apply, when reads "
     "see it. Replays and late events show up in the high buckets.",
@@ -128,10 +179,10 @@ def record_batch(
         _stage_seconds[stage].observe(seconds)
     if "redis" in stages:
         REDIS_APPLY_SECONDS.observe(stages["redis"])
-    observe = FRESHNESS_SECONDS.observe
-    for created_at in accepted:
-        # Clock skew between producer and consumer can make it slightly negative.
-        observe(max(applied_at - created_at.timestamp(), 0.0))
+    # Clock skew between producer and consumer can make it slightly negative.
+    FRESHNESS_SECONDS.observe_many(
+        max(applied_at - created_at.timestamp(), 0.0) for created_at in accepted
+    )
 
 
 class StageClock:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django_prometheus.middleware import Metrics
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 import ingestion.metrics
@@ -26,7 +26,7 @@ from config.logging import ContextFilter
 from devtools.embedded import free_port
 from ingestion.consumer import BatchResult, ScoreConsumer
 from ingestion.events import Reason
-from ingestion.metrics import REJECTION_REASONS
+from ingestion.metrics import REJECTION_REASONS, BatchHistogram
 from leaderboards.cache.store import redis_breaker_reset, reset_store
 from leaderboards.selectors import board_entries
 from tests.factories import BoardFactory
@@ -346,12 +346,14 @@ def _metric_names() -> set[str]:
 
 def _defined_here() -> set[str]:
     """Names of the metrics ingestion/metrics.py and leaderboards/metrics.py define."""
-    return {
-        value.describe()[0].name
+    values = [
+        value
         for module in (ingestion.metrics, leaderboards.metrics)
         for value in vars(module).values()
-        if isinstance(value, MetricWrapperBase)
-    }
+    ]
+    return {
+        value.describe()[0].name for value in values if isinstance(value, MetricWrapperBase)
+    } | {value.name for value in values if isinstance(value, BatchHistogram)}
 
 
 def test_grafana_dashboard_queries_only_metrics_that_exist():
@@ -377,3 +379,28 @@ def test_grafana_dashboard_queries_only_metrics_that_exist():
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
             assert target["datasource"]["uid"] == "${datasource}", panel["title"]
+
+
+def test_a_batch_histogram_exposes_what_prometheus_histogram_would():
+    """The freshness histogram counts a batch at a time (metrics.BatchHistogram): its
+    samples are those of prometheus_client's Histogram fed the same values one by one,
+    values on a bucket's bound included."""
+    buckets = (0.01, 0.5, 1, 60)
+    values = [0.0, 0.01, 0.0100001, 0.3, 0.5, 1, 1.5, 60, 61, 3600.5]
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    reference = Histogram("fresh", "doc", buckets=buckets, registry=theirs)
+    for value in values:
+        reference.observe(value)
+    batch = BatchHistogram("fresh", "doc", buckets=buckets, registry=ours)
+    batch.observe_many(values[:4])
+    batch.observe_many(values[4:])
+
+    def samples(registry):
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in registry.collect()
+            for sample in family.samples
+            if not sample.name.endswith("_created")
+        }
+
+    assert samples(ours) == samples(theirs)
