@@ -27,6 +27,7 @@ from pathlib import Path
 
 import msgspec
 import redis
+from confluent_kafka import Producer
 from django.conf import settings
 from django.db import connection
 
@@ -171,13 +172,13 @@ def prepare_events(*, events: int, players: int, metric: str) -> Payloads:
     return payloads
 
 
-def _producer():
+def _producer() -> Producer:
     return make_producer(
         **{"linger.ms": 10, "batch.num.messages": 10_000, "queue.buffering.max.messages": 1_000_000}
     )
 
 
-def _produce(producer, topic: str, key: bytes, value: bytes) -> None:
+def _produce(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
     while True:
         try:
             producer.produce(topic, value, key=key)
