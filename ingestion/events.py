@@ -106,6 +106,22 @@ def decode_event(
     if len(raw) > MAX_EVENT_BYTES:
         return Rejection(Reason.TOO_LONG, f"message is {len(raw)} bytes, at most {MAX_EVENT_BYTES}")
     try:
+        wire = _wire_decoder.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        wire = None  # not the usual event: the general way below says what is wrong
+    if wire is not None and not wire.names_an_alias():
+        return _checked(
+            wire.player_id,
+            wire.delta,
+            wire.metric,
+            wire.event_id,
+            wire.display_name,
+            wire.created_at,
+            limits=limits,
+            now=now,
+            fallback_time=fallback_time,
+        )
+    try:
         payload = _decoder.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return Rejection(Reason.MALFORMED_JSON, f"not valid JSON: {exc}")
@@ -113,6 +129,34 @@ def decode_event(
         # msgspec stops at Python's recursion limit; 64 KB of "[" gets far past it.
         return Rejection(Reason.MALFORMED_JSON, "not valid JSON: nested too deeply")
     return validate_event(payload, limits=limits, now=now, fallback_time=fallback_time)
+
+
+class _WireEvent(msgspec.Struct):
+    """The usual message, decoded straight into its fields rather than into a dict that
+    `_field` then searches (docs/benchmarks.md#ingestion). Anything else (a field of another
+    type, null where a string goes, an alias) fails here or names an alias, and the message
+    goes the general way: both ways take the same fields to `_checked`."""
+
+    player_id: str
+    delta: int
+    metric: str | None = None
+    event_id: str | None = None
+    display_name: str | None = None
+    created_at: str | int | None = None
+    # The aliases, left undecoded: a message naming one takes `_field`'s order.
+    playerId: msgspec.Raw = msgspec.Raw()
+    createdAt: msgspec.Raw = msgspec.Raw()
+    timestamp: msgspec.Raw = msgspec.Raw()
+    eventId: msgspec.Raw = msgspec.Raw()
+    displayName: msgspec.Raw = msgspec.Raw()
+
+    def names_an_alias(self) -> bool:
+        return bool(
+            self.playerId or self.createdAt or self.timestamp or self.eventId or self.displayName
+        )
+
+
+_wire_decoder = msgspec.json.Decoder(_WireEvent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +213,33 @@ def validate_event(
     schema documents them for producers."""
     if not isinstance(payload, dict):
         return Rejection(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {_kind(payload)}")
+    return _checked(
+        _field(payload, "player_id"),
+        payload.get("delta"),
+        payload.get("metric"),
+        _field(payload, "event_id"),
+        _field(payload, "display_name"),
+        _field(payload, "created_at"),
+        limits=limits,
+        now=now,
+        fallback_time=fallback_time,
+    )
 
-    player_id = _field(payload, "player_id")
+
+def _checked(
+    player_id: Any,
+    delta: Any,
+    metric: Any,
+    event_id: Any,
+    display_name: Any,
+    created_at: Any,
+    *,
+    limits: Limits,
+    now: datetime,
+    fallback_time: FallbackTime,
+) -> ScoreEvent | Rejection:
+    """The event's fields checked, each None when absent (or null), in the order that
+    decides which of several problems a rejection names."""
     if player_id is None:
         return Rejection(Reason.MISSING_FIELD, "player_id is required")
     if not isinstance(player_id, str):
@@ -184,7 +253,6 @@ def validate_event(
             Reason.TOO_LONG, f"player_id is {len(player_id)} chars, at most {PLAYER_ID_MAX_LENGTH}"
         )
 
-    delta = payload.get("delta")
     if delta is None:
         return Rejection(Reason.MISSING_FIELD, "delta is required")
     if not isinstance(delta, int) or isinstance(delta, bool):
@@ -192,7 +260,6 @@ def validate_event(
     if abs(delta) > limits.max_abs_delta:
         return Rejection(Reason.ABSURD_DELTA, f"delta {delta} is beyond ±{limits.max_abs_delta}")
 
-    metric = payload.get("metric", DEFAULT_METRIC)
     if metric is None:
         metric = DEFAULT_METRIC
     if not isinstance(metric, str):
@@ -204,7 +271,6 @@ def validate_event(
     if not METRIC_PATTERN.fullmatch(metric):
         return Rejection(Reason.INVALID_VALUE, "metric may hold only letters, digits and _ . : -")
 
-    event_id = _field(payload, "event_id")
     if event_id is not None:
         if not isinstance(event_id, str):
             return Rejection(Reason.WRONG_TYPE, f"event_id must be a string, got {_kind(event_id)}")
@@ -215,7 +281,6 @@ def validate_event(
                 Reason.TOO_LONG, f"event_id is {len(event_id)} chars, at most {EVENT_ID_MAX_LENGTH}"
             )
 
-    display_name = _field(payload, "display_name")
     if display_name is not None:
         if not isinstance(display_name, str):
             return Rejection(
@@ -228,7 +293,6 @@ def validate_event(
                 Reason.TOO_LONG if too_long else Reason.INVALID_VALUE, f"display_name {problem}"
             )
 
-    created_at = _field(payload, "created_at")
     if created_at is None:
         fallback = fallback_time() if callable(fallback_time) else fallback_time
         if fallback is None:

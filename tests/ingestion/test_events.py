@@ -202,3 +202,71 @@ def test_every_contract_conforming_event_is_accepted(player_id, delta, millis):
     assert isinstance(result, ScoreEvent)
     assert result.delta == delta
     assert epoch_millis(result.created_at) == millis
+
+
+def _general_way(raw: bytes):
+    """What a message decodes to through a dict and validate_event, the way every message
+    took before the typed decode (and every unusual one still takes)."""
+    try:
+        payload = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return Reason.MALFORMED_JSON
+    return validate_event(payload, limits=LIMITS, now=NOW, fallback_time=NOW)
+
+
+_any_value = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+_field_values = {
+    "player_id": st.sampled_from(["p1", "", " ", "a\x00b", "x" * 200]) | _any_value,
+    "playerId": st.sampled_from(["p2"]) | _any_value,
+    "delta": st.integers(-2_000_000, 2_000_000) | st.integers() | _any_value,
+    "metric": st.sampled_from(["score", "kills", "bad metric", "m" * 300]) | _any_value,
+    "created_at": st.sampled_from(
+        [
+            "2026-11-22T11:00:00.123456Z",
+            "2026-11-22 11:00:00+02:00",
+            "2026-11-22T11:00:00",
+            "1999-01-01T00:00:00Z",
+            "2026-11-22T13:00:00Z",
+        ]
+    )
+    | st.integers(0, 2_000_000_000_000)
+    | _any_value,
+    "createdAt": st.sampled_from([1_795_000_000_000]) | _any_value,
+    "timestamp": st.sampled_from(["2026-11-22T10:00:00Z"]) | _any_value,
+    "event_id": st.sampled_from(["e-1", "", "x" * 200]) | _any_value,
+    "eventId": st.sampled_from(["e-2"]) | _any_value,
+    "display_name": st.sampled_from(["Ann", "  Bo  ", "\x07", "n" * 100]) | _any_value,
+    "displayName": st.sampled_from(["Cy"]) | _any_value,
+    "other": _any_value,
+}
+# Members in any order, some repeated (the last one counts, in both ways), most of them
+# making the usual event so that the typed decode takes them.
+_members = st.lists(
+    st.sampled_from(list(_field_values)).flatmap(
+        lambda name: _field_values[name].map(lambda value: (name, msgspec.json.encode(value)))
+    )
+    # Nested around Python's recursion limit: both ways refuse it, or neither.
+    | st.integers(900, 3_000).map(lambda n: ("other", b"[" * n + b"]" * n)),
+    max_size=9,
+)
+
+
+@given(
+    usual=st.fixed_dictionaries(
+        {"player_id": st.just("p1"), "delta": st.integers(-5, 5)},
+        optional={"created_at": st.just("2026-11-22T11:00:00Z"), "event_id": st.just("e")},
+    ),
+    members=_members,
+)
+def test_a_message_decodes_as_its_dict_validates(usual, members):
+    pairs = [(name, msgspec.json.encode(value)) for name, value in usual.items()] + members
+    raw = b"{" + b",".join(msgspec.json.encode(name) + b":" + value for name, value in pairs) + b"}"
+
+    result = decode(raw, fallback_time=NOW)
+
+    expected = _general_way(raw)
+    if expected == Reason.MALFORMED_JSON:
+        assert isinstance(result, Rejection)
+        assert result.reason == expected
+    else:
+        assert result == expected
